@@ -1,0 +1,77 @@
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+from hypothesis.extra import numpy as hnp
+
+from weightwatch.stats import STAT_NAMES, many_tensor_stats, tensor_stats
+
+
+def reference(x):
+    x = np.asarray(x, dtype=np.float64).ravel()
+    return np.array([x.mean(), x.var(), *np.percentile(x, [0, 25, 50, 75, 100])])
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 8, 99, 4096, 4097, 10_001, 250_003])
+def test_matches_numpy_on_sizes_around_every_branch(n, rng):
+    x = rng.standard_normal(n).astype(np.float32)
+    got = tensor_stats(x)
+    np.testing.assert_allclose(got[2:], reference(x)[2:], rtol=0, atol=1e-6)  # order statistics exact
+    np.testing.assert_allclose(got[:2], reference(x)[:2], rtol=1e-5, atol=1e-7)
+
+
+def test_ties_and_constant_tensor(rng):
+    x = rng.integers(0, 3, size=50_000).astype(np.float32)
+    np.testing.assert_allclose(tensor_stats(x), reference(x), rtol=1e-6, atol=1e-7)
+    const = np.full((7, 9), 2.5, np.float32)
+    assert tensor_stats(const).tolist() == [2.5, 0.0, 2.5, 2.5, 2.5, 2.5, 2.5]
+
+
+def test_nan_gives_nan_everywhere_like_numpy():
+    x = np.array([1.0, np.nan, 3.0], np.float32)
+    assert np.isnan(tensor_stats(x)).all()
+    big = np.ones(10_000, np.float32)
+    big[17] = np.nan
+    assert np.isnan(tensor_stats(big)).all()
+
+
+def test_infinite_values_follow_numpy():
+    x = np.array([1.0, np.inf, 3.0, -2.0], np.float32)
+    got = tensor_stats(x)
+    with np.errstate(invalid="ignore"):
+        ref = reference(x)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(ref))
+    np.testing.assert_array_equal(got[np.isfinite(ref)], ref[np.isfinite(ref)])
+
+
+def test_empty_tensor_is_a_clear_error():
+    with pytest.raises(ValueError, match="empty tensor"):
+        tensor_stats(np.zeros((0, 3)))
+
+
+@settings(max_examples=60, deadline=None)
+@given(hnp.arrays(
+    dtype=st.sampled_from([np.float32, np.float64]),
+    shape=hnp.array_shapes(min_dims=1, max_dims=4, min_side=1, max_side=9),
+    elements=st.floats(-1e30, 1e30, allow_nan=False, allow_infinity=False, width=64).map(lambda v: float(np.float32(v))),
+))
+def test_hypothesis_odd_shapes_and_huge_values(x):
+    got = tensor_stats(x)
+    ref = reference(x)
+    np.testing.assert_allclose(got[2:], ref[2:], rtol=1e-12, atol=0)
+    np.testing.assert_allclose(got[0], ref[0], rtol=1e-6, atol=1e-30)
+    np.testing.assert_allclose(got[1], ref[1], rtol=1e-5, atol=1e-30)
+
+
+def test_many_tensors_threaded_equals_serial(rng):
+    tensors = [rng.standard_normal(s).astype(np.float32) for s in [600_000, 3, 300_000, 1, 450_000]]
+    serial = many_tensor_stats(tensors, n_jobs=1)
+    threaded = many_tensor_stats(tensors, n_jobs=2)
+    np.testing.assert_array_equal(serial, threaded)
+    assert serial.shape == (5, len(STAT_NAMES))
+    for row, t in zip(serial, tensors):
+        np.testing.assert_allclose(row, reference(t), rtol=1e-5, atol=1e-6)
+
+
+def test_bad_n_jobs():
+    with pytest.raises(ValueError, match="n_jobs"):
+        many_tensor_stats([np.ones(3)], n_jobs=0)

@@ -1,0 +1,91 @@
+"""Keras 3 adapter: Sequential, Functional and subclassed models.
+
+Reads Conv1D/2D/3D, DepthwiseConv1D/2D, SeparableConv1D/2D (as a depthwise
+and a pointwise layer) and Dense layers, in Keras's own layouts; other layers
+(BatchNormalization, pooling, ...) are skipped with a debug log. Keras is only
+imported when a Keras model is actually given.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from ..network import LayerWeights, Network
+from . import Adapter, mro_modules
+
+log = logging.getLogger(__name__)
+
+_ACTIVATION_LAYERS = {"ReLU": "relu", "ELU": "elu", "LeakyReLU": "leaky_relu", "Softmax": "softmax", "PReLU": "prelu"}
+
+
+def accepts(obj) -> bool:
+    return "keras" in mro_modules(obj) and hasattr(obj, "weights")
+
+
+def _numpy(variable) -> np.ndarray:
+    from keras import ops
+
+    return np.asarray(ops.convert_to_numpy(variable))
+
+
+def _leaf_layers(model) -> list:
+    flatten = getattr(model, "_flatten_layers", None)
+    if flatten is not None:
+        layers = list(flatten(include_self=False, recursive=True))
+    else:  # pragma: no cover - Keras 3 always has _flatten_layers
+        layers = list(getattr(model, "layers", []))
+    # containers (nested models) come with their children; keep leaves only
+    return [l for l in layers if not list(l._flatten_layers(include_self=False, recursive=False))] if layers else [model]
+
+
+def _activation_name(layer):
+    fn = getattr(layer, "activation", None)
+    name = getattr(fn, "__name__", None)
+    if name in (None, "linear"):
+        return None
+    return name
+
+
+def convert(model, **_options) -> Network:
+    from keras import layers as kl
+
+    out: list = []
+    for layer in _leaf_layers(model):
+        cls = type(layer).__name__
+        if isinstance(layer, (kl.Conv1DTranspose, kl.Conv2DTranspose, kl.Conv3DTranspose)):
+            log.debug("weightwatch: skipping transposed convolution %s", layer.name)
+            continue
+        if isinstance(layer, kl.SeparableConv1D) or isinstance(layer, kl.SeparableConv2D):
+            depth = _numpy(layer.depthwise_kernel)
+            point = _numpy(layer.pointwise_kernel)
+            bias = _numpy(layer.bias) if getattr(layer, "use_bias", False) else None
+            out.append(LayerWeights(f"{layer.name}/depthwise", "depthwise_conv", depth, None, None))
+            out.append(LayerWeights(f"{layer.name}/pointwise", "conv", point, bias, _activation_name(layer)))
+        elif isinstance(layer, (kl.DepthwiseConv1D, kl.DepthwiseConv2D)):
+            bias = _numpy(layer.bias) if getattr(layer, "use_bias", False) else None
+            out.append(LayerWeights(layer.name, "depthwise_conv", _numpy(layer.kernel), bias, _activation_name(layer)))
+        elif isinstance(layer, (kl.Conv1D, kl.Conv2D, kl.Conv3D)):
+            bias = _numpy(layer.bias) if getattr(layer, "use_bias", False) else None
+            out.append(LayerWeights(layer.name, "conv", _numpy(layer.kernel), bias, _activation_name(layer)))
+        elif isinstance(layer, kl.Dense):
+            bias = _numpy(layer.bias) if getattr(layer, "use_bias", False) else None
+            out.append(LayerWeights(layer.name, "dense", _numpy(layer.kernel), bias, _activation_name(layer)))
+        elif isinstance(layer, kl.Activation) or cls in _ACTIVATION_LAYERS:
+            name = _ACTIVATION_LAYERS.get(cls) or _activation_name(layer)
+            if out and out[-1].activation is None and name:
+                last = out[-1]
+                out[-1] = LayerWeights(last.name, last.kind, last.kernel, last.bias, name)
+        elif layer.weights:
+            log.debug("weightwatch: skipping unsupported layer %s (%s)", layer.name, cls)
+    return Network(tuple(out), source="keras", name=getattr(model, "name", ""))
+
+
+ADAPTER = Adapter(
+    name="keras",
+    accepts=accepts,
+    convert=convert,
+    priority=10,
+    description="Keras 3 models (Sequential, Functional, subclassed): Conv*, DepthwiseConv*, SeparableConv*, Dense",
+)

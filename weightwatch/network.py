@@ -1,0 +1,160 @@
+"""Framework-neutral view of a network's weights.
+
+Every adapter (Keras, torch, flat vector + layout) turns its input into a
+:class:`Network`: an ordered tuple of :class:`LayerWeights` in forward order,
+kernels in one canonical layout (Keras's):
+
+* convolution ``(*spatial, in_channels, out_channels)``, e.g. ``(kh, kw, in, out)``;
+* depthwise convolution ``(*spatial, in_channels, depth_multiplier)``;
+* dense ``(in_features, out_features)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterator, Optional, Sequence
+
+import numpy as np
+
+KINDS = ("conv", "depthwise_conv", "dense")
+
+
+class WeightsError(ValueError):
+    """Weights given to weightwatch are malformed (shape, dtype, layout)."""
+
+
+def _as_array(value, what: str) -> np.ndarray:
+    try:
+        arr = np.asarray(value)
+    except Exception as exc:  # e.g. ragged lists
+        raise WeightsError(f"{what}: cannot be read as an array ({exc})") from None
+    if arr.dtype.kind not in "fiu":
+        raise WeightsError(f"{what}: expected real numbers, got dtype {arr.dtype}")
+    if arr.dtype.kind in "iu" or arr.dtype == np.float16:
+        arr = arr.astype(np.float32)
+    arr = np.ascontiguousarray(arr)
+    arr.setflags(write=False)
+    return arr
+
+
+@dataclass(frozen=True)
+class LayerWeights:
+    """One weighted layer.
+
+    Parameters
+    ----------
+    name : str
+        Layer name as the framework calls it.
+    kind : {"conv", "depthwise_conv", "dense"}
+    kernel : ndarray
+        Kernel in the canonical (Keras) layout, read-only.
+    bias : ndarray or None
+        Bias vector, or None when the layer has no bias.
+    activation : str or None
+        Name of the activation that follows the layer, when known.
+    """
+
+    name: str
+    kind: str
+    kernel: np.ndarray
+    bias: Optional[np.ndarray] = None
+    activation: Optional[str] = None
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise WeightsError(f"layer {self.name!r}: kind must be one of {KINDS}, got {self.kind!r}")
+        kernel = _as_array(self.kernel, f"layer {self.name!r} kernel")
+        if kernel.ndim < 2:
+            raise WeightsError(
+                f"layer {self.name!r}: kernel must have at least 2 dimensions (in, out), got shape {kernel.shape}"
+            )
+        if self.kind == "dense" and kernel.ndim != 2:
+            raise WeightsError(f"layer {self.name!r}: dense kernel must be 2-D (in, out), got shape {kernel.shape}")
+        if kernel.size == 0:
+            raise WeightsError(f"layer {self.name!r}: kernel is empty (shape {kernel.shape})")
+        object.__setattr__(self, "kernel", kernel)
+        if self.bias is not None:
+            bias = _as_array(self.bias, f"layer {self.name!r} bias")
+            if bias.ndim != 1:
+                raise WeightsError(f"layer {self.name!r}: bias must be 1-D, got shape {bias.shape}")
+            n_out = kernel.shape[-1] * (kernel.shape[-2] if self.kind == "depthwise_conv" else 1)
+            if bias.shape[0] != n_out:
+                raise WeightsError(
+                    f"layer {self.name!r}: bias has {bias.shape[0]} entries but the kernel "
+                    f"{kernel.shape} has {n_out} outputs"
+                )
+            object.__setattr__(self, "bias", bias)
+
+    @property
+    def n_params(self) -> int:
+        return int(self.kernel.size + (0 if self.bias is None else self.bias.size))
+
+    @property
+    def units(self) -> int:
+        """Number of output units (filters) of the layer."""
+        if self.kind == "depthwise_conv":
+            return int(self.kernel.shape[-1] * self.kernel.shape[-2])
+        return int(self.kernel.shape[-1])
+
+    def __repr__(self) -> str:
+        bias = "no bias" if self.bias is None else f"bias {self.bias.shape}"
+        return f"LayerWeights({self.name!r}, {self.kind}, kernel {self.kernel.shape}, {bias}, {self.activation})"
+
+
+@dataclass(frozen=True)
+class Network:
+    """Ordered, immutable collection of :class:`LayerWeights` (forward order)."""
+
+    layers: tuple = ()
+    source: str = "unknown"
+    name: str = ""
+    meta: dict = field(default_factory=dict, compare=False)
+    # per-instance memo of derived values (layer statistics), never compared
+    cache: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self):
+        layers = tuple(self.layers)
+        for i, layer in enumerate(layers):
+            if not isinstance(layer, LayerWeights):
+                raise WeightsError(f"Network layer {i} is {type(layer).__name__}, expected LayerWeights")
+        object.__setattr__(self, "layers", layers)
+
+    def __iter__(self) -> Iterator[LayerWeights]:
+        return iter(self.layers)
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    def __getitem__(self, index):
+        return self.layers[index]
+
+    @property
+    def n_params(self) -> int:
+        return sum(layer.n_params for layer in self.layers)
+
+    def tensors(self) -> list:
+        """Kernels and biases in order: kernel, bias of layer 0, kernel, bias of layer 1, ..."""
+        out = []
+        for layer in self.layers:
+            out.append(layer.kernel)
+            if layer.bias is not None:
+                out.append(layer.bias)
+        return out
+
+    def flat(self, dtype=np.float32) -> np.ndarray:
+        """All parameters in one vector (per layer: kernel in C order, then bias)."""
+        return np.concatenate([t.ravel().astype(dtype, copy=False) for t in self.tensors()]) if self.layers else np.zeros(0, dtype)
+
+    def signature(self) -> tuple:
+        """(kind, kernel shape, has bias) per layer: two networks of one family share it."""
+        return tuple((l.kind, l.kernel.shape, l.bias is not None) for l in self.layers)
+
+    def with_layers(self, layers: Sequence[LayerWeights]) -> "Network":
+        return Network(tuple(layers), source=self.source, name=self.name, meta=dict(self.meta))
+
+    def require_layers(self, minimum: int = 1) -> None:
+        if len(self.layers) < minimum:
+            raise WeightsError(
+                f"network {self.name or '(unnamed)'} from {self.source} has {len(self.layers)} weighted "
+                f"layers; at least {minimum} needed"
+            )

@@ -1,0 +1,177 @@
+"""LightGBM accuracy predictor (paper §4.2, A.3)."""
+from __future__ import annotations
+
+import numbers
+from typing import Optional, Tuple
+
+import numpy as np
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted
+
+from .base import AccuracyPredictor
+
+__all__ = ["GBMPredictor"]
+
+
+def _seed_from(random_state) -> int:
+    if isinstance(random_state, numbers.Integral):
+        return int(random_state)
+    return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
+
+
+class GBMPredictor(AccuracyPredictor):
+    """Gradient-boosted regression trees (LightGBM, L2 objective).
+
+    Parameter names follow the LightGBM scikit-learn API. With
+    ``interval=(q_lo, q_hi)`` two extra quantile-objective boosters are
+    trained for :meth:`predict_interval`.
+
+    Parameters
+    ----------
+    n_estimators, learning_rate, num_leaves, max_depth, max_bin,
+    min_child_weight, min_child_samples, reg_lambda, reg_alpha, subsample,
+    subsample_freq, colsample_bytree
+        LightGBM hyperparameters.
+    interval : tuple of two floats in (0, 1), optional
+        Quantile levels for the prediction interval.
+    n_jobs : int
+        LightGBM threads.
+    random_state : int, RandomState or None
+
+    Attributes
+    ----------
+    booster_ : lightgbm.Booster
+        Main (MSE) model.
+    quantile_boosters_ : tuple of two lightgbm.Booster or None
+        Models for ``interval[0]`` and ``interval[1]``.
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        Only set when names were given (``feature_names=`` or DataFrame).
+    """
+
+    _allow_nan_X = True  # LightGBM handles missing values natively.
+    _fitted_attr = "booster_"
+
+    def __init__(
+        self,
+        n_estimators: int = 500,
+        learning_rate: float = 0.05,
+        num_leaves: int = 31,
+        max_depth: int = -1,
+        max_bin: int = 255,
+        min_child_weight: float = 1e-3,
+        min_child_samples: int = 20,
+        reg_lambda: float = 0.0,
+        reg_alpha: float = 0.0,
+        subsample: float = 1.0,
+        subsample_freq: int = 1,
+        colsample_bytree: float = 1.0,
+        interval: Optional[Tuple[float, float]] = None,
+        n_jobs: int = 1,
+        random_state=0,
+    ):
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.num_leaves = num_leaves
+        self.max_depth = max_depth
+        self.max_bin = max_bin
+        self.min_child_weight = min_child_weight
+        self.min_child_samples = min_child_samples
+        self.reg_lambda = reg_lambda
+        self.reg_alpha = reg_alpha
+        self.subsample = subsample
+        self.subsample_freq = subsample_freq
+        self.colsample_bytree = colsample_bytree
+        self.interval = interval
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+
+    def _check_interval(self):
+        if self.interval is None:
+            return None
+        try:
+            lo, hi = (float(q) for q in self.interval)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"interval must be a pair of quantile levels, got {self.interval!r}"
+            ) from None
+        if not (0.0 < lo < hi < 1.0):
+            raise ValueError(
+                f"interval must satisfy 0 < lo < hi < 1, got {self.interval!r}"
+            )
+        return lo, hi
+
+    def _lgb_params(self, objective: str, alpha: Optional[float] = None) -> dict:
+        params = {
+            "objective": objective,
+            "learning_rate": float(self.learning_rate),
+            "num_leaves": int(self.num_leaves),
+            "max_depth": int(self.max_depth),
+            "max_bin": int(self.max_bin),
+            "min_sum_hessian_in_leaf": float(self.min_child_weight),
+            "min_data_in_leaf": int(self.min_child_samples),
+            "lambda_l2": float(self.reg_lambda),
+            "lambda_l1": float(self.reg_alpha),
+            "bagging_fraction": float(self.subsample),
+            "bagging_freq": int(self.subsample_freq),
+            "feature_fraction": float(self.colsample_bytree),
+            "seed": _seed_from(self.random_state),
+            "num_threads": int(self.n_jobs),
+            "deterministic": True,
+            "force_row_wise": True,
+            "verbosity": -1,
+        }
+        if alpha is not None:
+            params["alpha"] = float(alpha)
+        return params
+
+    def _fit(self, X, y):
+        import lightgbm as lgb
+
+        if int(self.n_estimators) < 1:
+            raise ValueError(f"n_estimators must be >= 1, got {self.n_estimators}")
+        quantiles = self._check_interval()
+
+        def train(objective, alpha=None):
+            params = self._lgb_params(objective, alpha)
+            ds = lgb.Dataset(X, label=y, params={"max_bin": params["max_bin"], "verbosity": -1},
+                             free_raw_data=True)
+            return lgb.train(params, ds, num_boost_round=int(self.n_estimators))
+
+        self.booster_ = train("regression")
+        if quantiles is None:
+            self.quantile_boosters_ = None
+        else:
+            self.quantile_boosters_ = tuple(train("quantile", q) for q in quantiles)
+
+    def _predict_raw(self, X):
+        return self.booster_.predict(X, num_threads=int(self.n_jobs))
+
+    def predict_interval(self, X):
+        """Quantile interval ``(lo, hi)``, clipped to [0, 1], with lo <= hi.
+
+        Raises
+        ------
+        ValueError
+            If the predictor was fitted without ``interval``.
+        """
+        check_is_fitted(self, "booster_")
+        if getattr(self, "quantile_boosters_", None) is None:
+            raise ValueError(
+                "predict_interval requires the predictor to be fitted with interval=(lo, hi)"
+            )
+        X = self._validate_predict_X(X)
+        a, b = (
+            np.clip(bst.predict(X, num_threads=int(self.n_jobs)), 0.0, 1.0)
+            for bst in self.quantile_boosters_
+        )
+        # Independently fitted quantile models can cross; sorting keeps a valid interval.
+        return np.minimum(a, b), np.maximum(a, b)
+
+    def interval_coverage(self, X, y) -> float:
+        """Fraction of ``y`` inside ``predict_interval(X)`` (bounds inclusive)."""
+        lo, hi = self.predict_interval(X)
+        y = np.asarray(y, dtype=np.float64).reshape(-1)
+        if y.shape[0] != lo.shape[0]:
+            raise ValueError(f"y has {y.shape[0]} rows but X has {lo.shape[0]}")
+        return float(np.mean((y >= lo) & (y <= hi)))

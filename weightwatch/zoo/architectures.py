@@ -1,0 +1,264 @@
+"""Network families of the zoo: framework-neutral specs plus a Keras builder.
+
+A CNN spec is ``[Conv2D -> activation -> Dropout] * len(conv_filters)``, then
+global average pooling, then ``[Dense -> activation -> Dropout]`` per entry of
+``dense_hidden``, then a ``Dense(num_classes)`` logits layer (softmax lives in
+the loss).  With empty ``conv_filters`` the spec is an MLP on the flattened
+image.  L2 regularization (``l2reg * sum(w**2)``, Keras ``L2``) applies to every
+conv kernel and every hidden dense kernel, never to the output layer or biases.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+__all__ = [
+    "ArchitectureSpec",
+    "ARCHITECTURES",
+    "get_architecture",
+    "param_shapes",
+    "num_params",
+    "layer_seed",
+    "make_initializer",
+    "initial_weights",
+    "build_keras_model",
+    "WEIGHT_INITIALIZERS",
+]
+
+WEIGHT_INITIALIZERS = ("glorot_normal", "he_normal", "orthogonal", "random_normal", "truncated_normal")
+
+
+@dataclass(frozen=True)
+class ArchitectureSpec:
+    """Framework-neutral description of a small network.
+
+    Parameters
+    ----------
+    name : str
+        Architecture name.
+    conv_filters : tuple of int
+        Filters of each conv layer (empty for an MLP).
+    kernel_size : int
+        Square conv kernel size.
+    strides : int
+        Conv stride.
+    padding : str
+        ``"valid"`` or ``"same"``.
+    dense_hidden : tuple of int
+        Hidden dense widths after pooling (or after flattening for an MLP).
+    num_classes : int
+        Number of output logits.
+    """
+
+    name: str
+    conv_filters: tuple[int, ...]
+    kernel_size: int = 3
+    strides: int = 2
+    padding: str = "valid"
+    dense_hidden: tuple[int, ...] = ()
+    num_classes: int = 10
+
+    def __post_init__(self) -> None:
+        if self.padding not in ("valid", "same"):
+            raise ValueError(f"padding must be 'valid' or 'same', got {self.padding!r}")
+
+    @property
+    def is_mlp(self) -> bool:
+        """True when the spec has no conv layers."""
+        return len(self.conv_filters) == 0
+
+
+ARCHITECTURES: dict[str, ArchitectureSpec] = {
+    "paper-cnn": ArchitectureSpec("paper-cnn", (16, 16, 16), 3, 2, "valid"),
+    "cnn-deep": ArchitectureSpec("cnn-deep", (32, 32, 32, 32), 3, 2, "same"),
+    "cnn-wide": ArchitectureSpec("cnn-wide", (32, 32, 32), 3, 2, "same"),
+    "mlp": ArchitectureSpec("mlp", (), dense_hidden=(32, 32)),
+}
+
+
+def get_architecture(spec: str | ArchitectureSpec) -> ArchitectureSpec:
+    """Return the spec for a name (or pass a spec through)."""
+    if isinstance(spec, ArchitectureSpec):
+        return spec
+    try:
+        return ARCHITECTURES[spec]
+    except KeyError:
+        raise ValueError(f"unknown architecture {spec!r}; known: {sorted(ARCHITECTURES)}") from None
+
+
+def _conv_out(size: int, spec: ArchitectureSpec) -> int:
+    if spec.padding == "same":
+        return -(-size // spec.strides)
+    return (size - spec.kernel_size) // spec.strides + 1
+
+
+def _layer_names(spec: ArchitectureSpec) -> list[str]:
+    names = []
+    for i in range(len(spec.conv_filters)):
+        names.append("conv2d" if i == 0 else f"conv2d_{i}")
+    for i in range(len(spec.dense_hidden) + 1):
+        names.append("dense" if i == 0 else f"dense_{i}")
+    return names
+
+
+def param_shapes(
+    spec: str | ArchitectureSpec, input_shape: Sequence[int]
+) -> list[tuple[str, tuple[int, ...], tuple[int, ...]]]:
+    """Kernel and bias shapes in forward order (Keras layouts).
+
+    Parameters
+    ----------
+    spec : str or ArchitectureSpec
+        Architecture.
+    input_shape : sequence of int
+        ``(H, W, C)`` of one example.
+
+    Returns
+    -------
+    list of (name, kernel_shape, bias_shape)
+        Conv kernels are ``(kh, kw, in, out)``, dense kernels ``(in, out)``.
+    """
+    spec = get_architecture(spec)
+    h, w, c = (int(s) for s in input_shape)
+    names = iter(_layer_names(spec))
+    out = []
+    k = spec.kernel_size
+    for f in spec.conv_filters:
+        out.append((next(names), (k, k, c, f), (f,)))
+        h, w, c = _conv_out(h, spec), _conv_out(w, spec), f
+        if h <= 0 or w <= 0:
+            raise ValueError(f"input {tuple(input_shape)} too small for {spec.name}")
+    d = c if not spec.is_mlp else h * w * c
+    for units in (*spec.dense_hidden, spec.num_classes):
+        out.append((next(names), (d, units), (units,)))
+        d = units
+    return out
+
+
+def num_params(spec: str | ArchitectureSpec, input_shape: Sequence[int]) -> int:
+    """Total number of trainable parameters."""
+    return int(sum(np.prod(k) + np.prod(b) for _, k, b in param_shapes(spec, input_shape)))
+
+
+def layer_seed(random_seed: int, layer_index: int, kind: int = 0) -> int:
+    """Seed of layer ``layer_index`` (``kind`` 0: kernel init, 1: dropout)."""
+    rng = np.random.default_rng([int(random_seed), int(layer_index), int(kind)])
+    return int(rng.integers(0, 2**31 - 1))
+
+
+def make_initializer(config: Mapping[str, Any], seed: int):
+    """Keras kernel initializer for ``config["w_init"]`` with a fixed integer seed."""
+    import keras
+
+    name = config["w_init"]
+    if name == "glorot_normal":
+        return keras.initializers.GlorotNormal(seed=seed)
+    if name == "he_normal":
+        return keras.initializers.HeNormal(seed=seed)
+    if name == "orthogonal":
+        return keras.initializers.Orthogonal(seed=seed)
+    if name == "random_normal":
+        return keras.initializers.RandomNormal(stddev=float(config["init_std"]), seed=seed)
+    if name == "truncated_normal":
+        return keras.initializers.TruncatedNormal(stddev=float(config["init_std"]), seed=seed)
+    raise ValueError(f"unknown w_init {name!r}; expected one of {WEIGHT_INITIALIZERS}")
+
+
+def _check_b_init(config: Mapping[str, Any]) -> None:
+    if config.get("b_init", "zeros") != "zeros":
+        raise ValueError(f"only b_init='zeros' is supported, got {config['b_init']!r}")
+
+
+def initial_weights(
+    spec: str | ArchitectureSpec, config: Mapping[str, Any], input_shape: Sequence[int]
+) -> list[np.ndarray]:
+    """Initial weights ``[k0, b0, k1, b1, ...]`` exactly as :func:`build_keras_model` draws them.
+
+    Calls the same seeded Keras initializers directly (much faster than
+    building a model).
+    """
+    _check_b_init(config)
+    weights = []
+    for i, (_, kshape, bshape) in enumerate(param_shapes(spec, input_shape)):
+        init = make_initializer(config, layer_seed(config["random_seed"], i, 0))
+        weights.append(np.asarray(init(kshape, dtype="float32"), dtype=np.float32))
+        weights.append(np.zeros(bshape, dtype=np.float32))
+    return weights
+
+
+def build_keras_model(
+    spec: str | ArchitectureSpec, config: Mapping[str, Any], input_shape: Sequence[int]
+):
+    """Build an (uncompiled) ``keras.Sequential`` for ``spec`` and ``config``.
+
+    Parameters
+    ----------
+    spec : str or ArchitectureSpec
+        Architecture.
+    config : mapping
+        Uses ``activation``, ``dropout``, ``l2reg``, ``w_init``, ``init_std``,
+        ``b_init`` and ``random_seed``.
+    input_shape : sequence of int
+        ``(H, W, C)``.
+
+    Returns
+    -------
+    keras.Sequential
+        Outputs logits.
+    """
+    import keras
+
+    spec = get_architecture(spec)
+    _check_b_init(config)
+    act = config["activation"]
+    rate = float(config["dropout"])
+    reg = keras.regularizers.L2(float(config["l2reg"]))
+    seed = config["random_seed"]
+    names = _layer_names(spec)
+    layers: list[Any] = [keras.Input(shape=tuple(int(s) for s in input_shape))]
+    li = 0
+    for f in spec.conv_filters:
+        layers.append(
+            keras.layers.Conv2D(
+                f,
+                spec.kernel_size,
+                strides=spec.strides,
+                padding=spec.padding,
+                activation=act,
+                kernel_initializer=make_initializer(config, layer_seed(seed, li, 0)),
+                bias_initializer="zeros",
+                kernel_regularizer=reg,
+                name=names[li],
+            )
+        )
+        layers.append(keras.layers.Dropout(rate, seed=layer_seed(seed, li, 1), name=f"dropout_{li}"))
+        li += 1
+    if spec.is_mlp:
+        layers.append(keras.layers.Flatten(name="flatten"))
+    else:
+        layers.append(keras.layers.GlobalAveragePooling2D(name="global_average_pooling2d"))
+    for units in spec.dense_hidden:
+        layers.append(
+            keras.layers.Dense(
+                units,
+                activation=act,
+                kernel_initializer=make_initializer(config, layer_seed(seed, li, 0)),
+                bias_initializer="zeros",
+                kernel_regularizer=reg,
+                name=names[li],
+            )
+        )
+        layers.append(keras.layers.Dropout(rate, seed=layer_seed(seed, li, 1), name=f"dropout_{li}"))
+        li += 1
+    layers.append(
+        keras.layers.Dense(
+            spec.num_classes,
+            kernel_initializer=make_initializer(config, layer_seed(seed, li, 0)),
+            bias_initializer="zeros",
+            name=names[li],
+        )
+    )
+    return keras.Sequential(layers, name=spec.name)

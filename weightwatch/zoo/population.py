@@ -1,0 +1,576 @@
+"""Fast population trainer: train many small networks at once on CPU.
+
+``N`` members are trained as one computation: member ``n``'s activations of a
+conv layer live in channels ``[n*F, (n+1)*F)`` of one tensor and every conv is
+a single grouped ``tf.nn.conv2d`` (groups = N, inferred by TensorFlow; no XLA).
+Dense layers are batched matmuls.  One whole epoch runs inside one
+``tf.function`` (``tf.while_loop`` over steps, batches gathered by index).
+
+Semantics per member (chosen to match one Keras ``model.fit`` run of
+:func:`weightwatch.zoo.architectures.build_keras_model`):
+
+* Loss minimized: mean sparse softmax cross-entropy over the batch plus the
+  Keras L2 penalty ``l2reg * sum(w**2)`` over regularized kernels (every conv
+  kernel and hidden dense kernel).  **Reported losses are cross-entropy only**
+  (mean over examples, no L2 term), in inference mode (no dropout).
+* Adam with Keras 3 defaults and formula (beta1=0.9, beta2=0.999, eps=1e-7,
+  ``alpha = lr*sqrt(1-b2^t)/(1-b1^t)``, per-member step counter ``t``).
+* Data: the member's subset is the first ``round(train_fraction * n)``
+  examples of ``default_rng([random_seed, 1]).permutation(n)``; epoch ``e``
+  (0-based) visits the subset in the order
+  ``default_rng([random_seed, 2, e]).permutation(len(subset))``.  Members
+  whose epoch is exhausted are masked (no update, Adam step not advanced);
+  a short last batch is averaged over its actual size, like Keras.
+* Dropout: inverted dropout (drop with prob ``rate``, scale ``1/(1-rate)``)
+  after every conv / hidden dense activation.  The random masks depend on
+  the population composition, so they are reproducible only for the same
+  population (they cannot match Keras' random stream).
+* Train metrics use the whole ``x_train`` (not only the member's subset),
+  test metrics the whole ``x_test``.
+* A member whose loss or updated weights become non-finite is frozen: its
+  weights are kept at the last finite values (reported at all later
+  checkpoints), its metrics are NaN from then on, ``status == "nan"``, and
+  its working copy is zeroed so it cannot disturb other members.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from weightwatch.zoo.architectures import ArchitectureSpec, get_architecture, param_shapes
+from weightwatch.zoo.architectures import initial_weights as _keras_initial_weights
+
+__all__ = [
+    "Checkpoint",
+    "MemberResult",
+    "train_population",
+    "member_batch_orders",
+    "plan_populations",
+    "configure_threads",
+    "DEFAULT_CHECKPOINTS",
+]
+
+DEFAULT_CHECKPOINTS = (0, 1, 2, 3, 6, 9, 12, 15, 18)
+
+_BETA1 = 0.9
+_BETA2 = 0.999
+_EPS = 1e-7
+
+
+@dataclass
+class Checkpoint:
+    """State of one member after ``epoch`` epochs (epoch 0 = initialization)."""
+
+    epoch: int
+    weights: list[np.ndarray]
+    train_accuracy: float
+    train_loss: float
+    test_accuracy: float
+    test_loss: float
+
+
+@dataclass
+class MemberResult:
+    """Training outcome of one configuration.
+
+    Attributes
+    ----------
+    config : dict
+        The configuration.
+    status : str
+        ``"ok"`` or ``"nan"``.
+    checkpoints : dict of int to Checkpoint
+        Keyed by epoch; weights in Keras ``get_weights()`` order/layouts.
+    nan_epoch : int or None
+        1-based epoch during which the member became non-finite.
+    """
+
+    config: dict
+    status: str
+    checkpoints: dict[int, Checkpoint] = field(default_factory=dict)
+    nan_epoch: int | None = None
+
+    @property
+    def final(self) -> Checkpoint:
+        """Checkpoint with the largest epoch."""
+        return self.checkpoints[max(self.checkpoints)]
+
+
+def configure_threads(intra_op: int = 1, inter_op: int = 1) -> bool:
+    """Set TensorFlow thread pools; returns False if TF was already initialized."""
+    import tensorflow as tf
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(int(intra_op))
+        tf.config.threading.set_inter_op_parallelism_threads(int(inter_op))
+        return True
+    except RuntimeError:
+        return False
+
+
+def member_batch_orders(config: Mapping[str, Any], n_train: int, epochs: int) -> list[np.ndarray]:
+    """Per-epoch example orders (indices into ``x_train``) for one member."""
+    n_sub = max(1, int(round(float(config["train_fraction"]) * n_train)))
+    seed = int(config["random_seed"])
+    subset = np.random.default_rng([seed, 1]).permutation(n_train)[:n_sub]
+    return [subset[np.random.default_rng([seed, 2, e]).permutation(n_sub)] for e in range(epochs)]
+
+
+def plan_populations(
+    configs: Sequence[Mapping[str, Any]],
+    population_size: int,
+    group_keys: Sequence[str] = ("activation", "train_fraction"),
+) -> list[list[int]]:
+    """Split member indices into populations of at most ``population_size``.
+
+    Members are first split strictly by the first of ``group_keys``
+    (default ``activation``: homogeneous populations avoid computing both
+    activations), then sorted (stably) by the remaining keys (default
+    ``train_fraction``, so members with similar numbers of steps per epoch
+    share a population) and cut into ``ceil(n_group / population_size)``
+    nearly equal consecutive chunks.
+    """
+    if population_size < 1:
+        raise ValueError(f"population_size must be >= 1, got {population_size}")
+    group_keys = tuple(group_keys)
+    groups: dict[str, list[int]] = {}
+    for i, c in enumerate(configs):
+        groups.setdefault(str(c[group_keys[0]]) if group_keys else "", []).append(i)
+    plan = []
+    for g in sorted(groups):
+        order = sorted(groups[g], key=lambda i: tuple(float(configs[i][k]) if isinstance(configs[i][k], (int, float))
+                                                          else str(configs[i][k]) for k in group_keys[1:]))
+        n_pop = math.ceil(len(order) / population_size)
+        bounds = np.linspace(0, len(order), n_pop + 1).round().astype(int)
+        plan += [order[bounds[j] : bounds[j + 1]] for j in range(n_pop)]
+    return plan
+
+
+# --------------------------------------------------------------------------- layouts
+# Population layouts: conv kernel (kh, kw, C, N, F), conv bias (N, F),
+# dense kernel (N, in, out), dense bias (N, out).  Member axis: 3 for conv
+# kernels, 0 otherwise.
+
+
+def _member_axes(spec: ArchitectureSpec) -> list[int]:
+    axes = []
+    for _ in spec.conv_filters:
+        axes += [3, 0]
+    for _ in range(len(spec.dense_hidden) + 1):
+        axes += [0, 0]
+    return axes
+
+
+def _regularized(spec: ArchitectureSpec) -> list[bool]:
+    n_hidden = len(spec.conv_filters) + len(spec.dense_hidden)
+    flags = []
+    for i in range(n_hidden + 1):
+        flags += [i < n_hidden, False]
+    return flags
+
+
+def _stack(member_weights: Sequence[Sequence[np.ndarray]], axes: Sequence[int]) -> list[np.ndarray]:
+    return [
+        np.ascontiguousarray(np.stack([np.asarray(w[j], np.float32) for w in member_weights], axis=ax))
+        for j, ax in enumerate(axes)
+    ]
+
+
+def _unstack(stacked: Sequence[np.ndarray], axes: Sequence[int], n: int) -> list[list[np.ndarray]]:
+    return [[np.ascontiguousarray(np.take(t, i, axis=ax)) for t, ax in zip(stacked, axes)] for i in range(n)]
+
+
+# --------------------------------------------------------------------------- tf functions
+_FN_CACHE: dict[Any, Any] = {}
+
+
+def _forward(tf, spec, W, x, *, shared_input, act_mode, relu_ch, relu_n, training, rate_ch, rate_n, seed):
+    """Population forward pass; returns logits ``(N, B, K)``.
+
+    ``x`` is ``(B, H, W, C)`` when ``shared_input`` else ``(N, B, H, W, C)``.
+    """
+    n_conv = len(spec.conv_filters)
+    N = tf.shape(W[-1])[0]
+
+    def act(h, relu_mask):
+        if act_mode == "relu":
+            return tf.nn.relu(h)
+        if act_mode == "tanh":
+            return tf.tanh(h)
+        return tf.where(relu_mask, tf.nn.relu(h), tf.tanh(h))
+
+    def drop(h, rate, layer):
+        if rate is None:
+            return h
+        u = tf.random.stateless_uniform(tf.shape(h), seed=tf.stack([seed[0], seed[1] * 64 + layer]))
+        return tf.where(u >= rate, h / (1.0 - rate), tf.zeros_like(h))
+
+    li = 0
+    if n_conv:
+        if shared_input:
+            h = x
+        else:
+            s = tf.shape(x)
+            h = tf.reshape(tf.transpose(x, [1, 2, 3, 0, 4]), [s[1], s[2], s[3], s[0] * s[4]])
+        for j, f in enumerate(spec.conv_filters):
+            K, b = W[2 * li], W[2 * li + 1]
+            ks = tf.shape(K)
+            K = tf.reshape(K, [ks[0], ks[1], ks[2], ks[3] * ks[4]])
+            h = tf.nn.conv2d(h, K, strides=spec.strides, padding=spec.padding.upper())
+            h = tf.nn.bias_add(h, tf.reshape(b, [-1]))
+            h = act(h, relu_ch)
+            if training:
+                h = drop(h, rate_ch, li)
+            li += 1
+        h = tf.reduce_mean(h, axis=[1, 2])  # (B, N*F)
+        B = tf.shape(h)[0]
+        h = tf.transpose(tf.reshape(h, [B, N, spec.conv_filters[-1]]), [1, 0, 2])  # (N, B, F)
+        first_dense_shared = False
+    else:
+        if shared_input:
+            h = tf.reshape(x, [tf.shape(x)[0], -1])  # (B, D)
+            first_dense_shared = True
+        else:
+            s = tf.shape(x)
+            h = tf.reshape(x, [s[0], s[1], -1])  # (N, B, D)
+            first_dense_shared = False
+    n_dense = len(spec.dense_hidden) + 1
+    for j in range(n_dense):
+        K, b = W[2 * li], W[2 * li + 1]
+        if first_dense_shared and j == 0:
+            h = tf.einsum("bd,ndk->nbk", h, K)
+        else:
+            h = tf.matmul(h, K)
+        h = h + b[:, None, :]
+        if j < n_dense - 1:
+            h = act(h, relu_n[:, None, None])
+            if training:
+                h = drop(h, None if rate_n is None else rate_n[:, None, None], li)
+        li += 1
+    return h
+
+
+def _get_fns(spec: ArchitectureSpec, act_mode: str, use_dropout: bool):
+    key = (spec, act_mode, use_dropout)
+    if key in _FN_CACHE:
+        return _FN_CACHE[key]
+    import tensorflow as tf
+
+    axes = _member_axes(spec)
+    reg = _regularized(spec)
+
+    def bshape(ax, ndim, v):
+        shape = [1] * ndim
+        shape[ax] = -1
+        return tf.reshape(v, shape)
+
+    def per_member(t, ax, fn):
+        red = [d for d in range(len(t.shape)) if d != ax]
+        return fn(t, axis=red) if red else t
+
+    @tf.function(reduce_retracing=True)
+    def train_epoch(W, M, V, steps, alive, frozen, x, y, idx, wts, lr, l2, rate_n, relu_n, seed):
+        W, M, V, frozen = list(W), list(M), list(V), list(frozen)
+        # per-channel views of per-member vectors for conv layers
+        relu_ch = None
+        rate_ch = None
+        if spec.conv_filters:
+            F = spec.conv_filters[0]
+            if all(f == F for f in spec.conv_filters):
+                relu_ch = tf.repeat(relu_n, F)
+                rate_ch = tf.repeat(rate_n, F)
+            else:  # pragma: no cover - not used by the provided specs
+                raise NotImplementedError("conv layers with different widths")
+        S = tf.shape(idx)[0]
+
+        def body(s, W, M, V, steps, alive, frozen):
+            i = idx[s]
+            wt = wts[s]
+            cnt = tf.reduce_sum(wt, axis=1)
+            active = tf.logical_and(cnt > 0, alive)
+            xb = tf.gather(x, i)
+            yb = tf.gather(y, i)
+            with tf.GradientTape() as tape:
+                tape.watch(W)
+                logits = _forward(
+                    tf, spec, W, xb, shared_input=False, act_mode=act_mode, relu_ch=relu_ch, relu_n=relu_n,
+                    training=True, rate_ch=rate_ch if use_dropout else None,
+                    rate_n=rate_n if use_dropout else None, seed=tf.stack([seed, s]),
+                )
+                ce = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=yb, logits=logits)
+                loss_n = tf.reduce_sum(ce * wt, axis=1) / tf.maximum(cnt, 1.0)
+                for w, ax, r in zip(W, axes, reg):
+                    if r:
+                        loss_n = loss_n + l2 * per_member(tf.square(w), ax, tf.reduce_sum)
+                total = tf.reduce_sum(tf.where(active, loss_n, tf.zeros_like(loss_n)))
+            grads = tape.gradient(total, W)
+            t = steps + 1.0
+            b1p = tf.pow(tf.constant(_BETA1, tf.float32), t)
+            b2p = tf.pow(tf.constant(_BETA2, tf.float32), t)
+            alpha = lr * tf.sqrt(1 - b2p) / (1 - b1p)
+            ok = tf.math.is_finite(loss_n)
+            newW, newM, newV = [], [], []
+            for w, g, m, v, ax in zip(W, grads, M, V, axes):
+                a = bshape(ax, len(w.shape), alpha)
+                m2 = m + (g - m) * (1 - _BETA1)
+                v2 = v + (tf.square(g) - v) * (1 - _BETA2)
+                w2 = w - (m2 * a) / (tf.sqrt(v2) + _EPS)
+                ok = tf.logical_and(ok, per_member(tf.math.is_finite(w2), ax, tf.reduce_all))
+                newW.append(w2)
+                newM.append(m2)
+                newV.append(v2)
+            upd = tf.logical_and(active, ok)
+            died = tf.logical_and(active, tf.logical_not(ok))
+            outW, outM, outV, outF = [], [], [], []
+            for w, w2, m, m2, v, v2, fz, ax in zip(W, newW, M, newM, V, newV, frozen, axes):
+                u = bshape(ax, len(w.shape), upd)
+                d = bshape(ax, len(w.shape), died)
+                z = tf.zeros_like(w)
+                outF.append(tf.where(d, w, fz))
+                outW.append(tf.where(u, w2, tf.where(d, z, w)))
+                outM.append(tf.where(u, m2, tf.where(d, z, m)))
+                outV.append(tf.where(u, v2, tf.where(d, z, v)))
+            steps = tf.where(upd, t, steps)
+            alive = tf.logical_and(alive, tf.logical_not(died))
+            return s + 1, outW, outM, outV, steps, alive, outF
+
+        _, W, M, V, steps, alive, frozen = tf.while_loop(
+            lambda s, *_: s < S, body, (tf.constant(0), W, M, V, steps, alive, frozen)
+        )
+        return W, M, V, steps, alive, frozen
+
+    @tf.function(reduce_retracing=True)
+    def evaluate(W, x, y, relu_n):
+        relu_ch = tf.repeat(relu_n, spec.conv_filters[0]) if spec.conv_filters else None
+        logits = _forward(
+            tf, spec, list(W), x, shared_input=True, act_mode=act_mode, relu_ch=relu_ch, relu_n=relu_n,
+            training=False, rate_ch=None, rate_n=None, seed=None,
+        )
+        yb = tf.broadcast_to(y[None, :], tf.shape(logits)[:2])
+        ce = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=yb, logits=logits)
+        correct = tf.cast(tf.equal(tf.argmax(logits, axis=-1, output_type=tf.int32), yb), tf.float32)
+        return tf.reduce_sum(ce, axis=1), tf.reduce_sum(correct, axis=1)
+
+    _FN_CACHE[key] = (train_epoch, evaluate)
+    return _FN_CACHE[key]
+
+
+# --------------------------------------------------------------------------- driver
+def _as_images(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    if x.ndim == 3:
+        x = x[..., None]
+    if x.ndim != 4:
+        raise ValueError(f"expected images of shape (n, H, W[, C]), got {x.shape}")
+    return np.ascontiguousarray(x)
+
+
+def _train_one_population(
+    spec, configs, x_train, y_train, x_test, y_test, *, batch_size, checkpoints, init_w, orders, eval_batch_size, seed
+):
+    import tensorflow as tf
+
+    N = len(configs)
+    acts = {c["activation"] for c in configs}
+    for a in acts:
+        if a not in ("relu", "tanh"):
+            raise ValueError(f"unsupported activation {a!r}")
+    act_mode = acts.pop() if len(acts) == 1 else "mixed"
+    rates = np.array([float(c["dropout"]) for c in configs], np.float32)
+    if np.any(rates < 0) or np.any(rates >= 1):
+        raise ValueError("dropout rates must be in [0, 1)")
+    use_dropout = bool(np.any(rates > 0))
+    train_epoch, evaluate = _get_fns(spec, act_mode, use_dropout)
+
+    axes = _member_axes(spec)
+    W = [tf.constant(t) for t in _stack(init_w, axes)]
+    M = [tf.zeros_like(w) for w in W]
+    V = [tf.zeros_like(w) for w in W]
+    frozen = list(W)
+    steps = tf.zeros([N], tf.float32)
+    alive = tf.ones([N], tf.bool)
+    lr = tf.constant([float(c["learning_rate"]) for c in configs], tf.float32)
+    l2 = tf.constant([float(c["l2reg"]) for c in configs], tf.float32)
+    rate_n = tf.constant(rates)
+    relu_n = tf.constant([c["activation"] == "relu" for c in configs])
+
+    xtr, ytr = tf.constant(x_train), tf.constant(y_train)
+    eval_sets = [
+        [(tf.constant(x[i : i + eval_batch_size]), tf.constant(y[i : i + eval_batch_size])) for i in range(0, len(x), eval_batch_size)]
+        for x, y in ((x_train, y_train), (x_test, y_test))
+    ]
+
+    results = [MemberResult(config=dict(c), status="ok") for c in configs]
+    n_epochs = max(checkpoints)
+    alive_np = np.ones(N, bool)
+
+    def record(epoch):
+        alive_now = alive.numpy()
+        stacked = [np.where(_bshape_np(a, w.ndim, alive_now), w, f) for w, f, a in zip(
+            [t.numpy() for t in W], [t.numpy() for t in frozen], axes)]
+        per_member = _unstack(stacked, axes, N)
+        metrics = []
+        for batches, n_ex in zip(eval_sets, (len(x_train), len(x_test))):
+            ce_sum = np.zeros(N, np.float64)
+            acc_sum = np.zeros(N, np.float64)
+            for xb, yb in batches:
+                ce, corr = evaluate(W, xb, yb, relu_n)
+                ce_sum += ce.numpy()
+                acc_sum += corr.numpy()
+            metrics.append((acc_sum / max(n_ex, 1), ce_sum / max(n_ex, 1)))
+        for i in range(N):
+            vals = [metrics[0][0][i], metrics[0][1][i], metrics[1][0][i], metrics[1][1][i]]
+            if not alive_now[i]:
+                vals = [float("nan")] * 4
+            results[i].checkpoints[epoch] = Checkpoint(epoch, per_member[i], *(float(v) for v in vals))
+
+    if 0 in checkpoints:
+        record(0)
+    n_train = len(x_train)
+    for e in range(n_epochs):
+        per = [np.asarray(orders[i][e], dtype=np.int64) for i in range(N)]
+        if any(len(p) and (p.min() < 0 or p.max() >= n_train) for p in per):
+            raise ValueError("batch order indices out of range")
+        S = max(1, max(math.ceil(len(p) / batch_size) for p in per))
+        idx = np.zeros((S, N, batch_size), np.int32)
+        wts = np.zeros((S, N, batch_size), np.float32)
+        for i, p in enumerate(per):
+            flat_i = np.zeros(S * batch_size, np.int32)
+            flat_w = np.zeros(S * batch_size, np.float32)
+            flat_i[: len(p)] = p
+            flat_w[: len(p)] = 1.0
+            idx[:, i, :] = flat_i.reshape(S, batch_size)
+            wts[:, i, :] = flat_w.reshape(S, batch_size)
+        W, M, V, steps, alive, frozen = train_epoch(
+            W, M, V, steps, alive, frozen, xtr, ytr, tf.constant(idx), tf.constant(wts), lr, l2, rate_n, relu_n,
+            tf.constant(int((seed * 1009 + e) % (2**31 - 1)), tf.int32),
+        )
+        W, M, V, frozen = list(W), list(M), list(V), list(frozen)
+        new_alive = alive.numpy()
+        for i in np.flatnonzero(alive_np & ~new_alive):
+            results[i].status = "nan"
+            results[i].nan_epoch = e + 1
+        alive_np = new_alive
+        if (e + 1) in checkpoints:
+            record(e + 1)
+    return results
+
+
+def _bshape_np(ax, ndim, v):
+    shape = [1] * ndim
+    shape[ax] = -1
+    return v.reshape(shape)
+
+
+def train_population(
+    configs: Sequence[Mapping[str, Any]],
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_test: np.ndarray,
+    y_test: np.ndarray,
+    *,
+    architecture: str | ArchitectureSpec = "paper-cnn",
+    batch_size: int = 32,
+    checkpoints: Sequence[int] = DEFAULT_CHECKPOINTS,
+    initial_weights: Sequence[Sequence[np.ndarray]] | None = None,
+    batch_orders: Sequence[Sequence[np.ndarray]] | None = None,
+    eval_batch_size: int = 2048,
+    population_size: int = 64,
+    group_keys: Sequence[str] = ("activation", "train_fraction"),
+    verbose: bool = False,
+) -> list[MemberResult]:
+    """Train every configuration, many at once, and return per-member results.
+
+    Parameters
+    ----------
+    configs : sequence of dict
+        Configs from :func:`weightwatch.zoo.hparams.sample_configs` (uses
+        ``learning_rate, l2reg, dropout, activation, w_init, init_std,
+        train_fraction, random_seed``; ``optimizer`` must be ``"adam"``).
+    x_train, y_train, x_test, y_test : ndarray
+        Images ``(n, H, W[, C])`` (float32, NHWC) and integer labels.
+    architecture : str or ArchitectureSpec
+        Network family.
+    batch_size : int
+        Mini-batch size.
+    checkpoints : sequence of int
+        Epochs at which weights and metrics are recorded (0 = init); the
+        number of epochs trained is ``max(checkpoints)``.
+    initial_weights : sequence of list of ndarray, optional
+        Per member, weights in Keras ``get_weights()`` order; default draws
+        them with the seeded Keras initializers of ``build_keras_model``.
+    batch_orders : sequence of list of ndarray, optional
+        Per member, per epoch, the indices into ``x_train`` in visiting order
+        (overrides the subset / shuffling rule).
+    eval_batch_size : int
+        Batch size for checkpoint evaluation.
+    population_size : int
+        Maximum members trained together.
+    group_keys : sequence of str
+        Config keys used to group similar members into populations.
+    verbose : bool
+        Print per-population timings.
+
+    Returns
+    -------
+    list of MemberResult
+        In the order of ``configs``.
+    """
+    spec = get_architecture(architecture)
+    x_train, x_test = _as_images(x_train), _as_images(x_test)
+    y_train = np.asarray(y_train, np.int32).reshape(-1)
+    y_test = np.asarray(y_test, np.int32).reshape(-1)
+    if len(x_train) != len(y_train) or len(x_test) != len(y_test):
+        raise ValueError("x and y lengths differ")
+    if y_train.size and (y_train.min() < 0 or y_train.max() >= spec.num_classes):
+        raise ValueError("train labels out of range")
+    checkpoints = tuple(sorted({int(c) for c in checkpoints}))
+    if not checkpoints or checkpoints[0] < 0:
+        raise ValueError("checkpoints must be non-negative epochs")
+    n_epochs = max(checkpoints)
+    n = len(configs)
+    for c in configs:
+        if c.get("optimizer", "adam") != "adam":
+            raise ValueError(f"only optimizer='adam' is supported, got {c['optimizer']!r}")
+    if initial_weights is not None and len(initial_weights) != n:
+        raise ValueError("initial_weights must have one entry per config")
+    if batch_orders is not None:
+        if len(batch_orders) != n:
+            raise ValueError("batch_orders must have one entry per config")
+        if any(len(b) < n_epochs for b in batch_orders):
+            raise ValueError(f"batch_orders must cover {n_epochs} epochs")
+    input_shape = x_train.shape[1:]
+    expected = [k for _, k, b in param_shapes(spec, input_shape) for k in (k, b)]
+
+    results: list[MemberResult | None] = [None] * n
+    for members in plan_populations(configs, population_size, tuple(group_keys)):
+        t0 = time.perf_counter()
+        cfgs = [configs[i] for i in members]
+        if initial_weights is not None:
+            init_w = [[np.asarray(w, np.float32) for w in initial_weights[i]] for i in members]
+        else:
+            init_w = [_keras_initial_weights(spec, c, input_shape) for c in cfgs]
+        for w in init_w:
+            if [tuple(a.shape) for a in w] != [tuple(s) for s in expected]:
+                raise ValueError(f"initial weights shapes {[a.shape for a in w]} != expected {expected}")
+        if batch_orders is not None:
+            orders = [batch_orders[i] for i in members]
+        else:
+            orders = [member_batch_orders(c, len(x_train), n_epochs) for c in cfgs]
+        seed = int(sum(int(c["random_seed"]) for c in cfgs) % (2**31 - 1))
+        res = _train_one_population(
+            spec, cfgs, x_train, y_train, x_test, y_test, batch_size=batch_size, checkpoints=checkpoints,
+            init_w=init_w, orders=orders, eval_batch_size=eval_batch_size, seed=seed,
+        )
+        for i, r in zip(members, res):
+            r.config = dict(configs[i])
+            results[i] = r
+        if verbose:
+            print(f"population of {len(members)}: {time.perf_counter() - t0:.2f}s")
+    return results  # type: ignore[return-value]
+
