@@ -59,14 +59,7 @@ class AccuracyPredictor(RegressorMixin, BaseEstimator):
             y_numeric=True,
             ensure_all_finite=ensure_all_finite,
         )
-        y = np.asarray(y, dtype=np.float64)
-        if not np.all(np.isfinite(y)):
-            raise ValueError("y contains NaN or infinite values")
-        if y.min() < 0.0 or y.max() > 1.0:
-            raise ValueError(
-                f"y must contain accuracies in [0, 1]; got range "
-                f"[{y.min():.6g}, {y.max():.6g}]"
-            )
+        y = self._check_targets(np.asarray(y, dtype=np.float64))
         if feature_names is not None:
             names = np.asarray(list(feature_names), dtype=object)
             if names.ndim != 1 or names.shape[0] != X.shape[1]:
@@ -89,6 +82,18 @@ class AccuracyPredictor(RegressorMixin, BaseEstimator):
                 )
             self.feature_names_in_ = names
         return X, y
+
+    @staticmethod
+    def _check_targets(y):
+        """Return y if it holds finite accuracies in [0, 1], else raise."""
+        if not np.all(np.isfinite(y)):
+            raise ValueError("y contains NaN or infinite values")
+        if y.min() < 0.0 or y.max() > 1.0:
+            raise ValueError(
+                f"y must contain accuracies in [0, 1]; got range "
+                f"[{y.min():.6g}, {y.max():.6g}]"
+            )
+        return y
 
     # -------------------------------------------------------------- predict
     def _validate_predict_X(self, X):
