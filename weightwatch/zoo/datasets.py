@@ -891,12 +891,15 @@ def load_dataset(
     cifar10, svhn) and ignored by the built-in ones.  Extra keyword arguments
     go to the loader.
     """
+    import inspect
+
+    from ..plugins import get_registry
+
     key = name.lower().replace("-", "_") if isinstance(name, str) else name
-    if key not in DATASET_LOADERS:
-        raise ValueError(
-            f"unknown dataset {name!r}; known datasets: {', '.join(sorted(DATASET_LOADERS))}"
-        )
-    loader = DATASET_LOADERS[key]
-    if key in _FILE_BACKED:
-        return loader(data_dir=data_dir, resolution=resolution, **kw)
+    loaders = {n: e.obj for n, e in get_registry().entries("datasets").items()}
+    if key not in loaders:
+        raise ValueError(f"unknown dataset {name!r}; known datasets: {', '.join(sorted(loaders))}")
+    loader = loaders[key]
+    if "data_dir" in inspect.signature(loader).parameters:
+        kw["data_dir"] = data_dir
     return loader(resolution=resolution, **kw)

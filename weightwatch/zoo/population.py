@@ -207,8 +207,9 @@ def _forward(tf, spec, W, x, *, shared_input, act_mode, relu_ch, relu_n, trainin
     def drop(h, rate, layer):
         if rate is None:
             return h
+        # keep with prob 1-rate (u >= rate), scale kept units by 1/(1-rate)  (Keras inverted dropout)
         u = tf.random.stateless_uniform(tf.shape(h), seed=tf.stack([seed[0], seed[1] * 64 + layer]))
-        return tf.where(u >= rate, h / (1.0 - rate), tf.zeros_like(h))
+        return h * (tf.cast(u >= rate, h.dtype) * (1.0 / (1.0 - rate)))
 
     li = 0
     if n_conv:

@@ -1,0 +1,231 @@
+"""Tests of the zoo sampler, architectures and the population trainer."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from weightwatch.zoo.architectures import (
+    ARCHITECTURES,
+    build_keras_model,
+    initial_weights,
+    num_params,
+    param_shapes,
+)
+from weightwatch.zoo.hparams import CONFIG_KEYS, DEFAULT_RANGES, sample_configs
+from weightwatch.zoo.population import member_batch_orders, plan_populations, train_population
+
+SHAPE = (16, 16, 1)
+
+
+# ----------------------------------------------------------------- sampler
+def test_sampler_keys_and_determinism():
+    a = sample_configs(20, seed=3, dataset="d")
+    b = sample_configs(20, seed=3, dataset="d")
+    assert a == b
+    assert all(set(c) == set(CONFIG_KEYS) for c in a)
+    assert len({c["random_seed"] for c in a}) == 20
+    assert sample_configs(5, seed=4, dataset="d") != a[:5]
+
+
+def test_sampler_config_depends_only_on_seed_and_index():
+    full = sample_configs(30, seed=7, dataset="d", epochs=5)
+    shard = sample_configs(10, seed=7, dataset="d", epochs=5, start_index=20)
+    assert shard == full[20:]
+    # overriding one range does not change the other hyperparameters' draws
+    other = sample_configs(30, seed=7, dataset="d", epochs=5, ranges={"dropout": {"dist": "uniform", "low": 0.0, "high": 0.0}})
+    assert [c["learning_rate"] for c in other] == [c["learning_rate"] for c in full]
+    assert all(c["dropout"] == 0.0 for c in other)
+
+
+@pytest.mark.parametrize(
+    "ranges, msg",
+    [
+        ({"lr": {"dist": "uniform", "low": 0, "high": 1}}, "unknown"),
+        ({"dropout": {"dist": "uniform", "low": 0.5, "high": 0.1}}, "low > high"),
+        ({"learning_rate": {"dist": "log_uniform", "low": 0.0, "high": 1}}, "positive"),
+        ({"w_init": {"dist": "choice", "values": ()}}, "non-empty"),
+    ],
+)
+def test_sampler_rejects_bad_ranges(ranges, msg):
+    with pytest.raises(ValueError, match=msg):
+        sample_configs(1, seed=0, dataset="d", ranges=ranges)
+
+
+def test_sampler_marginals():
+    from scipy import stats
+
+    n = 4000
+    cfgs = sample_configs(n, seed=123, dataset="d")
+    for key in ("learning_rate", "l2reg", "init_std"):
+        r = DEFAULT_RANGES[key]
+        u = (np.log([c[key] for c in cfgs]) - np.log(r["low"])) / (np.log(r["high"]) - np.log(r["low"]))
+        assert stats.kstest(u, "uniform").pvalue > 1e-3, key
+    d = np.array([c["dropout"] for c in cfgs]) / 0.7
+    assert d.min() >= 0 and d.max() <= 1
+    assert stats.kstest(d, "uniform").pvalue > 1e-3
+    for key in ("w_init", "activation", "train_fraction"):
+        values = DEFAULT_RANGES[key]["values"]
+        counts = [sum(c[key] == v for c in cfgs) for v in values]
+        assert sum(counts) == n
+        assert stats.chisquare(counts).pvalue > 1e-3, key
+    assert {c["b_init"] for c in cfgs} == {"zeros"} and {c["optimizer"] for c in cfgs} == {"adam"}
+
+
+# ----------------------------------------------------------------- architectures
+def test_paper_cnn_param_count():
+    assert num_params("paper-cnn", SHAPE) == 4970 == 160 + 2320 + 2320 + 170
+    names = [n for n, _, _ in param_shapes("paper-cnn", SHAPE)]
+    assert names == ["conv2d", "conv2d_1", "conv2d_2", "dense"]
+
+
+@pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
+def test_keras_model_matches_spec(arch):
+    cfg = sample_configs(1, seed=5, dataset="d")[0]
+    model = build_keras_model(arch, cfg, SHAPE)
+    shapes = [s for _, k, b in param_shapes(arch, SHAPE) for s in (k, b)]
+    assert [tuple(w.shape) for w in model.get_weights()] == shapes
+    assert model.count_params() == num_params(arch, SHAPE)
+    assert model(np.zeros((2, *SHAPE), np.float32)).shape == (2, 10)
+
+
+@pytest.mark.parametrize("w_init", ["glorot_normal", "he_normal", "orthogonal", "random_normal", "truncated_normal"])
+def test_initial_weights_equal_keras_model(w_init):
+    cfg = dict(sample_configs(1, seed=9, dataset="d")[0], w_init=w_init)
+    ref = build_keras_model("paper-cnn", cfg, SHAPE).get_weights()
+    got = initial_weights("paper-cnn", cfg, SHAPE)
+    for a, b in zip(ref, got):
+        np.testing.assert_array_equal(a, b)
+
+
+# ----------------------------------------------------------------- population trainer
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1, 1, (256, *SHAPE)).astype(np.float32)
+    y = rng.integers(0, 10, 256).astype(np.int32)
+    xt = rng.uniform(-1, 1, (120, *SHAPE)).astype(np.float32)
+    yt = rng.integers(0, 10, 120).astype(np.int32)
+    return x, y, xt, yt
+
+
+def _population_configs():
+    cfgs = sample_configs(4, seed=11, dataset="rand", epochs=2)
+    cfgs[0].update(activation="relu", dropout=0.0, l2reg=1e-3, train_fraction=0.5, learning_rate=3e-3,
+                   w_init="he_normal")
+    cfgs[1].update(activation="tanh", dropout=0.0, l2reg=1e-4, train_fraction=1.0, learning_rate=1e-2,
+                   w_init="glorot_normal")
+    cfgs[2].update(activation="relu", dropout=0.3, train_fraction=0.25)
+    cfgs[3].update(activation="tanh", dropout=0.5, train_fraction=0.1)
+    return cfgs
+
+
+@pytest.fixture(scope="module")
+def population_run(data):
+    cfgs = _population_configs()
+    # group_keys=() keeps all four members (mixed relu/tanh, dropout) in one population
+    res = train_population(cfgs, *data, checkpoints=(0, 1, 2), group_keys=())
+    return cfgs, res
+
+
+@pytest.mark.parametrize("member", [0, 1])
+def test_population_member_matches_keras_fit(data, population_run, member):
+    import keras
+
+    x, y, xt, yt = data
+    cfgs, res = population_run
+    cfg = cfgs[member]
+    assert [r.status for r in res] == ["ok"] * 4
+    model = build_keras_model("paper-cnn", cfg, SHAPE)
+    np.testing.assert_array_equal(model.get_weights()[0], res[member].checkpoints[0].weights[0])
+    model.compile(
+        optimizer=keras.optimizers.Adam(cfg["learning_rate"]),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    orders = member_batch_orders(cfg, len(x), 2)
+    assert len(orders[0]) == round(cfg["train_fraction"] * len(x))
+    for order in orders:
+        model.fit(x[order], y[order], batch_size=32, epochs=1, shuffle=False, verbose=0)
+    final = res[member].checkpoints[2]
+    for got, want in zip(final.weights, model.get_weights()):
+        assert got.dtype == np.float32 and got.shape == want.shape
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=3e-5)
+    # reported metrics: cross-entropy only (no l2 term), inference mode
+    _, test_acc = model.evaluate(xt, yt, batch_size=len(xt), verbose=0)
+    assert final.test_accuracy == pytest.approx(test_acc, abs=1e-6)
+    logits = model.predict(xt, batch_size=len(xt), verbose=0)
+    ce = keras.losses.SparseCategoricalCrossentropy(from_logits=True)(yt, logits)
+    assert final.test_loss == pytest.approx(float(ce), rel=1e-4)
+    train_logits = model.predict(x, batch_size=len(x), verbose=0)
+    assert final.train_accuracy == pytest.approx(np.mean(train_logits.argmax(1) == y), abs=1e-6)
+
+
+def test_population_structure(population_run):
+    cfgs, res = population_run
+    for cfg, r in zip(cfgs, res):
+        assert r.config == cfg and sorted(r.checkpoints) == [0, 1, 2]
+        for ck in r.checkpoints.values():
+            assert [w.shape for w in ck.weights] == [s for _, k, b in param_shapes("paper-cnn", SHAPE) for s in (k, b)]
+            assert 0 <= ck.train_accuracy <= 1 and np.isfinite(ck.test_loss)
+        assert not np.array_equal(r.checkpoints[0].weights[0], r.checkpoints[2].weights[0])
+
+
+def test_nonfinite_member_is_isolated(data):
+    cfgs = _population_configs()[:3]
+    bad = dict(cfgs[0], random_seed=999, learning_rate=1e30, w_init="random_normal", init_std=1e18, dropout=0.0)
+    kwargs = dict(checkpoints=(0, 1, 2), group_keys=())
+    ref = train_population(cfgs, *data, **kwargs)
+    res = train_population(cfgs[:1] + [bad] + cfgs[1:], *data, **kwargs)
+    assert res[1].status == "nan" and res[1].nan_epoch == 1
+    assert np.isnan(res[1].checkpoints[2].test_accuracy)
+    assert all(np.all(np.isfinite(w)) for w in res[1].checkpoints[2].weights)
+    for r, rr in zip(res[:1] + res[2:], ref):
+        assert r.status == "ok"
+        # dropout masks depend on population composition -> compare dropout-free members exactly
+        if r.config["dropout"] == 0:
+            for a, b in zip(r.final.weights, rr.final.weights):
+                np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+            assert r.final.test_loss == pytest.approx(rr.final.test_loss, rel=1e-5)
+
+
+def test_batch_orders_and_initial_weights_are_used(data):
+    x, y, xt, yt = data
+    cfg = dict(_population_configs()[1], dropout=0.0)
+    w0 = [w * 0.5 for w in initial_weights("paper-cnn", cfg, SHAPE)]
+    orders = [[np.arange(40), np.arange(40)[::-1]]]
+    r = train_population([cfg], x, y, xt, yt, checkpoints=(0, 2), initial_weights=[w0], batch_orders=orders)[0]
+    np.testing.assert_array_equal(r.checkpoints[0].weights[2], w0[2])
+    r2 = train_population([cfg], x[:40], y[:40], xt, yt, checkpoints=(0, 2), initial_weights=[w0],
+                          batch_orders=orders)[0]
+    for a, b in zip(r.final.weights, r2.final.weights):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_plan_populations_groups_by_activation():
+    cfgs = sample_configs(150, seed=2, dataset="d")
+    plan = plan_populations(cfgs, 64)
+    assert sorted(i for p in plan for i in p) == list(range(150))
+    assert all(len(p) <= 64 for p in plan)
+    assert all(len({cfgs[i]["activation"] for i in p}) == 1 for p in plan)
+
+
+@pytest.mark.parametrize("arch", ["mlp", "cnn-deep"])
+def test_other_architectures_match_keras(data, arch):
+    import keras
+
+    x, y, xt, yt = data
+    cfgs = sample_configs(3, seed=21, dataset="rand", architecture=arch)
+    cfgs[0].update(activation="relu", dropout=0.0, l2reg=1e-3, learning_rate=3e-3, train_fraction=0.5)
+    cfgs[1].update(activation="tanh", dropout=0.2)
+    cfgs[2].update(activation="relu", dropout=0.4)
+    res = train_population(cfgs, x, y, xt, yt, architecture=arch, checkpoints=(1,), group_keys=())
+    cfg = cfgs[0]
+    model = build_keras_model(arch, cfg, SHAPE)
+    model.compile(optimizer=keras.optimizers.Adam(cfg["learning_rate"]),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    order = member_batch_orders(cfg, len(x), 1)[0]
+    model.fit(x[order], y[order], batch_size=32, epochs=1, shuffle=False, verbose=0)
+    for got, want in zip(res[0].final.weights, model.get_weights()):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=3e-5)
+    assert all(r.status == "ok" for r in res)

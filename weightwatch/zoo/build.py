@@ -1,0 +1,250 @@
+"""Build a zoo: sharded, resumable, parallel (joblib) or distributed (Dask).
+
+A build is a set of shards of ``shard_size`` configurations; configuration
+``i`` depends only on ``(seed, i)``, so every shard can be trained anywhere,
+in any order. Each finished shard is written atomically (temp dir + rename):
+re-running the same command skips finished shards, and a killed build leaves
+no half-written shard. When all shards exist they are merged into one zoo
+directory (``weights.npy``, ``layout.csv``, ``metrics.csv.gz``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from .. import __version__
+from .storage import (CONFIG_KEYS, flatten_keras_weights, is_complete, layout_shapes, merge_zoos, write_zoo)
+
+DEFAULT_CHECKPOINTS = (0, 1, 2, 3, 6, 9, 12, 15, 18)
+BATCH_SIZES = {"digits": 32}
+DEFAULT_BATCH_SIZE = 64
+
+
+@dataclass(frozen=True)
+class BuildSpec:
+    """Everything that determines a zoo's content (same spec -> same zoo)."""
+
+    dataset: str = "digits"
+    architecture: str = "paper-cnn"
+    runs: int = 100
+    seed: int = 0
+    epochs: int = 18
+    checkpoints: tuple = DEFAULT_CHECKPOINTS
+    shard_size: int = 64
+    batch_size: int | None = None
+    resolution: int = 16
+    population_size: int = 64
+    ranges: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.runs < 1:
+            raise ValueError(f"runs must be >= 1, got {self.runs}")
+        if self.shard_size < 1:
+            raise ValueError(f"shard_size must be >= 1, got {self.shard_size}")
+        cps = tuple(sorted({int(c) for c in self.checkpoints if int(c) <= self.epochs}))
+        if not cps or cps[0] < 0:
+            raise ValueError(f"checkpoints must be epochs in [0, {self.epochs}], got {self.checkpoints}")
+        if self.epochs not in cps:
+            cps = cps + (self.epochs,)
+        object.__setattr__(self, "checkpoints", cps)
+
+    @property
+    def effective_batch_size(self) -> int:
+        return self.batch_size or BATCH_SIZES.get(self.dataset, DEFAULT_BATCH_SIZE)
+
+    @property
+    def n_shards(self) -> int:
+        return -(-self.runs // self.shard_size)
+
+    def shard_range(self, shard: int) -> tuple:
+        lo = shard * self.shard_size
+        return lo, min(self.runs, lo + self.shard_size)
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["checkpoints"] = list(self.checkpoints)
+        return d
+
+
+class BuildSpecMismatch(ValueError):
+    """The output directory holds a build with a different spec."""
+
+
+def shard_dir(out, shard: int) -> Path:
+    return Path(out) / "shards" / f"shard-{shard:05d}"
+
+
+@lru_cache(maxsize=4)
+def _dataset(name: str, resolution: int, data_dir: str | None):
+    from .datasets import load_dataset
+
+    return load_dataset(name, data_dir=data_dir, resolution=resolution)
+
+
+def _init_worker_threads(threads: int | None) -> None:
+    if threads:
+        from .population import configure_threads
+
+        configure_threads(intra_op=threads, inter_op=1)
+
+
+def run_shard(spec_json: dict, shard: int, out: str, data_dir: str | None = None, threads: int | None = None) -> dict:
+    """Train one shard and write it atomically; returns a summary. Runs in workers."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    spec = BuildSpec(**{**spec_json, "checkpoints": tuple(spec_json["checkpoints"])})
+    final = shard_dir(out, shard)
+    if is_complete(final):
+        return {"shard": shard, "runs": 0, "skipped": True, "seconds": 0.0}
+    t0 = time.perf_counter()
+    _init_worker_threads(threads)
+    import pandas as pd
+
+    from .architectures import get_architecture, param_shapes
+    from .hparams import sample_configs
+    from .population import train_population
+
+    data = _dataset(spec.dataset, spec.resolution, data_dir)
+    lo, hi = spec.shard_range(shard)
+    configs = sample_configs(hi - lo, seed=spec.seed, dataset=spec.dataset, architecture=spec.architecture,
+                             epochs=spec.epochs, ranges=spec.ranges or None, start_index=lo)
+    results = train_population(
+        configs, data.x_train, data.y_train, data.x_test, data.y_test, architecture=spec.architecture,
+        batch_size=spec.effective_batch_size, checkpoints=spec.checkpoints, population_size=spec.population_size,
+    )
+    arch = get_architecture(spec.architecture)
+    layout = layout_shapes(param_shapes(arch, data.input_shape))
+    n_train = len(data.x_train)
+    rows, records = [], []
+    for offset, (config, res) in enumerate(zip(configs, results)):
+        run_id = f"{spec.dataset}/{spec.architecture}/seed{spec.seed}/run-{lo + offset:06d}"
+        n_sub = max(1, int(round(float(config["train_fraction"]) * n_train)))
+        steps_per_epoch = -(-n_sub // spec.effective_batch_size)
+        for epoch in spec.checkpoints:
+            cp = res.checkpoints.get(epoch)
+            if cp is None:  # a diverged member may stop recording
+                continue
+            rows.append(flatten_keras_weights(cp.weights))
+            rec = {f"config.{k}": config[k] for k in CONFIG_KEYS}
+            rec.update(modeldir=run_id, step=epoch * steps_per_epoch, test_accuracy=cp.test_accuracy,
+                       test_loss=cp.test_loss, train_accuracy=cp.train_accuracy, train_loss=cp.train_loss,
+                       status=res.status, epoch=epoch)
+            records.append(rec)
+    weights = np.vstack(rows) if rows else np.zeros((0, sum(int(np.prod(s)) for _, s in layout)), np.float32)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        write_zoo(final, weights, layout, pd.DataFrame.from_records(records),
+                  manifest={"build": spec.to_json(), "shard": shard, "config_range": [lo, hi],
+                            "weightwatch": __version__})
+    except Exception:
+        if not is_complete(final):  # a concurrent duplicate of this shard may have won the rename
+            raise
+    return {"shard": shard, "runs": hi - lo, "skipped": False, "seconds": time.perf_counter() - t0,
+            "nan": int(sum(r.status == "nan" for r in results))}
+
+
+def _check_or_write_spec(out: Path, spec: BuildSpec) -> None:
+    path = out / "build.json"
+    if path.exists():
+        old = json.loads(path.read_text())
+        if old != spec.to_json():
+            diff = sorted(k for k in set(old) | set(spec.to_json()) if old.get(k) != spec.to_json().get(k))
+            raise BuildSpecMismatch(
+                f"{out} holds a build with different settings ({', '.join(diff)}); "
+                "use another --out, or the same settings to resume"
+            )
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = out / f".build.json.{os.getpid()}"
+    tmp.write_text(json.dumps(spec.to_json(), indent=2, sort_keys=True))
+    os.replace(tmp, path)
+
+
+class Progress:
+    """One status line: runs done, CNNs per minute, ETA."""
+
+    def __init__(self, total: int, done: int, stream=sys.stderr, enabled: bool = True):
+        self.total, self.done, self.start_done = total, done, done
+        self.t0 = time.perf_counter()
+        self.stream, self.enabled = stream, enabled
+
+    def update(self, runs: int) -> None:
+        self.done += runs
+        if not self.enabled:
+            return
+        elapsed = time.perf_counter() - self.t0
+        rate = (self.done - self.start_done) / elapsed * 60 if elapsed > 0 else 0.0
+        eta = (self.total - self.done) / rate * 60 if rate > 0 else float("nan")
+        eta_s = f"{eta / 60:.1f} min" if np.isfinite(eta) else "?"
+        end = "\n" if self.done >= self.total or not self.stream.isatty() else "\r"
+        self.stream.write(f"zoo: {self.done}/{self.total} runs | {rate:.0f} CNNs/min | ETA {eta_s}   {end}")
+        self.stream.flush()
+
+
+def build_zoo(out, spec: BuildSpec, *, jobs: int = 1, scheduler: str | None = None, data_dir=None,
+              progress: bool = True, merge: bool = True) -> dict:
+    """Build (or resume) the zoo ``spec`` into ``out``; returns a summary.
+
+    Parameters
+    ----------
+    jobs : int
+        Local worker processes (joblib/loky), each with one TensorFlow thread
+        when ``jobs > 1``.
+    scheduler : str, optional
+        Address of a Dask scheduler (``tcp://127.0.0.1:8786``); shards then run
+        on its workers through joblib's dask backend.
+    """
+    import joblib
+
+    out = Path(out)
+    _check_or_write_spec(out, spec)
+    pending = [s for s in range(spec.n_shards) if not is_complete(shard_dir(out, s))]
+    done_runs = spec.runs - sum(spec.shard_range(s)[1] - spec.shard_range(s)[0] for s in pending)
+    bar = Progress(spec.runs, done_runs, enabled=progress)
+    data_dir = str(data_dir) if data_dir else None
+    t0 = time.perf_counter()
+    summaries = []
+    if pending:
+        threads = 1 if (jobs != 1 or scheduler) else None
+        calls = (joblib.delayed(run_shard)(spec.to_json(), s, str(out), data_dir, threads) for s in pending)
+        if scheduler:
+            from .._compat import require
+
+            distributed = require("distributed", "--scheduler")
+            with distributed.Client(scheduler) as client:  # noqa: F841 - registers the dask backend
+                with joblib.parallel_config(backend="dask"):
+                    for summary in joblib.Parallel(n_jobs=-1, return_as="generator_unordered")(calls):
+                        summaries.append(summary)
+                        bar.update(summary["runs"])
+        elif jobs == 1:
+            for s in pending:
+                summary = run_shard(spec.to_json(), s, str(out), data_dir, None)
+                summaries.append(summary)
+                bar.update(summary["runs"])
+        else:
+            with joblib.parallel_config(backend="loky", inner_max_num_threads=1):
+                for summary in joblib.Parallel(n_jobs=jobs, return_as="generator_unordered")(calls):
+                    summaries.append(summary)
+                    bar.update(summary["runs"])
+    result = {"out": str(out), "runs": spec.runs, "shards": spec.n_shards, "trained_shards": len(pending),
+              "seconds": time.perf_counter() - t0}
+    trained = sum(s["runs"] for s in summaries if not s["skipped"])
+    if trained and result["seconds"] > 0:
+        result["cnns_per_minute"] = trained / result["seconds"] * 60
+    if merge:
+        merged = out / "zoo"
+        if merged.exists():
+            shutil.rmtree(merged)
+        merge_zoos([shard_dir(out, s) for s in range(spec.n_shards)], merged,
+                   manifest={"build": spec.to_json(), "weightwatch": __version__,
+                             "sources": f"{spec.n_shards} shards"})
+        result["zoo"] = str(merged)
+    return result

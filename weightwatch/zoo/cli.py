@@ -1,0 +1,97 @@
+"""``weightwatch zoo build | info | merge``."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+
+
+def cmd_build(args) -> int:
+    from .build import BuildSpec, build_zoo
+
+    spec = BuildSpec(dataset=args.dataset, architecture=args.architecture, runs=args.runs, seed=args.seed,
+                     epochs=args.epochs, checkpoints=tuple(args.checkpoints) if args.checkpoints else
+                     tuple(c for c in (0, 1, 2, 3, 6, 9, 12, 15, 18) if c <= args.epochs),
+                     shard_size=args.shard_size, batch_size=args.batch_size, resolution=args.resolution,
+                     population_size=args.population_size)
+    result = build_zoo(args.out, spec, jobs=args.jobs, scheduler=args.scheduler, data_dir=args.data_dir,
+                       progress=not args.quiet)
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+def text_histogram(values, bins=10, width=40, lo=0.0, hi=1.0) -> list:
+    counts, edges = np.histogram(values, bins=bins, range=(lo, hi))
+    peak = max(int(counts.max()), 1)
+    return [f"{edges[i]:4.2f}-{edges[i + 1]:4.2f} {int(c):6d} {'#' * int(round(width * c / peak))}"
+            for i, c in enumerate(counts)]
+
+
+def cmd_info(args) -> int:
+    from .storage import Zoo
+
+    zoo = Zoo(args.dir)
+    m = zoo.metrics
+    final = zoo.filter(status=None, last=True).metrics
+    info = {
+        "path": str(zoo.path), "rows": len(zoo), "runs": zoo.n_runs,
+        "parameters": int(zoo._weights.shape[1]),
+        "nan_runs": int((final["status"] == "nan").sum()),
+        "epochs": sorted(int(e) for e in m["epoch"].unique()) if "epoch" in m else None,
+        "datasets": sorted(map(str, m["config.dataset"].unique())) if "config.dataset" in m else None,
+        "final_test_accuracy": {
+            q: float(np.nanpercentile(final.loc[final.status == "ok", "test_accuracy"], p))
+            for q, p in (("min", 0), ("median", 50), ("max", 100))
+        } if (final.status == "ok").any() else None,
+        "build": zoo.manifest.get("build"),
+    }
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    for k, v in info.items():
+        if k != "build":
+            print(f"{k:22s} {v}")
+    ok = final.loc[final.status == "ok", "test_accuracy"].to_numpy()
+    print("\nfinal test accuracy of finite runs:")
+    for line in text_histogram(ok):
+        print("  " + line)
+    return 0
+
+
+def cmd_merge(args) -> int:
+    from .storage import merge_zoos
+
+    out = merge_zoos(args.sources, args.out)
+    print(f"merged {len(args.sources)} zoos into {out}")
+    return 0
+
+
+def register_cli(sub) -> None:
+    zoo = sub.add_parser("zoo", help="build and inspect CNN zoos").add_subparsers(dest="zoo_command", required=True)
+    b = zoo.add_parser("build", help="train a zoo (resumable: re-run the same command to continue)")
+    b.add_argument("--dataset", default="digits")
+    b.add_argument("--architecture", default="paper-cnn")
+    b.add_argument("--runs", type=int, default=100)
+    b.add_argument("--out", required=True)
+    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--epochs", type=int, default=18)
+    b.add_argument("--checkpoints", type=int, nargs="*", help="epochs to save (default 0 1 2 3 6 9 12 15 18)")
+    b.add_argument("--shard-size", type=int, default=64)
+    b.add_argument("--population-size", type=int, default=64)
+    b.add_argument("--batch-size", type=int, default=None, help="default: 32 for digits, 64 otherwise")
+    b.add_argument("--resolution", type=int, default=16)
+    b.add_argument("--jobs", type=int, default=1, help="local worker processes")
+    b.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://127.0.0.1:8786")
+    b.add_argument("--data-dir", help="where mnist/fashion_mnist/cifar10/svhn files are (never downloaded)")
+    b.add_argument("--quiet", action="store_true")
+    b.set_defaults(func=cmd_build)
+    i = zoo.add_parser("info", help="counts, accuracy histogram, NaN runs")
+    i.add_argument("dir")
+    i.add_argument("--json", action="store_true")
+    i.set_defaults(func=cmd_info)
+    m = zoo.add_parser("merge", help="merge zoo directories (same layout) into one")
+    m.add_argument("sources", nargs="+")
+    m.add_argument("--out", required=True)
+    m.set_defaults(func=cmd_merge)

@@ -1,0 +1,287 @@
+"""Zoo files in the Small CNN Zoo release format, and the :class:`Zoo` reader.
+
+A zoo directory holds
+
+* ``weights.npy`` — one row per run x checkpoint, float32, flattened in
+  ``layout.csv`` order;
+* ``layout.csv`` — ``varname, start_idx, end_idx, shape``; like the release,
+  each layer's bias comes before its kernel (``sequential/conv2d/bias:0``);
+* ``metrics.csv.gz`` — the release's columns (``config.*``, ``modeldir``,
+  ``step``, ``test_accuracy``, ...) plus our ``status`` (``ok``/``nan``) and
+  ``epoch``;
+* ``zoo.json`` — what built it (ours; absent in the release).
+
+:class:`Zoo` opens our zoos and the official release alike (weights
+memory-mapped; columns always mapped through ``layout.csv``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ..adapters.flat import FlatWeights, read_layout, write_layout
+from ..network import Network
+
+CONFIG_KEYS = (
+    "activation", "b_init", "dataset", "dnn_architecture", "dropout", "epochs", "init_std",
+    "l2reg", "learning_rate", "optimizer", "random_seed", "train_fraction", "w_init",
+)
+METRIC_COLUMNS = tuple(f"config.{k}" for k in CONFIG_KEYS) + (
+    "modeldir", "step", "test_accuracy", "test_loss", "train_accuracy", "train_loss",
+)
+EXTRA_COLUMNS = ("status", "epoch")
+FILES = ("weights.npy", "layout.csv", "metrics.csv.gz")
+
+
+class ZooFormatError(ValueError):
+    """A zoo directory is missing files or they disagree."""
+
+
+def layout_shapes(param_shapes: Sequence) -> list:
+    """[(varname, shape)] in vector order from ``[(layer, kernel_shape, bias_shape)]``: bias first."""
+    out = []
+    for layer, kernel_shape, bias_shape in param_shapes:
+        out.append((f"sequential/{layer}/bias:0", tuple(bias_shape)))
+        out.append((f"sequential/{layer}/kernel:0", tuple(kernel_shape)))
+    return out
+
+
+def flatten_keras_weights(weights: Sequence[np.ndarray]) -> np.ndarray:
+    """Keras ``get_weights()`` order ``[k0, b0, k1, b1, ...]`` -> one row in layout order."""
+    parts = []
+    for k, b in zip(weights[0::2], weights[1::2]):
+        parts.append(np.asarray(b, np.float32).ravel())
+        parts.append(np.asarray(k, np.float32).ravel())
+    return np.concatenate(parts)
+
+
+def _atomic_dir(final: Path):
+    tmp = final.parent / f".tmp-{final.name}-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir(parents=True)
+    return tmp
+
+
+def write_zoo(directory, weights: np.ndarray, layout: Sequence, metrics, manifest: dict | None = None) -> Path:
+    """Write a complete zoo directory atomically (temp directory + rename).
+
+    ``metrics`` is a pandas DataFrame with one row per weights row.
+    """
+    directory = Path(directory)
+    if directory.exists():
+        raise ZooFormatError(f"{directory} already exists; refusing to overwrite a zoo")
+    if len(metrics) != len(weights):
+        raise ZooFormatError(f"{len(metrics)} metric rows but {len(weights)} weight rows")
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _atomic_dir(directory)
+    try:
+        np.save(tmp / "weights.npy", np.asarray(weights, np.float32))
+        write_layout(tmp / "layout.csv", layout)
+        metrics.to_csv(tmp / "metrics.csv.gz", index=False, compression={"method": "gzip", "mtime": 0})
+        if manifest is not None:
+            (tmp / "zoo.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))
+        for f in tmp.iterdir():  # data on disk before the rename makes it visible
+            with open(f, "rb") as fh:
+                os.fsync(fh.fileno())
+        os.rename(tmp, directory)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return directory
+
+
+def is_complete(directory) -> bool:
+    d = Path(directory)
+    return d.is_dir() and all((d / f).exists() for f in FILES)
+
+
+def merge_zoos(sources: Sequence, out, manifest: dict | None = None) -> Path:
+    """Concatenate zoo directories (e.g. shards) that share one layout into ``out``."""
+    import pandas as pd
+
+    sources = [Path(s) for s in sources]
+    if not sources:
+        raise ZooFormatError("nothing to merge")
+    layouts = [(Path(s) / "layout.csv").read_text() for s in sources]
+    for s, text in zip(sources, layouts):
+        if text != layouts[0]:
+            raise ZooFormatError(f"{s} has a different layout.csv from {sources[0]}; cannot merge different families")
+    arrays = [np.load(s / "weights.npy", mmap_mode="r") for s in sources]
+    total = sum(a.shape[0] for a in arrays)
+    out = Path(out)
+    if out.exists():
+        raise ZooFormatError(f"{out} already exists; refusing to overwrite a zoo")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _atomic_dir(out)
+    try:
+        dst = np.lib.format.open_memmap(tmp / "weights.npy", mode="w+", dtype=np.float32,
+                                        shape=(total, arrays[0].shape[1]))
+        row = 0
+        for a in arrays:
+            dst[row:row + a.shape[0]] = a
+            row += a.shape[0]
+        dst.flush()
+        del dst
+        shutil.copy(sources[0] / "layout.csv", tmp / "layout.csv")
+        metrics = pd.concat([read_metrics(s) for s in sources], ignore_index=True)
+        metrics.to_csv(tmp / "metrics.csv.gz", index=False, compression={"method": "gzip", "mtime": 0})
+        if manifest is not None:
+            (tmp / "zoo.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))
+        os.rename(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def read_metrics(directory):
+    import pandas as pd
+
+    d = Path(directory)
+    for name in ("metrics.csv.gz", "metrics.csv"):
+        if (d / name).exists():
+            return pd.read_csv(d / name)
+    raise ZooFormatError(f"{d} has no metrics.csv.gz (or metrics.csv)")
+
+
+class Zoo:
+    """A zoo directory: metrics as a DataFrame, weights memory-mapped.
+
+    Parameters
+    ----------
+    path : str or Path
+        Directory with ``weights.npy``, ``layout.csv``, ``metrics.csv[.gz]``.
+    """
+
+    def __init__(self, path, _rows=None, _metrics=None):
+        self.path = Path(path)
+        if (self.path / "build.json").exists() and not (self.path / "weights.npy").exists():
+            self.path = self.path / "zoo"  # a build directory: open its merged zoo
+        if not self.path.is_dir():
+            raise ZooFormatError(f"zoo directory {self.path} does not exist")
+        for f in ("weights.npy", "layout.csv"):
+            if not (self.path / f).exists():
+                raise ZooFormatError(f"{self.path} is not a zoo: {f} is missing")
+        self._weights = np.load(self.path / "weights.npy", mmap_mode="r")
+        self.layout = read_layout(self.path / "layout.csv")
+        all_metrics = _metrics if _metrics is not None else read_metrics(self.path)
+        if _rows is None:
+            if len(all_metrics) != self._weights.shape[0]:
+                raise ZooFormatError(
+                    f"{self.path}: metrics has {len(all_metrics)} rows, weights.npy {self._weights.shape[0]}"
+                )
+            if "status" not in all_metrics:
+                all_metrics["status"] = np.where(all_metrics["test_accuracy"].notna(), "ok", "nan")
+            all_metrics["_row"] = np.arange(len(all_metrics))
+            self._all = all_metrics
+            self.metrics = all_metrics
+        else:
+            self._all = all_metrics
+            self.metrics = all_metrics.iloc[_rows]
+        self.manifest = {}
+        if (self.path / "zoo.json").exists():
+            self.manifest = json.loads((self.path / "zoo.json").read_text())
+
+    def __len__(self) -> int:
+        return len(self.metrics)
+
+    def __repr__(self) -> str:
+        return f"Zoo({str(self.path)!r}, {len(self)} rows, {self.n_runs} runs)"
+
+    @property
+    def n_runs(self) -> int:
+        return int(self.metrics["modeldir"].nunique())
+
+    @property
+    def rows(self) -> np.ndarray:
+        """Indices of this view's rows in ``weights.npy``."""
+        return self.metrics["_row"].to_numpy()
+
+    def _view(self, mask) -> "Zoo":
+        view = object.__new__(Zoo)
+        view.__dict__.update(self.__dict__)
+        view.metrics = self.metrics[np.asarray(mask)]
+        return view
+
+    def filter(self, *, epoch=None, step=None, status="ok", last=False) -> "Zoo":
+        """Rows at ``epoch``/``step`` (a value or a list), with ``status`` (None: any); ``last``: final checkpoint per run."""
+        m = self.metrics
+        mask = np.ones(len(m), bool)
+        if status is not None:
+            mask &= (m["status"] == status).to_numpy()
+        for col, val in (("epoch", epoch), ("step", step)):
+            if val is not None:
+                if col not in m:
+                    raise ZooFormatError(f"{self.path}: no column {col!r} in metrics")
+                vals = [val] if np.isscalar(val) else list(val)
+                mask &= m[col].isin(vals).to_numpy()
+        if last:
+            key = "epoch" if "epoch" in m else "step"
+            mask &= (m[key] == m.groupby("modeldir")[key].transform("max")).to_numpy()
+        return self._view(mask)
+
+    def weights(self) -> np.ndarray:
+        """Weight rows of this view (read from the memory map)."""
+        return np.asarray(self._weights[self.rows])
+
+    def network(self, i: int) -> Network:
+        """The ``i``-th row of this view as a Network."""
+        row = self.metrics.iloc[i]
+        act = row.get("config.activation")
+        net = FlatWeights(np.asarray(self._weights[int(row["_row"])]), self.layout,
+                          activation=act if isinstance(act, str) else None, name=str(row["modeldir"]))
+        from ..adapters import to_network
+
+        return to_network(net)
+
+    def networks(self):
+        for i in range(len(self)):
+            yield self.network(i)
+
+    def features(self, name="W_L", chunk=4096) -> tuple:
+        """Feature matrix and names for every row of this view.
+
+        ``W_L`` is computed for all rows at once (vectorised over rows, same
+        statistics as the extractor); other feature sets go network by network.
+        """
+        from ..features import extract_matrix, layer_stat_names
+
+        if name != "W_L":
+            return extract_matrix(list(self.networks()), name)
+        layers: dict = {}
+        for r in sorted(self.layout, key=lambda r: r.start_idx):
+            layers.setdefault(r.layer, {})[r.tensor] = r
+        rows = self.rows
+        out = np.empty((len(rows), len(layers) * 14))
+        for lo in range(0, len(rows), chunk):
+            w = np.asarray(self._weights[rows[lo:lo + chunk]], dtype=np.float64)
+            cols = []
+            for tensors in layers.values():
+                for part in ("kernel", "bias"):
+                    r = tensors.get(part)
+                    if r is None:
+                        cols.append(np.full((len(w), 7), np.nan))
+                        continue
+                    block = w[:, r.start_idx:r.end_idx]
+                    cols.append(np.column_stack([block.mean(1), block.var(1),
+                                                 np.percentile(block, [0, 25, 50, 75, 100], axis=1).T]))
+            out[lo:lo + len(w)] = np.hstack(cols)
+        return out, layer_stat_names(range(len(layers)))
+
+    def groups(self) -> np.ndarray:
+        """Configuration id per row (all checkpoints of one run share it)."""
+        return self.metrics["modeldir"].to_numpy()
+
+    def split(self, test_fraction=0.2, seed=0) -> tuple:
+        """(train, test) views split by configuration: no run in both."""
+        runs = np.array(sorted(self.metrics["modeldir"].unique()))
+        rng = np.random.default_rng(seed)
+        test_runs = set(rng.choice(runs, size=int(round(test_fraction * len(runs))), replace=False))
+        in_test = self.metrics["modeldir"].isin(test_runs).to_numpy()
+        return self._view(~in_test), self._view(in_test)
