@@ -63,16 +63,14 @@ def _warmup(data, population_size):
     """
     from weightwatch.zoo.population import train_population
 
-    for n_cfg, n_ex in ((4, 64), (6, 96)):
-        cfgs = _configs(n_cfg, 1, 12345, "1.0")
-        for i, c in enumerate(cfgs):
-            c["activation"] = "relu" if i % 2 else "tanh"
-            c["dropout"] = 0.1 if i < n_cfg // 2 else 0.0
-            c["train_fraction"] = 1.0
-        # dropout on/off per activation: group so each population is homogeneous in dropout use
-        small = tuple(a[:n_ex] for a in data)
-        for sub in (cfgs[: n_cfg // 2], cfgs[n_cfg // 2 :]):
-            train_population(sub, *small, checkpoints=(0, 1), population_size=population_size)
+    for act in ("relu", "tanh"):
+        for rate in (0.0, 0.1):
+            for n_cfg in (1, 2):
+                cfgs = _configs(n_cfg, 1, 12345, "1.0")
+                for c in cfgs:
+                    c.update(activation=act, dropout=rate)
+                small = tuple(a[: 32 + 32 * n_cfg] for a in data)
+                train_population(cfgs, *small, checkpoints=(0, 1), population_size=population_size)
 
 
 def _worker(configs, data, epochs, checkpoints_mode, population_size):

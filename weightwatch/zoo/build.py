@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
-from .storage import (CONFIG_KEYS, flatten_keras_weights, is_complete, layout_shapes, merge_zoos, write_zoo)
+from .storage import (CONFIG_KEYS, flatten_keras_weights, is_complete, layout_shapes, merge_zoos,
+                      remove_stale_temp, write_zoo)
 
 DEFAULT_CHECKPOINTS = (0, 1, 2, 3, 6, 9, 12, 15, 18)
 BATCH_SIZES = {"digits": 32}
@@ -206,6 +207,7 @@ def build_zoo(out, spec: BuildSpec, *, jobs: int = 1, scheduler: str | None = No
 
     out = Path(out)
     _check_or_write_spec(out, spec)
+    remove_stale_temp(out / "shards")
     pending = [s for s in range(spec.n_shards) if not is_complete(shard_dir(out, s))]
     done_runs = spec.runs - sum(spec.shard_range(s)[1] - spec.shard_range(s)[0] for s in pending)
     bar = Progress(spec.runs, done_runs, enabled=progress)

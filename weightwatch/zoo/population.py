@@ -189,7 +189,7 @@ def _unstack(stacked: Sequence[np.ndarray], axes: Sequence[int], n: int) -> list
 _FN_CACHE: dict[Any, Any] = {}
 
 
-def _forward(tf, spec, W, x, *, shared_input, act_mode, relu_ch, relu_n, training, rate_ch, rate_n, seed):
+def _forward(tf, spec, W, x, *, shared_input, act_mode, relu_n, training, rate_n, seed):
     """Population forward pass; returns logits ``(N, B, K)``.
 
     ``x`` is ``(B, H, W, C)`` when ``shared_input`` else ``(N, B, H, W, C)``.
@@ -205,8 +205,6 @@ def _forward(tf, spec, W, x, *, shared_input, act_mode, relu_ch, relu_n, trainin
         return tf.where(relu_mask, tf.nn.relu(h), tf.tanh(h))
 
     def drop(h, rate, layer):
-        if rate is None:
-            return h
         # keep with prob 1-rate (u >= rate), scale kept units by 1/(1-rate)  (Keras inverted dropout)
         u = tf.random.stateless_uniform(tf.shape(h), seed=tf.stack([seed[0], seed[1] * 64 + layer]))
         return h * (tf.cast(u >= rate, h.dtype) * (1.0 / (1.0 - rate)))
@@ -224,9 +222,9 @@ def _forward(tf, spec, W, x, *, shared_input, act_mode, relu_ch, relu_n, trainin
             K = tf.reshape(K, [ks[0], ks[1], ks[2], ks[3] * ks[4]])
             h = tf.nn.conv2d(h, K, strides=spec.strides, padding=spec.padding.upper())
             h = tf.nn.bias_add(h, tf.reshape(b, [-1]))
-            h = act(h, relu_ch)
-            if training:
-                h = drop(h, rate_ch, li)
+            h = act(h, None if act_mode != "mixed" else tf.repeat(relu_n, f))
+            if training and rate_n is not None:
+                h = drop(h, tf.repeat(rate_n, f), li)
             li += 1
         h = tf.reduce_mean(h, axis=[1, 2])  # (B, N*F)
         B = tf.shape(h)[0]
@@ -250,8 +248,8 @@ def _forward(tf, spec, W, x, *, shared_input, act_mode, relu_ch, relu_n, trainin
         h = h + b[:, None, :]
         if j < n_dense - 1:
             h = act(h, relu_n[:, None, None])
-            if training:
-                h = drop(h, None if rate_n is None else rate_n[:, None, None], li)
+            if training and rate_n is not None:
+                h = drop(h, rate_n[:, None, None], li)
         li += 1
     return h
 
@@ -277,16 +275,6 @@ def _get_fns(spec: ArchitectureSpec, act_mode: str, use_dropout: bool):
     @tf.function(reduce_retracing=True)
     def train_epoch(W, M, V, steps, alive, frozen, x, y, idx, wts, lr, l2, rate_n, relu_n, seed):
         W, M, V, frozen = list(W), list(M), list(V), list(frozen)
-        # per-channel views of per-member vectors for conv layers
-        relu_ch = None
-        rate_ch = None
-        if spec.conv_filters:
-            F = spec.conv_filters[0]
-            if all(f == F for f in spec.conv_filters):
-                relu_ch = tf.repeat(relu_n, F)
-                rate_ch = tf.repeat(rate_n, F)
-            else:  # pragma: no cover - not used by the provided specs
-                raise NotImplementedError("conv layers with different widths")
         S = tf.shape(idx)[0]
 
         def body(s, W, M, V, steps, alive, frozen):
@@ -299,9 +287,8 @@ def _get_fns(spec: ArchitectureSpec, act_mode: str, use_dropout: bool):
             with tf.GradientTape() as tape:
                 tape.watch(W)
                 logits = _forward(
-                    tf, spec, W, xb, shared_input=False, act_mode=act_mode, relu_ch=relu_ch, relu_n=relu_n,
-                    training=True, rate_ch=rate_ch if use_dropout else None,
-                    rate_n=rate_n if use_dropout else None, seed=tf.stack([seed, s]),
+                    tf, spec, W, xb, shared_input=False, act_mode=act_mode, relu_n=relu_n,
+                    training=True, rate_n=rate_n if use_dropout else None, seed=tf.stack([seed, s]),
                 )
                 ce = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=yb, logits=logits)
                 loss_n = tf.reduce_sum(ce * wt, axis=1) / tf.maximum(cnt, 1.0)
@@ -347,10 +334,9 @@ def _get_fns(spec: ArchitectureSpec, act_mode: str, use_dropout: bool):
 
     @tf.function(reduce_retracing=True)
     def evaluate(W, x, y, relu_n):
-        relu_ch = tf.repeat(relu_n, spec.conv_filters[0]) if spec.conv_filters else None
         logits = _forward(
-            tf, spec, list(W), x, shared_input=True, act_mode=act_mode, relu_ch=relu_ch, relu_n=relu_n,
-            training=False, rate_ch=None, rate_n=None, seed=None,
+            tf, spec, list(W), x, shared_input=True, act_mode=act_mode, relu_n=relu_n,
+            training=False, rate_n=None, seed=None,
         )
         yb = tf.broadcast_to(y[None, :], tf.shape(logits)[:2])
         ce = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=yb, logits=logits)

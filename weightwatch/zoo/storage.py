@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import uuid
 from pathlib import Path
 from typing import Sequence
@@ -63,9 +64,32 @@ def flatten_keras_weights(weights: Sequence[np.ndarray]) -> np.ndarray:
 
 
 def _atomic_dir(final: Path):
-    tmp = final.parent / f".tmp-{final.name}-{uuid.uuid4().hex[:8]}"
+    tmp = final.parent / f".tmp-{final.name}-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
     tmp.mkdir(parents=True)
     return tmp
+
+
+def remove_stale_temp(directory) -> list:
+    """Delete temp dirs left by killed writers on this host (their pid is gone); returns them."""
+    removed = []
+    d = Path(directory)
+    if not d.is_dir():
+        return removed
+    host = socket.gethostname()
+    for tmp in d.glob(".tmp-*"):
+        parts = tmp.name.rsplit("-", 2)
+        if len(parts) != 3 or not parts[0].endswith("-" + host):
+            continue
+        try:
+            os.kill(int(parts[1]), 0)
+            continue  # writer still alive
+        except (ProcessLookupError, ValueError):
+            pass
+        except PermissionError:
+            continue
+        shutil.rmtree(tmp, ignore_errors=True)
+        removed.append(tmp)
+    return removed
 
 
 def write_zoo(directory, weights: np.ndarray, layout: Sequence, metrics, manifest: dict | None = None) -> Path:

@@ -1,0 +1,162 @@
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from weightwatch.features import get_extractor
+from weightwatch.zoo.build import BuildSpec, BuildSpecMismatch, build_zoo, shard_dir
+from weightwatch.zoo.storage import METRIC_COLUMNS, Zoo, ZooFormatError, merge_zoos
+
+ROOT = Path(__file__).resolve().parent.parent
+SMALL = dict(dataset="digits", runs=6, epochs=2, checkpoints=(0, 1, 2), shard_size=3, seed=7)
+
+
+@pytest.fixture(scope="module")
+def small_zoo(tmp_path_factory):
+    out = tmp_path_factory.mktemp("zoo")
+    result = build_zoo(out, BuildSpec(**SMALL), progress=False)
+    return Zoo(result["zoo"])
+
+
+def test_zoo_files_follow_the_release_format(small_zoo):
+    zoo = small_zoo
+    assert len(zoo) == 6 * 3 and zoo.n_runs == 6
+    assert set(METRIC_COLUMNS) <= set(zoo.metrics.columns)
+    assert {"status", "epoch"} <= set(zoo.metrics.columns)
+    assert zoo.layout[0].varname == "sequential/conv2d/bias:0"  # bias before kernel, like the release
+    assert zoo.layout[1].varname == "sequential/conv2d/kernel:0"
+    assert zoo.weights().shape == (18, 4970)
+    assert zoo.filter(epoch=2).metrics["epoch"].eq(2).all()
+    assert len(zoo.filter(status=None, last=True)) == 6
+
+
+def test_stored_weights_reproduce_stored_accuracy_in_fresh_keras_model(small_zoo):
+    """Independent check: reload weights into a Keras model built from the spec and evaluate."""
+    import keras
+
+    from weightwatch.zoo.architectures import build_keras_model, get_architecture
+    from weightwatch.zoo.datasets import load_digits
+
+    data = load_digits(16)
+    final = small_zoo.filter(epoch=2)
+    for i in range(3):
+        row = final.metrics.iloc[i]
+        net = final.network(i)
+        config = {k[len("config."):]: row[k] for k in row.index if k.startswith("config.")}
+        model = build_keras_model(get_architecture("paper-cnn"), config, data.input_shape)
+        model.set_weights([a for layer in net for a in (layer.kernel, layer.bias)])
+        logits = model.predict(data.x_test, verbose=0, batch_size=512)
+        acc = float((logits.argmax(1) == data.y_test).mean())
+        assert acc == pytest.approx(row["test_accuracy"], abs=1.5 / len(data.y_test))
+        loss = float(keras.losses.SparseCategoricalCrossentropy(from_logits=True)(data.y_test, logits))
+        assert loss == pytest.approx(row["test_loss"], rel=1e-3)
+
+
+def test_vectorised_w_l_equals_extractor(small_zoo):
+    X, names = small_zoo.features("W_L")
+    assert X.shape == (18, 56) and names == get_extractor("W_L").feature_names(small_zoo.network(0))
+    for i in (0, 7, 17):
+        np.testing.assert_allclose(X[i], get_extractor("W_L")(small_zoo.network(i)), rtol=1e-5, atol=1e-7)
+
+
+def test_split_by_configuration(small_zoo):
+    train, test = small_zoo.split(test_fraction=0.34, seed=1)
+    assert set(train.groups()).isdisjoint(test.groups())
+    assert len(train) + len(test) == len(small_zoo) and len(test) == 2 * 3
+
+
+def test_resume_skips_finished_shards_and_spec_mismatch(small_zoo, tmp_path):
+    out = small_zoo.path.parent
+    before = (shard_dir(out, 0) / "weights.npy").stat().st_mtime_ns
+    result = build_zoo(out, BuildSpec(**SMALL), progress=False)
+    assert result["trained_shards"] == 0
+    assert (shard_dir(out, 0) / "weights.npy").stat().st_mtime_ns == before
+    with pytest.raises(BuildSpecMismatch, match="runs"):
+        build_zoo(out, BuildSpec(**{**SMALL, "runs": 9}), progress=False)
+
+
+def _cli_build(out, extra=()):
+    return [sys.executable, "-m", "weightwatch", "zoo", "build", "--dataset", "digits", "--runs", "8",
+            "--epochs", "2", "--checkpoints", "0", "2", "--shard-size", "2", "--seed", "3", "--out", str(out),
+            "--quiet", *extra]
+
+
+def test_sigkill_mid_build_then_resume_equals_uninterrupted(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen(_cli_build(killed), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    while time.time() < deadline and not (shard_dir(killed, 0) / "weights.npy").exists():
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    shards = sorted(p.name for p in (killed / "shards").iterdir() if not p.name.startswith("."))
+    assert 1 <= len(shards) < 4, shards  # killed mid-build
+    for name in shards:  # whatever is visible is complete
+        assert {"weights.npy", "layout.csv", "metrics.csv.gz"} <= {p.name for p in (killed / "shards" / name).iterdir()}
+    subprocess.run(_cli_build(killed), env=env, check=True, capture_output=True)
+    assert not list((killed / "shards").glob(".tmp-*"))
+    fresh = tmp_path / "fresh"
+    subprocess.run(_cli_build(fresh), env=env, check=True, capture_output=True)
+    a, b = Zoo(killed), Zoo(fresh)
+    pd.testing.assert_frame_equal(a.metrics.drop(columns=["_row"]), b.metrics.drop(columns=["_row"]))
+    np.testing.assert_array_equal(a.weights(), b.weights())
+
+
+def test_official_release_convention_is_read_through_layout(tmp_path, rng):
+    """A file written exactly like the release: metrics.csv, no status/epoch, bias before kernel."""
+    from helpers import paper_cnn_weights
+
+    runs = [paper_cnn_weights(rng) for _ in range(3)]
+    names = ["conv2d", "conv2d_1", "conv2d_2", "dense"]
+    layout, start = [], 0
+    for i, name in enumerate(names):
+        for part, arr in (("bias", runs[0][2 * i + 1]), ("kernel", runs[0][2 * i])):
+            layout.append({"varname": f"sequential/{name}/{part}:0", "start_idx": start,
+                           "end_idx": start + arr.size, "shape": str(arr.shape)})
+            start += arr.size
+    rows = [np.concatenate([np.concatenate([w[2 * i + 1].ravel(), w[2 * i].ravel()]) for i in range(4)]) for w in runs]
+    np.save(tmp_path / "weights.npy", np.vstack(rows))
+    pd.DataFrame(layout).to_csv(tmp_path / "layout.csv", index=False)
+    metrics = pd.DataFrame({c: [0.5, 0.6, 0.7] if "accuracy" in c or "loss" in c else ["x"] * 3 for c in METRIC_COLUMNS})
+    metrics["modeldir"] = ["a", "b", "c"]
+    metrics["step"] = [86000] * 3
+    metrics.to_csv(tmp_path / "metrics.csv", index=False)
+    zoo = Zoo(tmp_path)
+    assert len(zoo.filter(status="ok")) == 3
+    for i, w in enumerate(runs):
+        net = zoo.network(i)
+        for j, layer in enumerate(net):
+            np.testing.assert_array_equal(layer.kernel, w[2 * j])
+            np.testing.assert_array_equal(layer.bias, w[2 * j + 1])
+    # round trip through our writer
+    merged = merge_zoos([tmp_path], tmp_path / "copy")
+    np.testing.assert_array_equal(Zoo(merged).weights(), zoo.weights())
+    with pytest.raises(ZooFormatError, match="already exists"):
+        merge_zoos([tmp_path], merged)
+
+
+def test_missing_zoo_is_a_clear_error(tmp_path):
+    with pytest.raises(ZooFormatError, match="does not exist"):
+        Zoo(tmp_path / "nope")
+    with pytest.raises(ZooFormatError, match="weights.npy is missing"):
+        Zoo(tmp_path)
+
+
+@pytest.mark.slow
+def test_dask_local_cluster_build_equals_local_build(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    spec = BuildSpec(**{**SMALL, "runs": 4, "shard_size": 2})
+    local = build_zoo(tmp_path / "local", spec, jobs=2, progress=False)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address=None) as cluster:
+        remote = build_zoo(tmp_path / "dask", spec, scheduler=cluster.scheduler_address, progress=False)
+    a, b = Zoo(local["zoo"]), Zoo(remote["zoo"])
+    pd.testing.assert_frame_equal(a.metrics, b.metrics)
+    np.testing.assert_array_equal(a.weights(), b.weights())
