@@ -229,3 +229,21 @@ def test_other_architectures_match_keras(data, arch):
     for got, want in zip(res[0].final.weights, model.get_weights()):
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=3e-5)
     assert all(r.status == "ok" for r in res)
+
+
+def test_dropout_semantics():
+    import tensorflow as tf
+
+    from weightwatch.zoo.population import _dropout
+
+    rate = tf.constant([0.0, 0.3, 0.7], tf.float32)
+    h = tf.ones([4001, 3])  # odd size exercises the 16-bit split
+    out = _dropout(tf, h, rate, tf.constant([1, 2])).numpy()
+    assert np.all(out[:, 0] == 1.0)
+    for j, r in ((1, 0.3), (2, 0.7)):
+        kept = out[:, j] != 0
+        np.testing.assert_allclose(out[kept, j], 1.0 / (1.0 - r), rtol=1e-6)
+        assert abs(kept.mean() - (1 - r)) < 4 * np.sqrt(r * (1 - r) / len(out))
+    again = _dropout(tf, h, rate, tf.constant([1, 2])).numpy()
+    np.testing.assert_array_equal(out, again)
+    assert not np.array_equal(out, _dropout(tf, h, rate, tf.constant([1, 3])).numpy())

@@ -22,7 +22,8 @@ Semantics per member (chosen to match one Keras ``model.fit`` run of
   whose epoch is exhausted are masked (no update, Adam step not advanced);
   a short last batch is averaged over its actual size, like Keras.
 * Dropout: inverted dropout (drop with prob ``rate``, scale ``1/(1-rate)``)
-  after every conv / hidden dense activation.  The random masks depend on
+  after every conv / hidden dense activation; the drop probability is
+  ``rate`` rounded to a multiple of 2**-16 (16-bit random numbers, for speed).  The random masks depend on
   the population composition, so they are reproducible only for the same
   population (they cannot match Keras' random stream).
 * Train metrics use the whole ``x_train`` (not only the member's subset),
@@ -189,6 +190,24 @@ def _unstack(stacked: Sequence[np.ndarray], axes: Sequence[int], n: int) -> list
 _FN_CACHE: dict[Any, Any] = {}
 
 
+def _dropout(tf, h, rate, seed):
+    """Inverted dropout with a per-element (broadcast) ``rate`` (Keras semantics).
+
+    Keeps an element with probability ``1 - rate`` and scales kept elements by
+    ``1 / (1 - rate)``.  Uniforms have 16-bit resolution (two per random
+    uint32, ~2x cheaper than float uniforms): keep iff
+    ``u16 >= round(rate * 65536)``, so the drop probability is ``rate``
+    rounded to a multiple of 2**-16.
+    """
+    shape = tf.shape(h)
+    total = tf.reduce_prod(shape)
+    bits = tf.random.stateless_uniform([(total + 1) // 2], seed=seed, minval=None, maxval=None, dtype=tf.uint32)
+    u16 = tf.reshape(tf.cast(tf.bitcast(bits, tf.uint16), tf.int32), [-1])[:total]
+    thr = tf.cast(tf.round(rate * 65536.0), tf.int32)
+    keep = tf.reshape(u16, shape) >= thr
+    return h * (tf.cast(keep, h.dtype) * (1.0 / (1.0 - rate)))
+
+
 def _forward(tf, spec, W, x, *, shared_input, act_mode, relu_n, training, rate_n, seed):
     """Population forward pass; returns logits ``(N, B, K)``.
 
@@ -205,9 +224,7 @@ def _forward(tf, spec, W, x, *, shared_input, act_mode, relu_n, training, rate_n
         return tf.where(relu_mask, tf.nn.relu(h), tf.tanh(h))
 
     def drop(h, rate, layer):
-        # keep with prob 1-rate (u >= rate), scale kept units by 1/(1-rate)  (Keras inverted dropout)
-        u = tf.random.stateless_uniform(tf.shape(h), seed=tf.stack([seed[0], seed[1] * 64 + layer]))
-        return h * (tf.cast(u >= rate, h.dtype) * (1.0 / (1.0 - rate)))
+        return _dropout(tf, h, rate, tf.stack([seed[0], seed[1] * 64 + layer]))
 
     li = 0
     if n_conv:
@@ -357,9 +374,22 @@ def _as_images(x: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(x)
 
 
-def _train_one_population(
-    spec, configs, x_train, y_train, x_test, y_test, *, batch_size, checkpoints, init_w, orders, eval_batch_size, seed
-):
+def _data_tensors(x_train, y_train, x_test, y_test, eval_batch_size):
+    import tensorflow as tf
+
+    xtr, ytr = tf.constant(x_train), tf.constant(y_train)
+    eval_sets = [
+        (
+            [(tf.constant(x[i : i + eval_batch_size]), tf.constant(y[i : i + eval_batch_size]))
+             for i in range(0, len(x), eval_batch_size)],
+            len(x),
+        )
+        for x, y in ((x_train, y_train), (x_test, y_test))
+    ]
+    return xtr, ytr, eval_sets
+
+
+def _train_one_population(spec, configs, tensors, *, batch_size, checkpoints, init_w, orders, seed):
     import tensorflow as tf
 
     N = len(configs)
@@ -386,11 +416,7 @@ def _train_one_population(
     rate_n = tf.constant(rates)
     relu_n = tf.constant([c["activation"] == "relu" for c in configs])
 
-    xtr, ytr = tf.constant(x_train), tf.constant(y_train)
-    eval_sets = [
-        [(tf.constant(x[i : i + eval_batch_size]), tf.constant(y[i : i + eval_batch_size])) for i in range(0, len(x), eval_batch_size)]
-        for x, y in ((x_train, y_train), (x_test, y_test))
-    ]
+    xtr, ytr, eval_sets = tensors
 
     results = [MemberResult(config=dict(c), status="ok") for c in configs]
     n_epochs = max(checkpoints)
@@ -402,14 +428,15 @@ def _train_one_population(
             [t.numpy() for t in W], [t.numpy() for t in frozen], axes)]
         per_member = _unstack(stacked, axes, N)
         metrics = []
-        for batches, n_ex in zip(eval_sets, (len(x_train), len(x_test))):
+        for batches, n_ex in eval_sets:
             ce_sum = np.zeros(N, np.float64)
             acc_sum = np.zeros(N, np.float64)
             for xb, yb in batches:
                 ce, corr = evaluate(W, xb, yb, relu_n)
                 ce_sum += ce.numpy()
                 acc_sum += corr.numpy()
-            metrics.append((acc_sum / max(n_ex, 1), ce_sum / max(n_ex, 1)))
+            denom = n_ex if n_ex else np.nan  # empty split -> NaN metrics
+            metrics.append((acc_sum / denom, ce_sum / denom))
         for i in range(N):
             vals = [metrics[0][0][i], metrics[0][1][i], metrics[1][0][i], metrics[1][1][i]]
             if not alive_now[i]:
@@ -418,7 +445,7 @@ def _train_one_population(
 
     if 0 in checkpoints:
         record(0)
-    n_train = len(x_train)
+    n_train = int(xtr.shape[0])
     for e in range(n_epochs):
         per = [np.asarray(orders[i][e], dtype=np.int64) for i in range(N)]
         if any(len(p) and (p.min() < 0 or p.max() >= n_train) for p in per):
@@ -535,6 +562,7 @@ def train_population(
     expected = [k for _, k, b in param_shapes(spec, input_shape) for k in (k, b)]
 
     results: list[MemberResult | None] = [None] * n
+    tensors = _data_tensors(x_train, y_train, x_test, y_test, int(eval_batch_size)) if n else None
     for members in plan_populations(configs, population_size, tuple(group_keys)):
         t0 = time.perf_counter()
         cfgs = [configs[i] for i in members]
@@ -551,8 +579,8 @@ def train_population(
             orders = [member_batch_orders(c, len(x_train), n_epochs) for c in cfgs]
         seed = int(sum(int(c["random_seed"]) for c in cfgs) % (2**31 - 1))
         res = _train_one_population(
-            spec, cfgs, x_train, y_train, x_test, y_test, batch_size=batch_size, checkpoints=checkpoints,
-            init_w=init_w, orders=orders, eval_batch_size=eval_batch_size, seed=seed,
+            spec, cfgs, tensors, batch_size=batch_size, checkpoints=checkpoints, init_w=init_w, orders=orders,
+            seed=seed,
         )
         for i, r in zip(members, res):
             r.config = dict(configs[i])

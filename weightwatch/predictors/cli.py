@@ -1,0 +1,86 @@
+"""``weightwatch fit | evaluate | predict``."""
+
+from __future__ import annotations
+
+import json
+
+
+def cmd_fit(args) -> int:
+    from .. import evaluation as ev
+    from ..zoo.storage import Zoo
+    from .persist import save_predictor
+
+    zoo = Zoo(args.zoo)
+    params = json.loads(args.params) if args.params else None
+    if args.interval:
+        params = {**(params or {}), "interval": tuple(args.interval)}
+    res = ev.protocol_on_zoo(zoo, args.features, args.predictor, epochs=args.epochs, n_configs=args.n_configs,
+                             seed=args.seed, params=params)
+    build = zoo.manifest.get("build", {})
+    metrics = {k: {"mean": v[0], "std": v[1]} for k, v in res.summary.items()}
+    if args.interval and hasattr(res.model, "interval_coverage"):
+        view = ev.zoo_rows(zoo, args.epochs)
+        X, _ = ev.feature_matrix(view, args.features)
+        _, te = ev.split_rows(view.groups(), seed=args.seed)
+        metrics["interval_coverage"] = float(res.model.interval_coverage(X[te], view.metrics["test_accuracy"].to_numpy()[te]))
+    save_predictor(res.model, args.out, name=args.name or f"{build.get('architecture', 'zoo')}-{args.features}-{args.predictor}",
+                   feature_set=args.features, feature_names=res.feature_names,
+                   architecture_family=build.get("architecture", "unknown"),
+                   zoo_summary={"path": str(zoo.path), "runs": zoo.n_runs, "rows_train": res.n_train,
+                                "rows_test": res.n_test, "build": build},
+                   metrics=metrics, overwrite=args.overwrite)
+    print(json.dumps({"out": args.out, "metrics": metrics}, indent=2))
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from ..report import ReportOptions, build_report
+    from ..zoo.storage import Zoo
+
+    zoos = {}
+    for spec in args.zoos:
+        name, _, path = spec.rpartition("=")
+        z = Zoo(path)
+        zoos[name or z.manifest.get("build", {}).get("dataset", path)] = z
+    transfer = {}
+    for spec in args.transfer or []:
+        name, _, path = spec.rpartition("=")
+        z = Zoo(path)
+        transfer[name or z.manifest.get("build", {}).get("architecture", path)] = z
+    opts = ReportOptions(
+        feature_sets=args.feature_sets.split(",") if args.feature_sets else ReportOptions.feature_sets,
+        predictors=args.predictors.split(","), n_configs=args.n_configs, max_runs=args.max_runs,
+        seed=args.seed, transfer_zoos=transfer, weightwatcher_networks=args.weightwatcher_networks,
+        sensitivity_networks=args.sensitivity_networks)
+    results = build_report(zoos, args.out, opts)
+    print(f"report written to {args.out}/report.md ({results['seconds']:.0f} s)")
+    return 0
+
+
+def register_cli(sub) -> None:
+    f = sub.add_parser("fit", help="train an accuracy predictor on a zoo and save it (data only)")
+    f.add_argument("zoo")
+    f.add_argument("--out", required=True)
+    f.add_argument("--features", default="W_L")
+    f.add_argument("--predictor", default="gbm", choices=["gbm", "dnn", "linear"])
+    f.add_argument("--epochs", default="trained", help="rows: trained (epoch>0, default), final, all")
+    f.add_argument("--n-configs", type=int, default=1, help="random-search configurations (1: defaults)")
+    f.add_argument("--params", help="JSON of fixed hyperparameters")
+    f.add_argument("--interval", type=float, nargs=2, metavar=("LO", "HI"), help="quantile interval, e.g. 0.1 0.9")
+    f.add_argument("--name")
+    f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--overwrite", action="store_true")
+    f.set_defaults(func=cmd_fit)
+
+    e = sub.add_parser("evaluate", help="regenerate the paper's tables and figures on zoos (report directory)")
+    e.add_argument("zoos", nargs="+", help="zoo dirs, optionally NAME=DIR")
+    e.add_argument("--out", required=True)
+    e.add_argument("--transfer", nargs="*", help="zoos of other architecture families (NAME=DIR) for Table 4")
+    e.add_argument("--feature-sets", help="comma-separated (default: the paper's list)")
+    e.add_argument("--predictors", default="gbm,linear,dnn")
+    e.add_argument("--n-configs", type=int, default=1)
+    e.add_argument("--max-runs", type=int, help="subsample runs per zoo")
+    e.add_argument("--weightwatcher-networks", type=int, default=200)
+    e.add_argument("--sensitivity-networks", type=int, default=200)
+    e.add_argument("--seed", type=int, default=0)
+    e.set_defaults(func=cmd_evaluate)
