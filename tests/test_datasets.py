@@ -91,7 +91,7 @@ def test_textures_basic_and_deterministic():
 def test_textures_default_sizes():
     ds = load_textures()
     _check(ds, 16)
-    assert (ds.n_train, ds.n_test) == (6000, 1500)
+    assert (ds.n_train, ds.n_test) == (3000, 1000)
 
 
 def test_textures_train_test_regions_disjoint():

@@ -1,14 +1,36 @@
-"""Built-in failure rules."""
+"""Built-in failure rules.
+
+Each rule's docstring says what it catches and how its false-alarm rate is
+measured; the measured rates are in the rule's ``description``.
+``python -m weightwatch.rules_fit`` reproduces them on a zoo.
+"""
 
 from __future__ import annotations
 
+import json
+import logging
+from functools import lru_cache
+from importlib import resources
+
 import numpy as np
 
+from ..features import layer_stats
 from ..hookspecs import hookimpl
-from ..rules import Finding, Reason, Rule, RuleContext, Severity
+from ..rules import (Finding, Reason, Rule, RuleContext, Severity, interval_bounds, is_plain_chain,
+                     is_relu_network, total_l2_norm)
+
+log = logging.getLogger(__name__)
+
+DYING_RELU_FILE = "dying_relu.json"
+EXPLODING_GROWTH = 100.0
+EXPLODING_ABS = 1e4
 
 
 def non_finite(ctx: RuleContext):
+    """NaN or inf anywhere in the weights: the run has diverged.
+
+    Never fires on finite weights (false-alarm rate 0 by construction).
+    """
     bad = []
     for layer in ctx.network:
         for part, arr in (("kernel", layer.kernel), ("bias", layer.bias)):
@@ -23,8 +45,215 @@ def non_finite(ctx: RuleContext):
     )
 
 
+# ---------------------------------------------------------------------------- dying ReLU
+
+
+@lru_cache(maxsize=1)
+def dying_relu_thresholds():
+    """Thresholds shipped in ``weightwatch/data/dying_relu.json`` (None when absent)."""
+    try:
+        text = resources.files("weightwatch").joinpath("data", DYING_RELU_FILE).read_text()
+    except (FileNotFoundError, ModuleNotFoundError, NotADirectoryError, OSError):
+        log.debug("weightwatch: %s not found; rule dying_relu is inactive", DYING_RELU_FILE)
+        return None
+    return json.loads(text)
+
+
+def bias_maxima(network) -> tuple:
+    """(max bias of the first layer, max bias of the last layer); NaN for a layer without bias."""
+    stats = layer_stats(network)  # shared memo with the W_L features
+    return float(stats[0, 1, 6]), float(stats[-1, 1, 6])
+
+
+def dying_relu(ctx: RuleContext):
+    """The paper's dying-ReLU cluster (§4.5): first- and last-layer bias maxima both low.
+
+    ReLU networks whose first-layer bias maximum is below ``t_first`` and
+    last-layer bias maximum below ``t_last`` end at a constant prediction.
+    The thresholds are learned from a zoo by
+    :func:`weightwatch.rules_fit.fit_dying_relu_thresholds` (F1 on the
+    training split of the runs, precision/recall on a held-out split; the
+    false-alarm rate is the fraction of held-out runs that end above chance
+    and are flagged at some checkpoint) and read from
+    ``weightwatch/data/dying_relu.json``; without that file the rule is
+    inactive. ``ctx.options["dying_relu_thresholds"]`` overrides the file.
+    """
+    th = ctx.options.get("dying_relu_thresholds") or dying_relu_thresholds()
+    if not th or th.get("t_first") is None or th.get("t_last") is None or not is_relu_network(ctx.network):
+        return None
+    first, last = bias_maxima(ctx.network)
+    if not (first < th["t_first"] and last < th["t_last"]):
+        return None
+    return Finding(
+        "dying_relu", Reason.DYING_RELU, Severity.DOOMED,
+        f"first-layer bias max {first:.3g} < {th['t_first']:.3g} and last-layer bias max {last:.3g} < "
+        f"{th['t_last']:.3g} (the dying-ReLU signature): ReLUs are saturating towards a constant prediction; "
+        "lower the learning rate or use a leaky activation",
+        {"first_bias_max": first, "last_bias_max": last, "t_first": th["t_first"], "t_last": th["t_last"]},
+    )
+
+
+# ---------------------------------------------------------------------------- interval bounds
+
+
+def _bounds(ctx: RuleContext):
+    """Interval bounds, or None when the network is not known to be a plain feed-forward chain."""
+    plain = ctx.options.get("plain_chain")
+    if plain is None:
+        plain = is_plain_chain(ctx.network)
+    if not plain:
+        return None
+    return interval_bounds(ctx.network, tuple(ctx.input_range))
+
+
+def dead_units(ctx: RuleContext):
+    """Units that are provably dead for every input in the declared input range.
+
+    Interval bound propagation (:func:`weightwatch.rules.interval_bounds`)
+    from ``input_range`` gives each unit's largest possible pre-activation; a
+    ReLU unit whose bound is <= 0 outputs 0 for every input. DOOMED when all
+    units of some ReLU layer are dead (the output is then constant), WARNING
+    when more than half of a layer's units are. The bounds are sound, so the
+    rule cannot be wrong about a unit being dead on inputs in range (it only
+    runs on plain conv/dense chains); its false-alarm rate with respect to
+    the *final accuracy* is measured on healthy zoo runs like the others.
+    """
+    bounds = _bounds(ctx)
+    if not bounds:
+        return None
+    per_layer, worst, all_dead = {}, 0.0, []
+    for b in bounds:
+        dead = b.dead
+        if not dead.size or (b.activation or "").lower() not in ("relu", "relu6"):
+            continue
+        frac = float(dead.mean())
+        per_layer[b.name] = {"dead": int(dead.sum()), "units": int(dead.size), "fraction": frac}
+        worst = max(worst, frac)
+        if frac == 1.0:
+            all_dead.append(b.name)
+    if all_dead:
+        return Finding(
+            "dead_units", Reason.DEAD_UNITS, Severity.DOOMED,
+            f"every ReLU unit of layer {all_dead[0]} is provably dead for inputs in {tuple(ctx.input_range)}, "
+            "so the network's output is constant; restart with a lower learning rate",
+            {"layers": per_layer, "all_dead": all_dead},
+        )
+    if worst > 0.5:
+        name = max(per_layer, key=lambda n: per_layer[n]["fraction"])
+        return Finding(
+            "dead_units", Reason.DEAD_UNITS, Severity.WARNING,
+            f"{per_layer[name]['dead']} of {per_layer[name]['units']} ReLU units of layer {name} are provably "
+            "dead; consider a lower learning rate or a leaky activation",
+            {"layers": per_layer},
+        )
+    return None
+
+
+def output_collapse(ctx: RuleContext):
+    """The predicted class is provably the same for every input.
+
+    With the last layer's input confined to the propagated box, the logit
+    difference ``z_k - z_j`` is linear, so its minimum over the box is exact:
+    if one class ``k`` beats every other class everywhere (the last bias gap
+    dominates the kernel's spread), or the last layer's input is a single
+    point, the argmax is constant -> DOOMED. Sound, like ``dead_units``.
+    """
+    bounds = _bounds(ctx)
+    net = ctx.network
+    if not bounds or len(bounds) < len(net) or len(net) < 2:
+        return None
+    prev = bounds[-2]
+    if prev.out_lo is None:
+        return None
+    last = net[-1]
+    if last.kind != "dense":
+        return None
+    lo, hi = prev.out_lo, prev.out_hi
+    w = np.asarray(last.kernel, np.float64)
+    if w.shape[0] != lo.shape[0]:
+        if w.shape[0] % lo.shape[0]:
+            return None
+        lo, hi = np.tile(lo, w.shape[0] // lo.shape[0]), np.tile(hi, w.shape[0] // hi.shape[0])
+    b = np.zeros(w.shape[1]) if last.bias is None else np.asarray(last.bias, np.float64)
+    point = bool(np.all(hi - lo == 0))
+    center = (lo + hi) / 2
+    k = int(np.argmax(center @ w + b))
+    d = w[:, [k]] - w  # (in, out): z_k - z_j per input
+    worst = (b[k] - b) + np.minimum(d * lo[:, None], d * hi[:, None]).sum(0)
+    worst[k] = np.inf
+    margin = float(worst.min())
+    if not (point or margin > 0):
+        return None
+    why = "its input is constant" if point else f"class {k} wins by at least {margin:.3g} logits for every input"
+    return Finding(
+        "output_collapse", Reason.OUTPUT_COLLAPSE, Severity.DOOMED,
+        f"the network predicts class {k} for every input in range ({why}); the run cannot recover on its own, "
+        "restart with a lower learning rate",
+        {"class": k, "margin": margin if np.isfinite(margin) else None, "constant_input": point},
+    )
+
+
+# ---------------------------------------------------------------------------- predictor / history based
+
+
+def near_chance(ctx: RuleContext):
+    """The accuracy predictor says the run is at chance level.
+
+    Fires when the predicted accuracy is below ``1/num_classes +
+    chance_margin`` (option, default 0.1); needs a predictor. The monitor's
+    ``patience`` turns a persistent finding into DOOMED. Its false-alarm rate
+    is that of the predictor on healthy runs (measured on held-out zoo runs).
+    """
+    p = ctx.predicted_accuracy
+    if p is None or not np.isfinite(p):
+        return None
+    limit = 1.0 / ctx.num_classes + float(ctx.options.get("chance_margin", 0.1))
+    if p >= limit:
+        return None
+    return Finding(
+        "near_chance", Reason.NEAR_CHANCE, Severity.DOOMED,
+        f"predicted accuracy {p:.3f} is below {limit:.3f} (chance {1 / ctx.num_classes:.3f} + margin): "
+        "the run is not learning; check the learning rate and the data pipeline",
+        {"predicted_accuracy": float(p), "limit": limit},
+    )
+
+
+def exploding_norm(ctx: RuleContext):
+    """Weights blowing up: total l2 norm > 100x its value at the first checked epoch, or any |w| > 1e4.
+
+    WARNING only (non-finite weights are ``non_finite``'s job). False-alarm
+    rate measured as the fraction of healthy zoo runs flagged at any
+    checkpoint.
+    """
+    norm = total_l2_norm(ctx.network)
+    if not np.isfinite(norm):
+        return None
+    biggest = max(float(np.max(np.abs(t))) for t in ctx.network.tensors())
+    base = None
+    for rec in ctx.history:
+        value = rec.get("l2_norm")
+        if value is not None and np.isfinite(value) and value > 0:
+            base = float(value)
+            break
+    grown = base is not None and norm > EXPLODING_GROWTH * base
+    if not grown and biggest <= EXPLODING_ABS:
+        return None
+    what = (f"total weight norm grew {norm / base:.0f}x since the first checked epoch" if grown
+            else f"a weight reached |w| = {biggest:.3g}")
+    return Finding(
+        "exploding_norm", Reason.EXPLODING_NORM, Severity.WARNING,
+        f"{what}: training may be diverging; lower the learning rate or add gradient clipping",
+        {"l2_norm": norm, "baseline": base, "max_abs": biggest},
+    )
+
+
 RULES = [
     Rule("non_finite", non_finite, "NaN or inf anywhere in the weights: the run has diverged (never fires on finite weights)."),
+    Rule("dying_relu", dying_relu, "First- and last-layer bias maxima below thresholds learned from a zoo (paper §4.5)."),
+    Rule("dead_units", dead_units, "Interval-bound proof that ReLU units never activate for inputs in range."),
+    Rule("output_collapse", output_collapse, "Interval-bound proof that the predicted class is the same for every input."),
+    Rule("near_chance", near_chance, "Predicted accuracy below chance + margin (needs a predictor)."),
+    Rule("exploding_norm", exploding_norm, "Total weight norm grew > 100x since the first checked epoch, or |w| > 1e4."),
 ]
 
 

@@ -304,8 +304,8 @@ class TexturePatchOrigins:
 
 def load_textures(
     resolution: int | None = 16,
-    patches_per_class_train: int = 600,
-    patches_per_class_test: int = 150,
+    patches_per_class_train: int = 300,
+    patches_per_class_test: int = 100,
     *,
     patch_size: int = 32,
     train_fraction: float = 0.7,
@@ -492,8 +492,8 @@ def _render_shapes(
 
 def load_shapes(
     resolution: int | None = 16,
-    n_train: int = 6000,
-    n_test: int = 1500,
+    n_train: int = 3000,
+    n_test: int = 1000,
     seed: int = 0,
 ) -> Dataset:
     """SYNTHETIC procedural shapes, 10 classes (:data:`SHAPE_CLASSES`).

@@ -374,6 +374,20 @@ def _as_images(x: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(x)
 
 
+def _auto_eval_batch_size(spec: ArchitectureSpec, input_shape, n_members: int, budget: int = 2**26) -> int:
+    shapes = param_shapes(spec, input_shape)
+    h, w = 1, 1
+    if spec.conv_filters:
+        h, w = input_shape[0], input_shape[1]
+        k = spec.kernel_size
+        if spec.padding == "same":
+            h, w = -(-h // spec.strides), -(-w // spec.strides)
+        else:
+            h, w = (h - k) // spec.strides + 1, (w - k) // spec.strides + 1
+    per_example = max(1, h * w * shapes[0][1][-1] * n_members)
+    return int(min(4096, max(32, budget // per_example)))
+
+
 def _data_tensors(x_train, y_train, x_test, y_test, eval_batch_size):
     import tensorflow as tf
 
@@ -493,7 +507,7 @@ def train_population(
     checkpoints: Sequence[int] = DEFAULT_CHECKPOINTS,
     initial_weights: Sequence[Sequence[np.ndarray]] | None = None,
     batch_orders: Sequence[Sequence[np.ndarray]] | None = None,
-    eval_batch_size: int = 2048,
+    eval_batch_size: int | None = None,
     population_size: int = 64,
     group_keys: Sequence[str] = ("activation", "train_fraction"),
     verbose: bool = False,
@@ -521,8 +535,9 @@ def train_population(
     batch_orders : sequence of list of ndarray, optional
         Per member, per epoch, the indices into ``x_train`` in visiting order
         (overrides the subset / shuffling rule).
-    eval_batch_size : int
-        Batch size for checkpoint evaluation.
+    eval_batch_size : int, optional
+        Batch size for checkpoint evaluation; default: as large as keeps the
+        first layer's population activations at about 2**26 floats (256 MB).
     population_size : int
         Maximum members trained together.
     group_keys : sequence of str
@@ -562,6 +577,8 @@ def train_population(
     expected = [k for _, k, b in param_shapes(spec, input_shape) for k in (k, b)]
 
     results: list[MemberResult | None] = [None] * n
+    if eval_batch_size is None:
+        eval_batch_size = _auto_eval_batch_size(spec, input_shape, min(population_size, max(n, 1)))
     tensors = _data_tensors(x_train, y_train, x_test, y_test, int(eval_batch_size)) if n else None
     for members in plan_populations(configs, population_size, tuple(group_keys)):
         t0 = time.perf_counter()

@@ -8,9 +8,9 @@ and reduced to a fixed-length vector of network-level aggregates:
 
 * ``ww.<metric>.mean`` -- mean over the analysed layers of WeightWatcher's
   per-layer ``alpha``, ``alpha_weighted``, ``log_alpha_norm``, ``log_norm``,
-  ``log_spectral_norm``, ``stable_rank``, ``entropy``, ``mp_softrank`` and
-  ``D`` (KS distance of the power-law fit). WeightWatcher's ``-1`` sentinels
-  (failed power-law fit, failed MP fit, entropy of a 1-eigenvalue ESD) are
+  ``log_spectral_norm``, ``stable_rank``, ``entropy`` and ``D`` (KS
+  distance of the power-law fit). WeightWatcher's ``-1`` sentinels
+  (failed power-law fit, entropy of a 1-eigenvalue ESD) are
   treated as missing, so a failed fit does not drag the mean towards -1;
 * ``ww.n_layers`` (weighted layers in the network), ``ww.n_analysed``
   (layers WeightWatcher analysed), ``ww.n_alpha_fit`` (layers whose power-law
@@ -42,14 +42,15 @@ log = logging.getLogger(__name__)
 
 #: per-layer columns of ``analyze()`` averaged over the analysed layers
 LAYER_METRICS = ("alpha", "alpha_weighted", "log_alpha_norm", "log_norm", "log_spectral_norm",
-                 "stable_rank", "entropy", "mp_softrank", "D")
+                 "stable_rank", "entropy", "D")
 #: columns that only make sense when the power-law fit succeeded
 _FIT_METRICS = ("alpha", "alpha_weighted", "log_alpha_norm", "D")
 #: columns where WeightWatcher writes -1 for "could not compute"
-_SENTINEL_METRICS = ("entropy", "mp_softrank")
-#: what ``WeightWatcher.get_summary()`` reports in 0.7.7 (mp_softrank only with mp_fit=True)
+_SENTINEL_METRICS = ("entropy",)
+#: what ``WeightWatcher.get_summary()`` reports in 0.7.7 (its 7th metric, mp_softrank, only
+#: exists with mp_fit=True, which is off: it costs ~0.9 s per paper CNN)
 SUMMARY_METRICS = ("log_norm", "alpha", "alpha_weighted", "log_alpha_norm", "log_spectral_norm",
-                   "stable_rank", "mp_softrank")
+                   "stable_rank")
 COUNTS = ("n_layers", "n_analysed", "n_alpha_fit")
 
 FEATURE_NAMES = tuple(
@@ -72,7 +73,8 @@ ANALYZE_OPTIONS = dict(
     plot=False,            # no ESD plots ...
     savefig=False,         # ... and no ww-img/ directory
     randomize=False,       # no randomised-ESD / correlation-trap analysis (default False)
-    mp_fit=True,           # cheap for small layers; gives mp_softrank (in get_summary)
+    mp_fit=False,          # default; the Marchenko-Pastur fit (mp_softrank) costs ~0.9 s per
+                           # paper CNN, >100x the rest of the analysis
     vectors=False,         # no eigenvector localisation metrics
     detX=False,
     fix_fingers=False,     # finger fixing is the slow part of the PL fit; off (default)
@@ -97,6 +99,10 @@ def _import_weightwatcher():
     handlers, level = list(root.handlers), root.level
     mpl = logging.getLogger("matplotlib")
     mpl_level = mpl.level
+    # RMT_Util logs SVD-backend notices on import, before any handler exists (-> stderr)
+    ww_logger = logging.getLogger("weightwatcher")
+    ww_level = ww_logger.level
+    ww_logger.setLevel(logging.CRITICAL + 1)
     try:
         with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -107,6 +113,8 @@ def _import_weightwatcher():
                 root.removeHandler(h)
         root.setLevel(level)
         mpl.setLevel(mpl_level)
+        if ww_logger.level == logging.CRITICAL + 1:  # import failed before WW set its own level
+            ww_logger.setLevel(ww_level)
     _WW = weightwatcher
     return _WW
 
@@ -133,7 +141,7 @@ def _quiet():
 def _param(array):
     import torch
 
-    return torch.nn.Parameter(torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32)),
+    return torch.nn.Parameter(torch.from_numpy(np.array(array, dtype=np.float32, order="C", copy=True)),
                               requires_grad=False)
 
 
@@ -265,5 +273,5 @@ def register_extractors(register):
     register(Extractor(
         "weightwatcher", weightwatcher_features, weightwatcher_names,
         "WeightWatcher 0.7.x: mean over layers of alpha, alpha_weighted, log norms, stable rank, "
-        "entropy, mp_softrank, KS distance; layer counts; WeightWatcher's own get_summary()",
+        "entropy, KS distance of the fit; layer counts; WeightWatcher's own get_summary()",
     ))

@@ -1,0 +1,406 @@
+"""Monitor and built-in rules: hand-built weights with known answers, scripted runs."""
+
+import json
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from weightwatch.builtin.rules import (dead_units, dying_relu, dying_relu_thresholds, exploding_norm, near_chance,
+                                       non_finite, output_collapse)
+from weightwatch.monitor import Monitor, Verdict, WeightWatchWarning
+from weightwatch.network import LayerWeights, Network
+from weightwatch.rules import Finding, Reason, Rule, RuleContext, Severity, interval_bounds
+
+# ------------------------------------------------------------------ helpers
+
+
+def conv_net(b1, w1_scale=0.1, n_units=4, last_bias=None, last_kernel=None, activation="relu"):
+    """conv(3x3, 1->n) -> conv(3x3, n->4) -> GAP -> dense(4->3); first conv kernel all ``w1_scale``."""
+    k1 = np.full((3, 3, 1, n_units), w1_scale, np.float32)
+    k2 = np.full((3, 3, n_units, 4), 0.05, np.float32)
+    k3 = np.eye(4, 3, dtype=np.float32) if last_kernel is None else last_kernel
+    return Network((
+        LayerWeights("c1", "conv", k1, np.asarray(b1, np.float32), activation),
+        LayerWeights("c2", "conv", k2, np.zeros(4, np.float32), activation),
+        LayerWeights("out", "dense", k3, np.zeros(3, np.float32) if last_bias is None else last_bias, None),
+    ))
+
+
+def ctx(net, epoch=1, **kw):
+    return RuleContext(net, epoch, **kw)
+
+
+# ------------------------------------------------------------------ interval bounds / dead units
+
+
+def test_interval_bounds_of_first_conv_are_bias_plus_l1_norm():
+    # inputs in [-1, 1]: max pre-activation = b + sum |w| = b + 9 * 0.125 (exact in binary)
+    net = conv_net([-2.0, -0.5, 0.0, -1.125], w1_scale=0.125)
+    b = interval_bounds(net, (-1.0, 1.0))
+    np.testing.assert_array_equal(b[0].pre_hi, [-0.875, 0.625, 1.125, 0.0])
+    np.testing.assert_array_equal(b[0].pre_lo, [-3.125, -1.625, -1.125, -2.25])
+    # unit with bound exactly 0 is dead (relu(0) == 0), unit 1 and 2 are alive
+    assert b[0].dead.tolist() == [True, False, False, True]
+
+
+def test_dead_units_warning_when_more_than_half_dead():
+    f = dead_units(ctx(conv_net([-2.0, -2.0, -2.0, 0.5])))
+    assert f.severity == Severity.WARNING and f.reason == Reason.DEAD_UNITS
+    assert f.details["layers"]["c1"] == {"dead": 3, "units": 4, "fraction": 0.75}
+
+
+def test_dead_units_half_is_fine():
+    assert dead_units(ctx(conv_net([-2.0, -2.0, 0.5, 0.5]))) is None
+
+
+def test_all_units_dead_is_doomed_and_output_constant():
+    net = conv_net([-2.0] * 4, last_bias=np.array([0.0, 0.3, 0.1], np.float32))
+    f = dead_units(ctx(net))
+    assert f.severity == Severity.DOOMED and f.details["all_dead"][0] == "c1"
+    # layer 2 sees only zeros: its units are constant, the logits are the bias
+    g = output_collapse(ctx(net))
+    assert g.severity == Severity.DOOMED and g.details["class"] == 1 and g.details["constant_input"]
+
+
+def test_input_range_matters():
+    # with inputs in [0, 1] only positive weights count: b + 0.9 > 0 for b = -0.5 ...
+    net = conv_net([-0.5] * 4, w1_scale=-0.1)
+    assert dead_units(ctx(net, input_range=(0.0, 1.0))).severity == Severity.DOOMED  # -0.5 + 0 <= 0
+    assert dead_units(ctx(net, input_range=(-1.0, 1.0))) is None  # -0.5 + 0.9 > 0
+
+
+def test_bounds_skip_networks_that_are_not_plain_chains():
+    net = conv_net([-2.0] * 4)
+    assert dead_units(ctx(net, options={"plain_chain": False})) is None
+    assert output_collapse(ctx(net, options={"plain_chain": False})) is None
+
+
+def test_tanh_units_are_never_dead():
+    assert dead_units(ctx(conv_net([-5.0] * 4, activation="tanh"))) is None
+
+
+def test_output_collapse_bias_dominates_kernel():
+    # c2 outputs in [0, 0.05 * 9 * 4 * 1.0]: small spread, bias gap 5 -> class 2 always
+    net = conv_net([0.0] * 4, last_bias=np.array([0.0, 0.0, 5.0], np.float32))
+    f = output_collapse(ctx(net))
+    assert f.details["class"] == 2 and f.details["margin"] > 0
+    # a kernel that can swing the logits by more than the gap: no proof
+    k = np.zeros((4, 3), np.float32)
+    k[:, 0] = 50.0
+    assert output_collapse(ctx(conv_net([0.0] * 4, last_bias=np.array([0.0, 0.0, 5.0], np.float32),
+                                        last_kernel=k))) is None
+
+
+@st.composite
+def mlp_and_inputs(draw):
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    sizes = [draw(st.integers(1, 6)) for _ in range(draw(st.integers(2, 4)))]
+    acts = [draw(st.sampled_from(["relu", "tanh", "sigmoid", "relu6", "softplus"])) for _ in sizes[1:-1]]
+    layers = []
+    for i, (a, b) in enumerate(zip(sizes, sizes[1:])):
+        act = acts[i] if i < len(acts) else None
+        layers.append(LayerWeights(f"d{i}", "dense", rng.normal(0, 2, (a, b)), rng.normal(0, 2, b), act))
+    lo = rng.uniform(-2, 1, sizes[0])
+    hi = lo + rng.uniform(0, 2, sizes[0])
+    x = rng.uniform(lo, hi, (64, sizes[0]))
+    return Network(tuple(layers)), (lo, hi), x
+
+
+_ACT = {"relu": lambda v: np.maximum(v, 0), "tanh": np.tanh, "sigmoid": lambda v: 1 / (1 + np.exp(-v)),
+        "relu6": lambda v: np.clip(v, 0, 6), "softplus": lambda v: np.logaddexp(0, v), None: lambda v: v}
+
+
+@settings(max_examples=60, deadline=None)
+@given(mlp_and_inputs())
+def test_interval_bounds_are_sound(case):
+    """Every pre-activation of a real forward pass lies inside the propagated bounds."""
+    net, box, x = case
+    bounds = interval_bounds(net, box)
+    assert len(bounds) == len(net)
+    h = x
+    for layer, b in zip(net, bounds):
+        pre = h @ layer.kernel + layer.bias
+        assert np.all(pre <= b.pre_hi + 1e-9) and np.all(pre >= b.pre_lo - 1e-9)
+        h = _ACT[layer.activation](pre)
+
+
+# ------------------------------------------------------------------ other rules
+
+
+def test_non_finite():
+    net = conv_net([0.0] * 4)
+    assert non_finite(ctx(net)) is None
+    bad = conv_net([np.nan, 0, 0, 0])
+    assert non_finite(ctx(bad)).severity == Severity.DOOMED
+
+
+def test_dying_relu_thresholds():
+    th = {"t_first": -0.2, "t_last": 1.0}
+    low = conv_net([-0.5] * 4, last_bias=np.array([0.1, 0.2, 0.3], np.float32))
+    f = dying_relu(ctx(low, options={"dying_relu_thresholds": th}))
+    assert f.severity == Severity.DOOMED and f.details["first_bias_max"] == pytest.approx(-0.5)
+    high_last = conv_net([-0.5] * 4, last_bias=np.array([0.1, 2.0, 0.3], np.float32))
+    assert dying_relu(ctx(high_last, options={"dying_relu_thresholds": th})) is None
+    assert dying_relu(ctx(conv_net([0.5] * 4), options={"dying_relu_thresholds": th})) is None
+    tanh = conv_net([-0.5] * 4, activation="tanh")
+    assert dying_relu(ctx(tanh, options={"dying_relu_thresholds": th})) is None
+
+
+def test_shipped_dying_relu_thresholds_load():
+    th = dying_relu_thresholds()
+    assert th is not None and th["t_first"] < 0 and th["test"]["precision"] >= 0.8
+
+
+def test_near_chance():
+    net = conv_net([0.0] * 4)
+    assert near_chance(ctx(net)) is None  # no predictor
+    assert near_chance(ctx(net, predicted_accuracy=0.15)).severity == Severity.DOOMED
+    assert near_chance(ctx(net, predicted_accuracy=0.25)) is None
+    assert near_chance(ctx(net, predicted_accuracy=0.25, options={"chance_margin": 0.2})) is not None
+
+
+def test_exploding_norm():
+    small = conv_net([0.0] * 4)
+    big = Network(tuple(LayerWeights(l.name, l.kind, l.kernel * 200, l.bias, l.activation) for l in small))
+    first = {"epoch": 1, "l2_norm": float(np.sqrt(sum(float((t.astype(float) ** 2).sum()) for t in small.tensors())))}
+    assert exploding_norm(ctx(small, history=(first,))) is None
+    f = exploding_norm(ctx(big, history=(first,)))
+    assert f.severity == Severity.WARNING and f.details["l2_norm"] > 100 * first["l2_norm"]
+    huge = conv_net([2e4, 0, 0, 0])
+    assert exploding_norm(ctx(huge)).details["max_abs"] == pytest.approx(2e4)
+
+
+# ------------------------------------------------------------------ monitor: scripted sequences
+
+
+def scripted(doomed_epochs, severity=Severity.DOOMED, name="scripted"):
+    def check(c):
+        if c.epoch in doomed_epochs:
+            return Finding(name, Reason.OTHER, severity, "scripted failure; do something", {})
+        return None
+
+    return Rule(name, check, "test rule")
+
+
+NET = conv_net([0.1] * 4)
+
+
+def run(monitor, epochs):
+    return [monitor.step(NET, e) for e in epochs]
+
+
+@pytest.mark.parametrize("doomed, patience, start, expected", [
+    ({1, 2, 3, 4, 5}, 2, 1, 2),
+    ({1, 3, 4, 5}, 2, 1, 4),          # a gap restarts the count
+    ({1, 2, 3, 4, 5}, 3, 1, 3),
+    ({0, 1, 2, 3, 4, 5}, 2, 3, 4),    # epochs before start_from_epoch never count
+    ({1, 2, 3, 4, 5}, 0, 1, 1),       # patience 0: immediately
+    ({2, 4}, 2, 1, None),
+])
+def test_patience_and_start_from_epoch_exact_stop_epoch(doomed, patience, start, expected):
+    m = Monitor(predictor=None, rules=[scripted(doomed)], patience=patience, start_from_epoch=start)
+    verdicts = run(m, range(0, 7))
+    first_doomed = next((v.epoch for v in verdicts if v.doomed), None)
+    assert first_doomed == expected
+    for v in verdicts:
+        if v.epoch in doomed and not v.doomed:
+            assert v.status == Severity.WARNING and "persists" in v.message
+        if v.epoch not in doomed:
+            assert v.ok
+    assert m.doomed_epoch == expected
+
+
+def test_non_finite_is_doomed_immediately_even_before_start():
+    m = Monitor(predictor=None, rules=["non_finite"], patience=5, start_from_epoch=3)
+    v = m.step(conv_net([np.inf, 0, 0, 0]), 0)
+    assert v.doomed and v.reasons == [Reason.NON_FINITE] and "learning rate" in v.message
+
+
+def test_warning_rule_never_dooms():
+    m = Monitor(predictor=None, rules=[scripted(set(range(10)), Severity.WARNING)], patience=1)
+    assert all(v.status == Severity.WARNING for v in run(m, range(1, 6)))
+
+
+def test_state_dict_round_trip_resumes_exactly():
+    rule = scripted({2, 3, 4, 5})
+    full = Monitor(predictor=None, rules=[rule], patience=3)
+    stops = [v.doomed for v in run(full, range(1, 7))]
+    first = Monitor(predictor=None, rules=[rule], patience=3)
+    run(first, range(1, 4))
+    state = json.loads(json.dumps(first.state_dict()))  # JSON-serialisable
+    resumed = Monitor(predictor=None, rules=[rule], patience=3)
+    resumed.load_state_dict(state)
+    rest = [v.doomed for v in run(resumed, range(4, 7))]
+    assert stops == [False, False, False] + rest and rest[0] is True
+    assert resumed.history_frame()["epoch"].tolist() == list(range(1, 7))
+
+
+def test_reset_clears_history():
+    m = Monitor(predictor=None, rules=[scripted({1, 2})])
+    run(m, [1, 2])
+    assert m.doomed_epoch == 2
+    m.reset()
+    assert m.history == [] and m.doomed_epoch is None and run(m, [1])[0].status == Severity.WARNING
+
+
+def test_history_records_and_message():
+    m = Monitor(predictor=None, rules=[scripted({1, 2}), "dead_units"], log_stats=True)
+    v = run(m, [1, 2])[-1]
+    assert isinstance(v, Verdict) and v.doomed and v.reasons == [Reason.OTHER]
+    assert v.message == "Scripted failure; do something."
+    rec = m.history[-1]
+    assert rec["epoch"] == 2 and rec["status"] == "doomed" and rec["reasons"] == ["other"]
+    assert rec["findings"]["scripted"]["severity"] == "doomed" and "l0.bias.max" in rec["stats"]
+    df = m.history_frame()
+    assert list(df["status"]) == ["warning", "doomed"] and "l0.bias.max" in df
+    assert v.line().startswith("ww: epoch 2 pred_acc n/a [doomed] other:")
+
+
+# ------------------------------------------------------------------ predictors
+
+
+class ConstPredictor:
+    def __init__(self, values, names=None):
+        self.values = list(values)
+        self.seen = []
+        if names is not None:
+            self.feature_names_in_ = np.asarray(names, dtype=object)
+
+    def predict(self, X):
+        self.seen.append(np.asarray(X))
+        return np.array([self.values[min(len(self.seen), len(self.values)) - 1]])
+
+
+def test_predictor_drives_near_chance_with_patience():
+    m = Monitor(predictor=ConstPredictor([0.5, 0.12, 0.11, 0.11]), rules=["near_chance"], patience=2)
+    v = run(m, [1, 2, 3, 4])
+    assert [x.status for x in v] == [Severity.OK, Severity.WARNING, Severity.DOOMED, Severity.DOOMED]
+    assert v[2].reasons == [Reason.NEAR_CHANCE] and v[2].predicted_accuracy == pytest.approx(0.11)
+    assert m.history[0]["pred_accuracy"] == 0.5 and v[0].predictor_name == "ConstPredictor"
+
+
+def test_min_delta_recovery_restarts_near_chance_count():
+    preds = [0.12, 0.15, 0.17, 0.171, 0.171]
+    m = Monitor(predictor=ConstPredictor(preds), rules=["near_chance"], patience=2, min_delta=0.01)
+    v = run(m, [1, 2, 3, 4, 5])
+    # 0.15 and 0.17 improve by > 0.01: still recovering; 0.171 does not -> count resumes
+    assert [x.doomed for x in v] == [False, False, False, True, True]
+
+
+def test_epoch_feature_appended_when_names_end_with_epoch():
+    names = [f"f{i}" for i in range(3 * 14)] + ["epoch"]
+    p = ConstPredictor([0.9], names=names)
+    Monitor(predictor=p, rules=[]).step(NET, 7)
+    assert p.seen[0].shape == (1, 43) and p.seen[0][0, -1] == 7
+
+
+def test_auto_predictor_without_pretrained_runs_rules_only(caplog):
+    import importlib.util
+
+    if importlib.util.find_spec("weightwatch.pretrained") is not None:
+        pytest.skip("a pretrained module exists; covered by its own tests")
+    m = Monitor(predictor="auto", rules=["non_finite"])
+    with caplog.at_level("INFO", logger="weightwatch.monitor"):
+        v = run(m, [1, 2])
+    assert v[-1].predicted_accuracy is None and "rules only" in v[-1].note
+    assert sum("rules only" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_failing_predictor_warns_once_and_is_disabled():
+    class Broken:
+        def predict(self, X):
+            raise RuntimeError("boom")
+
+    m = Monitor(predictor=Broken(), rules=["non_finite"])
+    with pytest.warns(WeightWatchWarning, match="predictor failed") as rec:
+        v = run(m, [1, 2, 3])
+    assert len(rec) == 1 and all(x.predicted_accuracy is None for x in v)
+    with pytest.raises(RuntimeError, match="boom"):
+        Monitor(predictor=Broken(), strict=True).step(NET, 1)
+
+
+def test_failing_rule_is_disabled_others_keep_running():
+    def broken(c):
+        raise ZeroDivisionError("bad rule")
+
+    m = Monitor(predictor=None, rules=[Rule("broken", broken), scripted({1, 2, 3})])
+    with pytest.warns(WeightWatchWarning, match="rule broken failed") as rec:
+        v = run(m, [1, 2, 3])
+    assert len(rec) == 1 and v[-1].doomed
+    with pytest.raises(ZeroDivisionError):
+        Monitor(predictor=None, rules=[Rule("broken", broken)], strict=True).step(NET, 1)
+
+
+def test_unknown_rule_name():
+    with pytest.raises(ValueError, match="no rule named"):
+        Monitor(rules=["nope"])
+
+
+# ------------------------------------------------------------------ a registered rule inside model.fit
+
+
+class BrokenRulePlugin:
+    from weightwatch.hookspecs import hookimpl
+
+    @staticmethod
+    @hookimpl
+    def register_rules(register):
+        def explode(c):
+            raise RuntimeError("plugin rule exploded")
+
+        register(Rule("test_exploding_rule", explode, "always raises"))
+
+
+@pytest.fixture
+def broken_rule_plugin(fresh_registry):
+    name = fresh_registry.register_plugin(BrokenRulePlugin, name="test-broken-rule")
+    try:
+        yield
+    finally:
+        fresh_registry.unregister_plugin(name)
+
+
+def tiny_keras_model():
+    import keras
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(4, 3, activation="relu"),
+                              keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(3)])
+    model.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    return model
+
+
+def test_registered_rule_exception_does_not_stop_fit_and_warns_once(broken_rule_plugin):
+    from weightwatch.keras import WeightWatchCallback
+
+    rng = np.random.default_rng(0)
+    x, y = rng.uniform(-1, 1, (32, 8, 8, 1)).astype("float32"), rng.integers(0, 3, 32)
+    model = tiny_keras_model()
+    cb = WeightWatchCallback(predictor=None, verbose=0)
+    with pytest.warns(WeightWatchWarning, match="test_exploding_rule") as rec:
+        hist = model.fit(x, y, epochs=3, batch_size=16, verbose=0, callbacks=[cb])
+    assert len([w for w in rec if issubclass(w.category, WeightWatchWarning)]) == 1
+    assert len(hist.history["loss"]) == 3 and len(hist.history["ww_doomed"]) == 3
+    assert len(cb.history) == 3
+
+    strict = WeightWatchCallback(predictor=None, verbose=0, strict=True)
+    with pytest.raises(RuntimeError, match="plugin rule exploded"):
+        tiny_keras_model().fit(x, y, epochs=1, verbose=0, callbacks=[strict])
+
+
+def test_callback_internal_error_disables_callback_once():
+    from weightwatch.keras import WeightWatchCallback
+
+    rng = np.random.default_rng(0)
+    x, y = rng.uniform(-1, 1, (16, 8, 8, 1)).astype("float32"), rng.integers(0, 3, 16)
+    cb = WeightWatchCallback(predictor=None, verbose=0)
+    cb.monitor.step = lambda *a, **k: 1 / 0
+    with pytest.warns(WeightWatchWarning, match="callback failed") as rec:
+        hist = tiny_keras_model().fit(x, y, epochs=3, verbose=0, callbacks=[cb])
+    assert len(rec) == 1 and len(hist.history["loss"]) == 3
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert "ww_doomed" not in hist.history
