@@ -174,7 +174,7 @@ def _rebuild(net: Network, flat: np.ndarray) -> Network:
 
 
 def modify(net: Network, how: str, rng) -> Network:
-    """``scale:c``, ``perm:global`` or ``perm:layer<l>`` (1-based: permute that layer's parameters)."""
+    """``scale:c``, ``perm:global`` or ``perm:layer<l>`` (1-based: permute that layer's kernel entries, and its bias entries)."""
     kind, arg = how.split(":")
     if kind == "scale":
         c = float(arg)
@@ -185,8 +185,10 @@ def modify(net: Network, how: str, rng) -> Network:
         return _rebuild(net, flat[rng.permutation(flat.size)])
     idx = int(arg.replace("layer", "")) - 1
     start = sum(l.n_params for l in net.layers[:idx])
-    size = net[idx].n_params
-    flat[start:start + size] = flat[start:start + size][rng.permutation(size)]
+    layer = net[idx]
+    # kernel and bias are permuted separately (each within itself), as the layer's own parameters
+    for lo, size in ((start, layer.kernel.size), (start + layer.kernel.size, 0 if layer.bias is None else layer.bias.size)):
+        flat[lo:lo + size] = flat[lo:lo + size][rng.permutation(size)]
     return _rebuild(net, flat)
 
 
