@@ -47,15 +47,9 @@ def bench(name, model, input_shape, predictor, repeats):
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=DeprecationWarning)
         transfer = best_of(lambda: to_network(model), repeats)
-        net_holder = {}
-
-        def stats():
-            net = to_network(model)
-            net_holder["net"] = net
-            get_extractor("W_L")(net)
-
-        stats_t = best_of(stats, repeats)
-        stats_only = (stats_t[0] - transfer[0], stats_t[1] - transfer[1])
+        net = to_network(model)
+        # a fresh copy each time: no memoised layer_stats
+        stats_only = best_of(lambda: get_extractor("W_L")(net.with_layers(net.layers)), repeats)
 
         cb = WeightWatchCallback(predictor=predictor, verbose=0)
         cb.set_model(model)
@@ -65,7 +59,7 @@ def bench(name, model, input_shape, predictor, repeats):
         rules_mon = Monitor(predictor=None)
         rules = best_of(lambda: rules_mon.step(to_network(model), 1), repeats)
     params = model.count_params()
-    print(f"\n{name}: {params / 1e6:.2f}M parameters, {len(net_holder['net'])} weighted layers")
+    print(f"\n{name}: {params:,} parameters, {len(net)} weighted layers")
     print(f"  training epoch (8 batches x 8)      best {epoch[0]:.3f} s  median {epoch[1]:.3f} s")
     print(f"  callback on_epoch_end (total)       best {full[0]:.3f} s  median {full[1]:.3f} s")
     print(f"    weight transfer (to_network)      best {transfer[0]:.3f} s  median {transfer[1]:.3f} s")

@@ -84,3 +84,30 @@ def register_cli(sub) -> None:
     e.add_argument("--sensitivity-networks", type=int, default=200)
     e.add_argument("--seed", type=int, default=0)
     e.set_defaults(func=cmd_evaluate)
+    register_predict_cli(sub)
+
+
+def cmd_predict(args) -> int:
+    from ..modelfile import load_model_file
+    from ..pretrained import predict_accuracy
+
+    net = load_model_file(args.model_file, unsafe=args.unsafe_load)
+    pred = predict_accuracy(net, predictor=args.predictor, epoch=args.epoch)
+    if args.json:
+        print(json.dumps({"model": str(args.model_file), **pred.to_dict()}, indent=2))
+        return 0
+    interval = f" (interval {pred.interval[0]:.3f}-{pred.interval[1]:.3f})" if pred.interval else ""
+    print(f"{args.model_file}: predicted test accuracy {pred.accuracy:.3f}{interval} [{pred.predictor}]")
+    if pred.note:
+        print(f"note: {pred.note}")
+    return 0
+
+
+def register_predict_cli(sub) -> None:
+    p = sub.add_parser("predict", help="predicted accuracy of a saved model (.keras, .h5, .pt) from its weights")
+    p.add_argument("model_file")
+    p.add_argument("--predictor", default="auto", help="pretrained predictor name (default: auto)")
+    p.add_argument("--epoch", type=int, help="for early-forecast predictors: epochs trained so far")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--unsafe-load", action="store_true")
+    p.set_defaults(func=cmd_predict)

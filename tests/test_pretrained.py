@@ -1,0 +1,112 @@
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from helpers import keras_paper_cnn, paper_cnn_weights
+from weightwatch import pretrained
+from weightwatch.cli import main
+from weightwatch.network import LayerWeights, Network
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def own_pretrained(tmp_path_factory):
+    """A pretrained folder with predictors fitted on a small zoo built here."""
+    from weightwatch.zoo.build import BuildSpec, build_zoo
+
+    base = tmp_path_factory.mktemp("pre")
+    zoo = build_zoo(base / "zoo", BuildSpec(dataset="digits", runs=24, epochs=2, checkpoints=(0, 1, 2),
+                                            shard_size=24, seed=5), progress=False)["zoo"]
+    root = base / "pretrained"
+    params = '{"min_child_samples": 3, "n_estimators": 40}'
+    assert main(["fit", zoo, "--out", str(root / pretrained.PAPER_CNN_PREDICTOR), "--params", params,
+                 "--interval", "0.1", "0.9"]) == 0
+    assert main(["fit", zoo, "--out", str(root / pretrained.AGNOSTIC_PREDICTOR), "--params", params,
+                 "--features", "W_L-agnostic"]) == 0
+    return root
+
+
+@pytest.fixture
+def use_root(own_pretrained, monkeypatch):
+    monkeypatch.setenv(pretrained.ENV, str(own_pretrained))
+    pretrained._load_cached.cache_clear()
+    yield own_pretrained
+    pretrained._load_cached.cache_clear()
+
+
+def test_list_load_and_auto_choice(use_root, rng):
+    assert pretrained.list() == sorted([pretrained.AGNOSTIC_PREDICTOR, pretrained.PAPER_CNN_PREDICTOR])
+    model = keras_paper_cnn(paper_cnn_weights(rng))
+    p = pretrained.predict_accuracy(model)
+    assert p.predictor == pretrained.PAPER_CNN_PREDICTOR and 0 <= p.accuracy <= 1
+    assert p.interval is not None and p.interval[0] <= p.interval[1]
+    other = Network(tuple(LayerWeights(f"d{i}", "dense", rng.standard_normal((8, 8)), np.zeros(8)) for i in range(5)))
+    q = pretrained.predict_accuracy(other)
+    assert q.predictor == pretrained.AGNOSTIC_PREDICTOR and "ranks" in q.note
+    with pytest.raises(pretrained.PretrainedNotFoundError, match="no pretrained predictor 'nope'"):
+        pretrained.load("nope")
+
+
+def test_tampered_shipped_model_is_refused(use_root, tmp_path, rng):
+    import shutil
+
+    from weightwatch.predictors import PredictorIntegrityError
+
+    copy = tmp_path / "copy"
+    shutil.copytree(use_root, copy)
+    model_txt = copy / pretrained.PAPER_CNN_PREDICTOR / "model.txt"
+    model_txt.write_text(model_txt.read_text().replace("num_leaves", "num_leaveZ", 1))
+    os.environ[pretrained.ENV] = str(copy)
+    try:
+        pretrained._load_cached.cache_clear()
+        with pytest.raises(PredictorIntegrityError, match="sha256 mismatch for model.txt"):
+            pretrained.load(pretrained.PAPER_CNN_PREDICTOR)
+    finally:
+        os.environ[pretrained.ENV] = str(use_root)
+        pretrained._load_cached.cache_clear()
+
+
+def test_predict_cli(use_root, tmp_path, rng, capsys):
+    path = tmp_path / "m.keras"
+    keras_paper_cnn(paper_cnn_weights(rng)).save(path)
+    assert main(["predict", str(path), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["predictor"] == pretrained.PAPER_CNN_PREDICTOR and 0 <= out["accuracy"] <= 1
+
+
+def test_core_imports_no_framework():
+    code = ("import sys, weightwatch, weightwatch.features, weightwatch.monitor, weightwatch.evaluation, "
+            "weightwatch.zoo.build, weightwatch.pretrained; "
+            "bad = [m for m in sys.modules if m.split('.')[0] in ('keras', 'tensorflow', 'torch', 'lightning')]; "
+            "print(bad); sys.exit(1 if bad else 0)")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_wheel_carries_pretrained_and_loads_them_in_a_clean_venv(tmp_path):
+    """Build the wheel, install it into a fresh virtualenv, load every shipped predictor from there."""
+    shipped = sorted(p.parent.name for p in (ROOT / "pretrained").glob("*/manifest.json"))
+    subprocess.run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(tmp_path / "dist")],
+                   cwd=ROOT, check=True, capture_output=True)
+    wheel = next((tmp_path / "dist").glob("weightwatch-*.whl"))
+    names = zipfile.ZipFile(wheel).namelist()
+    for name in shipped:
+        assert f"weightwatch/_pretrained/{name}/manifest.json" in names
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    py = venv / "bin" / "python"
+    subprocess.run([str(py), "-m", "pip", "install", "-q", str(wheel)], check=True, capture_output=True)
+    code = ("import weightwatch.pretrained as p, json; names = p.list(); "
+            "[p.load(n) for n in names]; print(json.dumps({'root': str(p.root()), 'names': names}))")
+    env = {k: v for k, v in os.environ.items() if k != pretrained.ENV}
+    res = subprocess.run([str(py), "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env)
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)
+    assert out["names"] == shipped and "site-packages" in out["root"]
