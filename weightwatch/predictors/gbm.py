@@ -144,8 +144,12 @@ class GBMPredictor(AccuracyPredictor):
         else:
             self.quantile_boosters_ = tuple(train("quantile", q) for q in quantiles)
 
+    def _threads(self, X) -> int:
+        # thread start-up dominates for a handful of rows (the callback predicts one network per epoch)
+        return 1 if len(X) < 1000 else int(self.n_jobs)
+
     def _predict_raw(self, X):
-        return self.booster_.predict(X, num_threads=int(self.n_jobs))
+        return self.booster_.predict(X, num_threads=self._threads(X))
 
     def predict_interval(self, X):
         """Quantile interval ``(lo, hi)``, clipped to [0, 1], with lo <= hi.
@@ -162,7 +166,7 @@ class GBMPredictor(AccuracyPredictor):
             )
         X = self._validate_predict_X(X)
         a, b = (
-            np.clip(bst.predict(X, num_threads=int(self.n_jobs)), 0.0, 1.0)
+            np.clip(bst.predict(X, num_threads=self._threads(X)), 0.0, 1.0)
             for bst in self.quantile_boosters_
         )
         # Independently fitted quantile models can cross; sorting keeps a valid interval.
