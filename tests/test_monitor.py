@@ -297,16 +297,24 @@ def test_epoch_feature_appended_when_names_end_with_epoch():
     assert p.seen[0].shape == (1, 43) and p.seen[0][0, -1] == 7
 
 
-def test_auto_predictor_without_pretrained_runs_rules_only(caplog):
-    import importlib.util
+def test_auto_predictor_without_match_runs_rules_only(caplog, monkeypatch):
+    import weightwatch.pretrained
 
-    if importlib.util.find_spec("weightwatch.pretrained") is not None:
-        pytest.skip("a pretrained module exists; covered by its own tests")
+    monkeypatch.setattr(weightwatch.pretrained, "auto_predictor", lambda net: None)
     m = Monitor(predictor="auto", rules=["non_finite"])
     with caplog.at_level("INFO", logger="weightwatch.monitor"):
         v = run(m, [1, 2])
     assert v[-1].predicted_accuracy is None and "rules only" in v[-1].note
     assert sum("rules only" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_auto_predictor_found(monkeypatch):
+    import weightwatch.pretrained
+
+    monkeypatch.setattr(weightwatch.pretrained, "auto_predictor",
+                        lambda net: (ConstPredictor([0.8]), "paper-cnn-gbm", "calibrated on the paper CNN"))
+    v = Monitor(predictor="auto").step(NET, 1)
+    assert v.predicted_accuracy == 0.8 and v.predictor_name == "paper-cnn-gbm" and v.note.startswith("calibrated")
 
 
 def test_failing_predictor_warns_once_and_is_disabled():

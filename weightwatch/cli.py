@@ -105,7 +105,7 @@ _SUBCOMMANDS: list = []
 def _load_subcommands():
     import importlib
 
-    for module in ("weightwatch.zoo.cli", "weightwatch.predictors.cli"):
+    for module in ("weightwatch.zoo.cli", "weightwatch.predictors.cli", "weightwatch.shipping"):
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as exc:
