@@ -20,18 +20,12 @@ import numpy as np
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
 
 
-def load_digits_16(seed: int = 0):
-    """sklearn digits upscaled 8x8 -> 16x16 (nearest), scaled to [-1, 1]; 80/20 split."""
-    from sklearn.datasets import load_digits
+def load_digits_16():
+    """The zoo's own digits dataset (sklearn digits at 16x16 in [-1, 1], fixed split)."""
+    from weightwatch.zoo.datasets import load_digits
 
-    d = load_digits()
-    x = d.images.astype(np.float32) / 16.0
-    x = x.repeat(2, axis=1).repeat(2, axis=2)[..., None] * 2.0 - 1.0
-    y = d.target.astype(np.int32)
-    perm = np.random.default_rng(seed).permutation(len(x))
-    n_tr = int(0.8 * len(x))
-    tr, te = perm[:n_tr], perm[n_tr:]
-    return x[tr], y[tr], x[te], y[te]
+    d = load_digits(16)
+    return d.x_train, d.y_train, d.x_test, d.y_test
 
 
 def _configs(k: int, epochs: int, seed: int, train_fraction: str):

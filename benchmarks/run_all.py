@@ -1,0 +1,70 @@
+"""Run every benchmark and write one Markdown file of results with the machine description.
+
+Usage: python benchmarks/run_all.py [--out benchmarks/RESULTS.md] [--quick]
+Each benchmark runs in its own process, one after another (they would
+otherwise compete for the cores they measure).
+"""
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+BENCHMARKS = [
+    ("stats speed (W_L of ResNet-50, 25.5M params)", "stats_speed.py", [], []),
+    ("zoo throughput (population vs Keras fit)", "zoo_throughput.py", [], ["--population", "64", "--keras", "2", "--epochs", "1"]),
+    ("predictor fit and latency", "predictor_fit.py", [], ["--rows", "3000"]),
+    ("callback overhead", "callback_overhead.py", [], ["--repeats", "2"]),
+]
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = ""
+    try:
+        kb = int(Path("/proc/meminfo").read_text().split()[1])
+        mem = f", {kb / 2**20:.0f} GiB RAM"
+    except (OSError, ValueError, IndexError):
+        pass
+    return f"{platform.platform()}; {cpu}; {os.cpu_count()} cores{mem}; Python {platform.python_version()}"
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--out", default=str(HERE / "RESULTS.md"))
+    p.add_argument("--quick", action="store_true", help="smaller sizes (CI smoke run)")
+    args = p.parse_args(argv)
+    env = {**os.environ, "PYTHONPATH": str(HERE.parent), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    sections, failures = [], 0
+    for title, script, full, quick in BENCHMARKS:
+        cmd = [sys.executable, str(HERE / script), *(quick if args.quick else full)]
+        t0 = time.perf_counter()
+        res = subprocess.run(cmd, capture_output=True, text=True, env=env)
+        took = time.perf_counter() - t0
+        lines = [l for l in res.stdout.splitlines() if l.strip()]
+        status = "ok" if res.returncode == 0 else f"FAILED (exit {res.returncode})"
+        failures += res.returncode != 0
+        body = "\n".join(lines) if lines else res.stderr[-2000:]
+        sections.append(f"## {title}\n\n`{' '.join(['python', 'benchmarks/' + script, *cmd[2:]])}` — {status}, "
+                        f"{took:.0f} s\n\n```\n{body}\n```\n")
+        print(f"{title}: {status} ({took:.0f} s)", flush=True)
+    text = (f"# weightwatch benchmarks\n\nRun {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} by "
+            f"`make bench` on: {machine()}.\n\n" + "\n".join(sections))
+    Path(args.out).write_text(text)
+    print(f"wrote {args.out}")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
