@@ -136,6 +136,15 @@ def _doomed_auroc(model, table: Table, feature_fn, seed, epochs=CARD_EPOCHS, num
     return out
 
 
+def _cross_tau(model, oks: dict, feature_fn, seed) -> dict:
+    """Kendall tau of ``model`` on the held-out rows of each table (no fine-tuning)."""
+    out = {}
+    for name, o in oks.items():
+        _, te = ev.split_rows(o.metrics["modeldir"].to_numpy(), seed=seed)
+        out[name] = float(kendall_tau(o.metrics["test_accuracy"].to_numpy()[te], model.predict(feature_fn(o)[te])))
+    return out
+
+
 def _card(name, title, manifest_extra, out: Path):
     m = json.loads((out / name / "manifest.json").read_text())
     metrics = m["metrics"]
@@ -200,11 +209,7 @@ def build_pretrained(tables_dir, out, *, seed=0, paper_cnn=("digits", "shapes", 
         y, groups = ok.metrics["test_accuracy"].to_numpy(), ok.metrics["modeldir"].to_numpy()
         model, summ, tr, te, cov = _protocol(ok.X, y, groups, seed)
         metrics = split_metrics(summ, cov)
-        metrics["cross_tau"] = {}
-        for other, ot in paper.items():
-            o = ot.ok()
-            _, o_te = ev.split_rows(o.metrics["modeldir"].to_numpy(), seed=seed)
-            metrics["cross_tau"][other] = float(kendall_tau(o.metrics["test_accuracy"].to_numpy()[o_te], model.predict(o.X[o_te])))
+        metrics["cross_tau"] = _cross_tau(model, {n: t.ok() for n, t in paper.items()}, w_l, seed)
         metrics["doomed_auroc"] = _doomed_auroc(model, table, w_l, seed)
         name = f"paper-cnn-{ds}-W_L-gbm"
         save(name, model, "W_L", table.names, "paper-cnn", {ds: table.build}, len(tr), len(te),
@@ -218,10 +223,7 @@ def build_pretrained(tables_dir, out, *, seed=0, paper_cnn=("digits", "shapes", 
     groups = np.concatenate([o.metrics["modeldir"].to_numpy() for o in oks.values()])
     model, summ, tr, te, cov = _protocol(X, y, groups, seed)
     metrics = split_metrics(summ, cov)
-    metrics["cross_tau"] = {}
-    for ds, o in oks.items():
-        _, o_te = ev.split_rows(o.metrics["modeldir"].to_numpy(), seed=seed)
-        metrics["cross_tau"][ds] = float(kendall_tau(o.metrics["test_accuracy"].to_numpy()[o_te], model.predict(o.X[o_te])))
+    metrics["cross_tau"] = _cross_tau(model, oks, w_l, seed)
     metrics["doomed_auroc"] = {ds: _doomed_auroc(model, t, w_l, seed) for ds, t in paper.items()}
     from .pretrained import AGNOSTIC_PREDICTOR, EARLY_PREDICTOR, PAPER_CNN_PREDICTOR
 
@@ -237,10 +239,7 @@ def build_pretrained(tables_dir, out, *, seed=0, paper_cnn=("digits", "shapes", 
     groups = np.concatenate([o.metrics["modeldir"].to_numpy() for o in oks_all.values()])
     model, summ, tr, te, cov = _protocol(X, y, groups, seed)
     metrics = split_metrics(summ, cov)
-    metrics["cross_tau"] = {}
-    for n, o in oks_all.items():
-        _, o_te = ev.split_rows(o.metrics["modeldir"].to_numpy(), seed=seed)
-        metrics["cross_tau"][n] = float(kendall_tau(o.metrics["test_accuracy"].to_numpy()[o_te], model.predict(o.agnostic()[o_te])))
+    metrics["cross_tau"] = _cross_tau(model, oks_all, Table.agnostic, seed)
     metrics["doomed_auroc"] = {n: _doomed_auroc(model, t, Table.agnostic, seed) for n, t in tables.items()}
     from .features import get_extractor
     from .network import LayerWeights, Network
