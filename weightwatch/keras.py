@@ -132,11 +132,7 @@ class WeightWatchCallback(keras.callbacks.Callback):
     def _check(self, done: int):
         if self._plain is None:
             self._plain = is_plain_keras_chain(self.model)
-        with warnings.catch_warnings():
-            # TF variables' __array__ lacks numpy 2's copy keyword (third-party deprecation, harmless here)
-            warnings.filterwarnings("ignore", message="__array__ implementation doesn't accept a copy keyword",
-                                    category=DeprecationWarning)
-            network = to_network(self.model)
+        network = to_network(self.model)
         verdict = self.monitor.step(network, done, options={"plain_chain": self._plain})
         self.verdict = verdict
         if self.verbose:

@@ -25,9 +25,10 @@ def accepts(obj) -> bool:
 
 
 def _numpy(variable) -> np.ndarray:
-    from keras import ops
-
-    return np.asarray(ops.convert_to_numpy(variable))
+    # Variable.numpy() asks the backend for a copy; np.asarray on a TF variable would go through its
+    # __array__, which lacks numpy 2's copy keyword and warns
+    value = variable.numpy() if hasattr(variable, "numpy") else variable
+    return np.array(value, copy=True)
 
 
 def _leaf_layers(model) -> list:
