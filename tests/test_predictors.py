@@ -458,3 +458,18 @@ def test_random_search_linear_serial():
     res = random_search(LogitLinearPredictor, X, y, groups, n_configs=3, n_jobs=1)
     assert len(res.cv_results) == 3
     assert res.cv_results[res.best_index]["summary"]["r2"][0] > 0.8
+
+
+def test_conformal_calibration_restores_interval_coverage():
+    """Quantile boosters under-cover out of sample; calibrate_interval widens them on held-out rows."""
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(3000, 8))
+    y = np.clip(1 / (1 + np.exp(-X[:, 0] - 0.5 * X[:, 1])) + rng.normal(0, 0.08, 3000), 0, 1)
+    fit, cal, test = slice(0, 1500), slice(1500, 2200), slice(2200, 3000)
+    model = GBMPredictor(n_estimators=150, num_leaves=63, min_child_samples=5, interval=(0.1, 0.9)).fit(X[fit], y[fit])
+    raw = model.interval_coverage(X[test], y[test])
+    offset = model.calibrate_interval(X[cal], y[cal])
+    calibrated = model.interval_coverage(X[test], y[test])
+    assert offset > 0 and calibrated > raw
+    assert 0.75 <= calibrated <= 0.9
+    assert model.get_params()["interval_offset"] == offset  # saved with the params

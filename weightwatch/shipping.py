@@ -105,7 +105,13 @@ def _protocol(X, y, groups, seed, interval=INTERVAL):
     for f_tr, _ in group_kfold(groups[tr], n_splits=3, seed=seed):
         folds.append(evaluate(y[te], _gbm(interval=None).fit(X[tr][f_tr], y[tr][f_tr]).predict(X[te])))
     model = _gbm(interval=interval).fit(X[tr], y[tr])
-    coverage = float(model.interval_coverage(X[te], y[te])) if interval else None
+    coverage = None
+    if interval:
+        # conformal calibration: an interval model fitted on fold 0's training part, scored on its other part
+        f_tr, f_cal = group_kfold(groups[tr], n_splits=3, seed=seed)[0]
+        cal = _gbm(interval=interval).fit(X[tr][f_tr], y[tr][f_tr])
+        model.set_params(interval_offset=cal.calibrate_interval(X[tr][f_cal], y[tr][f_cal]))
+        coverage = float(model.interval_coverage(X[te], y[te]))
     return model, summarize_folds(folds), tr, te, coverage
 
 
