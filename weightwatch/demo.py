@@ -1,0 +1,74 @@
+"""``make demo``: watch two real Keras trainings on sklearn's digits.
+
+One healthy configuration and one that the zoo shows dies (ReLU, learning
+rate 0.4): both train with ``WeightWatchCallback(stop_on_doom=True)``, which
+prints the predicted accuracy and the verdict every epoch and stops the
+doomed run early. At the end: predicted vs actual test accuracy.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+RUNS = (
+    ("healthy", {"activation": "relu", "w_init": "he_normal", "learning_rate": 1e-3, "dropout": 0.0,
+                 "l2reg": 1e-6, "init_std": 0.05, "b_init": "zeros", "random_seed": 1}),
+    ("dying", {"activation": "relu", "w_init": "he_normal", "learning_rate": 0.4, "dropout": 0.0,
+               "l2reg": 1e-6, "init_std": 0.05, "b_init": "zeros", "random_seed": 1}),
+)
+
+
+def run(epochs: int = 18, out=sys.stdout) -> list:
+    import keras
+    import numpy as np
+
+    from .keras import WeightWatchCallback
+    from .pretrained import predict_accuracy
+    from .zoo.architectures import build_keras_model, get_architecture
+    from .zoo.datasets import load_digits
+
+    data = load_digits(16)
+    spec = get_architecture("paper-cnn")
+    summary = []
+    for name, config in RUNS:
+        print(f"\n=== {name} run: paper CNN, {config['activation']}, {config['w_init']}, "
+              f"learning rate {config['learning_rate']:g} ===", file=out, flush=True)
+        keras.utils.set_random_seed(config["random_seed"])
+        model = build_keras_model(spec, config, data.input_shape)
+        model.compile(optimizer=keras.optimizers.Adam(config["learning_rate"]),
+                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+        ww = WeightWatchCallback(stop_on_doom=True, verbose=1)
+        t0 = time.perf_counter()
+        model.fit(data.x_train, data.y_train, batch_size=32, epochs=epochs, verbose=0, callbacks=[ww])
+        took = time.perf_counter() - t0
+        logits = model.predict(data.x_test, verbose=0)
+        actual = float((np.argmax(logits, axis=1) == data.y_test).mean())
+        pred = predict_accuracy(model)
+        done = ww.stopped_epoch or epochs
+        summary.append((name, done, pred.accuracy, pred.interval, actual, ww.stopped_epoch is not None, took))
+    print("\n=== summary (test set: 450 held-out digits) ===", file=out)
+    print(f"{'run':8s} {'epochs':>6s} {'predicted':>10s} {'interval':>13s} {'actual':>7s} {'stopped':>8s} {'time':>6s}",
+          file=out)
+    for name, done, pred, interval, actual, stopped, took in summary:
+        iv = f"{interval[0]:.2f}-{interval[1]:.2f}" if interval else "-"
+        print(f"{name:8s} {done:6d} {pred:10.3f} {iv:>13s} {actual:7.3f} {'yes' if stopped else 'no':>8s} {took:5.1f}s",
+              file=out)
+    print(f"predictor: {pred_name()}", file=out)
+    return summary
+
+
+def pred_name() -> str:
+    from .pretrained import PAPER_CNN_PREDICTOR, manifest
+
+    m = manifest(PAPER_CNN_PREDICTOR)
+    r2 = m["metrics"]["r2"]["mean"]
+    return f"{PAPER_CNN_PREDICTOR} (held-out R² {r2:.3f} on its zoos)"
+
+
+if __name__ == "__main__":
+    run()
