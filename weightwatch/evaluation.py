@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 
 PREDICTORS = {"gbm": GBMPredictor, "dnn": DNNPredictor, "linear": LogitLinearPredictor}
 # fixed (not searched) settings sized for a 2-core machine; the paper gives no values for these
-FIXED_PARAMS = {"gbm": {"n_estimators": 300, "n_jobs": 2}, "dnn": {"epochs": 25}, "linear": {}}
+FIXED_PARAMS = {"gbm": {"n_estimators": 300, "n_jobs": 2}, "dnn": {"epochs": 25}, "linear": {"max_iter": 200, "tol": 1e-7}}
 DEFAULT_PARAMS = {
     "gbm": {"num_leaves": 63, "learning_rate": 0.05, "min_child_samples": 20, "subsample": 0.8,
             "colsample_bytree": 0.9, "reg_lambda": 1.0},
