@@ -82,3 +82,9 @@ def test_report_builds_on_small_zoo(zoo, tmp_path):
     assert set(res["tables"]["digits"]["gbm"]) == {"W_L", "W-global", "lambda_LR"}
     # W_L is permutation invariant: its sensitivity to within-layer permutations is ~0
     assert res["sensitivity_mad"]["W_L"]["perm:layer2"] < 1e-6
+
+
+def test_feature_set_lists_keep_braced_layer_lists_whole():
+    from weightwatch.predictors.cli import split_names
+
+    assert split_names("W_L, W^1,W_L^{1,4},A") == ["W_L", "W^1", "W_L^{1,4}", "A"]

@@ -160,7 +160,7 @@ def get_extractor(name) -> Extractor:
         return built
     raise UnknownNameError(
         f"no feature set named {name!r}; registered: {', '.join(sorted(table))} "
-        "(plus W^l and W_L^{{i,j}} for any layer numbers)"
+        "(plus W^l and W_L^{i,j} for any layer numbers)"
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 
 def cmd_fit(args) -> int:
@@ -33,6 +34,11 @@ def cmd_fit(args) -> int:
     return 0
 
 
+def split_names(text: str) -> list:
+    """Split a comma-separated list of feature sets, keeping ``W_L^{1,4}`` whole."""
+    return [part.strip() for part in re.split(r",(?![^{]*\})", text) if part.strip()]
+
+
 def cmd_evaluate(args) -> int:
     from ..report import ReportOptions, build_report
     from ..zoo.storage import Zoo
@@ -48,7 +54,7 @@ def cmd_evaluate(args) -> int:
         z = Zoo(path)
         transfer[name or z.manifest.get("build", {}).get("architecture", path)] = z
     opts = ReportOptions(
-        feature_sets=args.feature_sets.split(",") if args.feature_sets else ReportOptions.feature_sets,
+        feature_sets=split_names(args.feature_sets) if args.feature_sets else ReportOptions.feature_sets,
         predictors=args.predictors.split(","), n_configs=args.n_configs, max_runs=args.max_runs,
         seed=args.seed, transfer_zoos=transfer, weightwatcher_networks=args.weightwatcher_networks,
         sensitivity_networks=args.sensitivity_networks)
