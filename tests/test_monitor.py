@@ -412,3 +412,9 @@ def test_callback_internal_error_disables_callback_once():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert "ww_doomed" not in hist.history
+
+
+def test_default_min_delta_ignores_jitter_near_chance():
+    """Predictions wobbling around chance (0.093 -> 0.094 -> 0.097) must not keep resetting patience."""
+    m = Monitor(predictor=ConstPredictor([0.093, 0.094, 0.097, 0.096]), rules=["near_chance"], patience=2)
+    assert [x.doomed for x in run(m, [1, 2, 3, 4])] == [False, True, True, True]

@@ -76,7 +76,7 @@ class WeightWatchCallback(keras.callbacks.Callback):
     """
 
     def __init__(self, predictor="auto", every: int = 1, stop_on_doom: bool = False, patience: int = 2,
-                 start_from_epoch: int = 1, min_delta: float = 0.0, input_range=(-1, 1), log_stats: bool = False,
+                 start_from_epoch: int = 1, min_delta: float = 0.02, input_range=(-1, 1), log_stats: bool = False,
                  strict: bool = False, verbose: int = 1, rules="all", **monitor_options):
         super().__init__()
         if every < 1:

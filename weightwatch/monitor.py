@@ -153,7 +153,8 @@ class Monitor:
     min_delta : float
         A predicted accuracy above the best earlier one by more than
         ``min_delta`` counts as recovery and restarts the patience count of
-        predictor-based findings (``near_chance``).
+        predictor-based findings (``near_chance``). The default (0.02) keeps
+        the predictor's jitter around chance from resetting the count.
     input_range : (lo, hi)
         Range of the network's inputs (scalars or per input channel), for the
         interval-bound rules.
@@ -171,7 +172,7 @@ class Monitor:
     """
 
     def __init__(self, predictor=None, rules="all", patience: int = 2, start_from_epoch: int = 1,
-                 min_delta: float = 0.0, input_range=(-1.0, 1.0), num_classes: int = 10,
+                 min_delta: float = 0.02, input_range=(-1.0, 1.0), num_classes: int = 10,
                  chance_margin: float = 0.1, strict: bool = False, features: Optional[str] = None,
                  log_stats: bool = False):
         if patience < 0:

@@ -67,7 +67,7 @@ class WeightWatch:
     """
 
     def __init__(self, model, predictor="auto", every: int = 1, stop_on_doom: bool = False, patience: int = 2,
-                 start_from_epoch: int = 1, min_delta: float = 0.0, input_range=(-1, 1), log_stats: bool = False,
+                 start_from_epoch: int = 1, min_delta: float = 0.02, input_range=(-1, 1), log_stats: bool = False,
                  strict: bool = False, verbose: int = 0, rules="all", **monitor_options):
         if every < 1:
             raise ValueError(f"every must be >= 1, got {every}")
