@@ -11,8 +11,6 @@ Uses ``lightning.pytorch`` when installed, else ``pytorch_lightning``.
 from __future__ import annotations
 
 import enum
-import logging
-import warnings
 
 try:
     import lightning.pytorch as pl
@@ -25,10 +23,9 @@ except ImportError:  # pragma: no cover - depends on the install
         pl = require("lightning.pytorch", "weightwatch.lightning")
 
 from .adapters import to_network  # noqa: E402
-from .monitor import Monitor, WeightWatchWarning  # noqa: E402
+from .monitor import Watcher  # noqa: E402
 from .torch import is_plain_torch_chain  # noqa: E402
 
-log = logging.getLogger(__name__)
 
 __all__ = ["WeightWatchCallback", "WeightWatchStoppingReason"]
 
@@ -41,7 +38,7 @@ class WeightWatchStoppingReason(enum.Enum):
     NON_FINITE = 2
 
 
-class WeightWatchCallback(pl.Callback):
+class WeightWatchCallback(Watcher, pl.Callback):
     """Check the weights at the end of every ``every``-th training epoch.
 
     Parameters are those of :class:`weightwatch.keras.WeightWatchCallback`.
@@ -50,27 +47,23 @@ class WeightWatchCallback(pl.Callback):
     and records ``stopping_reason`` / ``stopping_reason_message``.
     """
 
+    framework = "Lightning"
+
     def __init__(self, predictor="auto", every: int = 1, stop_on_doom: bool = False, patience: int = 2,
                  start_from_epoch: int = 1, min_delta: float = 0.02, input_range=(-1, 1), log_stats: bool = False,
                  strict: bool = False, verbose: int = 0, rules="all", **monitor_options):
         super().__init__()
-        if every < 1:
-            raise ValueError(f"every must be >= 1, got {every}")
-        self.every = int(every)
-        self.stop_on_doom = bool(stop_on_doom)
-        self.strict = bool(strict)
-        self.verbose = int(verbose)
-        self.monitor = Monitor(predictor=predictor, rules=rules, patience=patience,
-                               start_from_epoch=start_from_epoch, min_delta=min_delta, input_range=input_range,
-                               strict=strict, log_stats=log_stats, **monitor_options)
-        self._reset()
+        self._setup_watch(predictor, every, stop_on_doom, patience, start_from_epoch, min_delta, input_range,
+                          log_stats, strict, verbose, rules, **monitor_options)
 
-    def _reset(self):
-        self.stopped_epoch = None
+    def _reset_watch(self):
+        super()._reset_watch()
         self.stopping_reason = WeightWatchStoppingReason.NOT_STOPPED
-        self.stopping_reason_message = None
-        self.verdict = None
-        self._disabled = False
+
+    @property
+    def stopping_reason_message(self):
+        """Lightning's name for the stopping message (None until stopped)."""
+        return self.stopping_message or None
 
     @property
     def state_key(self) -> str:
@@ -80,56 +73,29 @@ class WeightWatchCallback(pl.Callback):
         # a resumed fit restores state after this hook; a fresh one starts clean
         if trainer.ckpt_path is None:
             self.monitor.reset()
-            self._reset()
+            self._reset_watch()
 
     def on_train_epoch_end(self, trainer, pl_module):
-        if self._disabled or trainer.sanity_checking:
+        if trainer.sanity_checking:
             return
         done = int(trainer.current_epoch) + 1
-        if done % self.every:
+        verdict = self._watch(done, lambda: to_network(pl_module), lambda: _plain(pl_module))
+        if verdict is None:
             return
-        try:
-            network = to_network(pl_module)
-            verdict = self.monitor.step(network, done, options={"plain_chain": _plain(pl_module)})
-        except Exception as exc:  # noqa: BLE001 - never crash the user's training
-            if self.strict:
-                raise
-            self._disabled = True
-            warnings.warn(f"weightwatch: the Lightning callback failed ({type(exc).__name__}: {exc}) and is "
-                          "disabled for the rest of this run (pass strict=True to raise)", WeightWatchWarning,
-                          stacklevel=2)
-            return
-        self.verdict = verdict
-        p = verdict.predicted_accuracy
-        pl_module.log("ww_pred_accuracy", float("nan") if p is None else float(p), on_epoch=True, prog_bar=True)
-        pl_module.log("ww_doomed", float(verdict.doomed), on_epoch=True)
-        pl_module.log("ww_status", float(int(verdict.status)), on_epoch=True)
-        if self.verbose:
-            print(verdict.line(), flush=True)
-        else:
-            log.info("%s", verdict.line())
-        if verdict.doomed and self.stop_on_doom and self.stopped_epoch is None:
+        for key, value in self._log_values(verdict).items():
+            pl_module.log(key, value, on_epoch=True, prog_bar=key == "ww_pred_accuracy")
+        if self.stopped_epoch == done:
             trainer.should_stop = True
-            self.stopped_epoch = done
             non_finite = any(r.value == "non_finite" for r in verdict.reasons)
             self.stopping_reason = (WeightWatchStoppingReason.NON_FINITE if non_finite
                                     else WeightWatchStoppingReason.DOOMED)
-            self.stopping_reason_message = verdict.message
-            log.warning("weightwatch: stopping training after epoch %d: %s", done, verdict.message)
-
-    @property
-    def history(self):
-        return self.monitor.history_frame()
 
     def state_dict(self) -> dict:
-        return {"monitor": self.monitor.state_dict(), "stopped_epoch": self.stopped_epoch,
-                "stopping_reason": self.stopping_reason.name, "stopping_reason_message": self.stopping_reason_message}
+        return {**super().state_dict(), "stopping_reason": self.stopping_reason.name}
 
     def load_state_dict(self, state_dict: dict) -> None:
-        self.monitor.load_state_dict(state_dict.get("monitor", {}))
-        self.stopped_epoch = state_dict.get("stopped_epoch")
+        super().load_state_dict(state_dict)
         self.stopping_reason = WeightWatchStoppingReason[state_dict.get("stopping_reason", "NOT_STOPPED")]
-        self.stopping_reason_message = state_dict.get("stopping_reason_message")
 
 
 def _plain(pl_module) -> bool:

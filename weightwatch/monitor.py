@@ -428,3 +428,87 @@ def _stats(network: Network) -> dict:
         out[f"l{i}.bias.max"] = float(stats[i, 1, 6])
         out[f"l{i}.kernel.var"] = float(stats[i, 0, 1])
     return out
+
+
+class Watcher:
+    """Framework-neutral core of the training callbacks (a mixin).
+
+    Owns what every framework adapter shares: the Keras-``EarlyStopping``
+    style options, the check cadence (``every``), never crashing the user's
+    training (one warning, then disabled, unless ``strict``), the verbose line
+    and the stop decision. Adapters supply the network and their own way to
+    log and to stop.
+    """
+
+    framework = "weightwatch"
+
+    def _setup_watch(self, predictor="auto", every: int = 1, stop_on_doom: bool = False, patience: int = 2,
+                     start_from_epoch: int = 1, min_delta: float = 0.02, input_range=(-1, 1),
+                     log_stats: bool = False, strict: bool = False, verbose: int = 0, rules="all",
+                     **monitor_options) -> None:
+        if every < 1:
+            raise ValueError(f"every must be >= 1, got {every}")
+        self.every = int(every)
+        self.stop_on_doom = bool(stop_on_doom)
+        self.strict = bool(strict)
+        self.verbose = int(verbose)
+        self.monitor = Monitor(predictor=predictor, rules=rules, patience=patience,
+                               start_from_epoch=start_from_epoch, min_delta=min_delta, input_range=input_range,
+                               strict=strict, log_stats=log_stats, **monitor_options)
+        self._reset_watch()
+
+    def _reset_watch(self) -> None:
+        self.stopped_epoch = None
+        self.stopping_message = ""
+        self.verdict = None
+        self._disabled = False
+
+    def _watch(self, epoch: int, read_network, plain_chain) -> Optional[Verdict]:
+        """Check after ``epoch`` completed epochs; None when skipped or disabled.
+
+        ``read_network()`` returns the Network, ``plain_chain()`` whether the
+        interval-bound rules are sound for the model. Sets ``stopped_epoch``
+        when the run is doomed and ``stop_on_doom`` is on.
+        """
+        if self._disabled or epoch % self.every:
+            return None
+        try:
+            verdict = self.monitor.step(read_network(), epoch, options={"plain_chain": plain_chain()})
+        except Exception as exc:  # noqa: BLE001 - never crash the user's training
+            if self.strict:
+                raise
+            self._disabled = True
+            warnings.warn(f"weightwatch: the {self.framework} callback failed ({type(exc).__name__}: {exc}) and "
+                          "is disabled for the rest of this run (pass strict=True to raise)", WeightWatchWarning,
+                          stacklevel=3)
+            return None
+        self.verdict = verdict
+        if self.verbose:
+            print(verdict.line(), flush=True)
+        else:
+            log.info("%s", verdict.line())
+        if verdict.doomed and self.stop_on_doom and self.stopped_epoch is None:
+            self.stopped_epoch = epoch
+            self.stopping_message = verdict.message
+            log.warning("weightwatch: stopping training after epoch %d: %s", epoch, verdict.message)
+        return verdict
+
+    @staticmethod
+    def _log_values(verdict: Verdict) -> dict:
+        p = verdict.predicted_accuracy
+        return {"ww_pred_accuracy": float("nan") if p is None else float(p), "ww_doomed": float(verdict.doomed),
+                "ww_status": float(int(verdict.status))}
+
+    @property
+    def history(self):
+        """The monitor's history as a pandas DataFrame."""
+        return self.monitor.history_frame()
+
+    def state_dict(self) -> dict:
+        return {"monitor": self.monitor.state_dict(), "stopped_epoch": self.stopped_epoch,
+                "stopping_message": self.stopping_message}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.monitor.load_state_dict(state.get("monitor", {}))
+        self.stopped_epoch = state.get("stopped_epoch")
+        self.stopping_message = state.get("stopping_message", "")

@@ -13,17 +13,14 @@
 
 from __future__ import annotations
 
-import logging
-import warnings
 
 from ._compat import require
 
 torch = require("torch", "weightwatch.torch")
 
 from .adapters import to_network  # noqa: E402
-from .monitor import Monitor, WeightWatchWarning  # noqa: E402
+from .monitor import Watcher  # noqa: E402
 
-log = logging.getLogger(__name__)
 
 __all__ = ["WeightWatch", "is_plain_torch_chain"]
 
@@ -57,7 +54,7 @@ def is_plain_torch_chain(model) -> bool:
     return True
 
 
-class WeightWatch:
+class WeightWatch(Watcher):
     """Monitor a torch model in a hand-written loop: call :meth:`step` after each epoch.
 
     Parameters are those of :class:`weightwatch.keras.WeightWatchCallback`
@@ -66,72 +63,39 @@ class WeightWatch:
     ``strict``, ``verbose``, ``rules``, monitor options).
     """
 
+    framework = "PyTorch"
+
     def __init__(self, model, predictor="auto", every: int = 1, stop_on_doom: bool = False, patience: int = 2,
                  start_from_epoch: int = 1, min_delta: float = 0.02, input_range=(-1, 1), log_stats: bool = False,
                  strict: bool = False, verbose: int = 0, rules="all", **monitor_options):
-        if every < 1:
-            raise ValueError(f"every must be >= 1, got {every}")
         self.model = model
-        self.every = int(every)
-        self.stop_on_doom = bool(stop_on_doom)
-        self.strict = bool(strict)
-        self.verbose = int(verbose)
-        self.monitor = Monitor(predictor=predictor, rules=rules, patience=patience,
-                               start_from_epoch=start_from_epoch, min_delta=min_delta, input_range=input_range,
-                               strict=strict, log_stats=log_stats, **monitor_options)
-        self.reset()
+        self._setup_watch(predictor, every, stop_on_doom, patience, start_from_epoch, min_delta, input_range,
+                          log_stats, strict, verbose, rules, **monitor_options)
+
+    def _reset_watch(self) -> None:
+        super()._reset_watch()
+        self.stopping_reason = None
+
+    @property
+    def should_stop(self) -> bool:
+        """True once the run was judged doomed with ``stop_on_doom``."""
+        return self.stopped_epoch is not None
 
     def reset(self) -> None:
         """Start a new run (history and counters cleared)."""
         self.monitor.reset()
-        self.should_stop = False
-        self.stopped_epoch = None
-        self.stopping_reason = None
-        self.stopping_message = ""
-        self.verdict = None
-        self._disabled = False
+        self._reset_watch()
 
     def step(self, epoch: int):
         """Check the weights after ``epoch`` completed epochs; returns the Verdict (None if skipped)."""
-        if self._disabled or int(epoch) % self.every:
-            return None
-        try:
+        epoch = int(epoch)
+
+        def read():
             with torch.no_grad():
-                network = to_network(self.model)
-            verdict = self.monitor.step(network, int(epoch),
-                                        options={"plain_chain": is_plain_torch_chain(self.model)})
-        except Exception as exc:  # noqa: BLE001 - never crash the user's training
-            if self.strict:
-                raise
-            self._disabled = True
-            warnings.warn(f"weightwatch: monitoring failed ({type(exc).__name__}: {exc}) and is disabled for the "
-                          "rest of this run (pass strict=True to raise)", WeightWatchWarning, stacklevel=2)
-            return None
-        self.verdict = verdict
-        line = verdict.line()
-        if self.verbose:
-            print(line, flush=True)
-        else:
-            log.info("%s", line)
-        if verdict.doomed and self.stop_on_doom and not self.should_stop:
-            self.should_stop = True
-            self.stopped_epoch = int(epoch)
+                return to_network(self.model)
+
+        verdict = self._watch(epoch, read, lambda: is_plain_torch_chain(self.model))
+        if verdict is not None and self.stopped_epoch == epoch:
             self.stopping_reason = verdict.reasons[0] if verdict.reasons else None
-            self.stopping_message = verdict.message
-            log.warning("weightwatch: stop training after epoch %d: %s", epoch, verdict.message)
         return verdict
-
-    @property
-    def history(self):
-        return self.monitor.history_frame()
-
-    def state_dict(self) -> dict:
-        return {"monitor": self.monitor.state_dict(), "should_stop": self.should_stop,
-                "stopped_epoch": self.stopped_epoch, "stopping_message": self.stopping_message}
-
-    def load_state_dict(self, state: dict) -> None:
-        self.monitor.load_state_dict(state.get("monitor", {}))
-        self.should_stop = bool(state.get("should_stop", False))
-        self.stopped_epoch = state.get("stopped_epoch")
-        self.stopping_message = state.get("stopping_message", "")
 
