@@ -75,6 +75,35 @@ def test_digits_native_and_other_resolution():
     _check(load_digits(resolution=12), 12)
 
 
+def test_digits_jitter_keeps_test_set_and_labels():
+    plain, jit = load_digits(), load_dataset("digits-jitter")  # "-" and "_" both accepted
+    _check(jit, 16)
+    assert jit.name == "digits_jitter" and "jittered" in jit.description
+    assert (jit.n_train, jit.n_test) == (4 * 1347, 450)
+    # the test set is the real, unaltered digits; the first quarter of train is the plain training set
+    np.testing.assert_array_equal(jit.x_test, plain.x_test)
+    np.testing.assert_array_equal(jit.y_test, plain.y_test)
+    np.testing.assert_array_equal(jit.x_train[:1347], plain.x_train)
+    np.testing.assert_array_equal(jit.y_train, np.tile(plain.y_train, 4))
+    # copies differ from their originals but stay close (small affine jitter)
+    copy1 = jit.x_train[1347:2694]
+    diff = np.abs(copy1 - plain.x_train).mean(axis=(1, 2, 3))
+    assert (diff > 0.01).mean() > 0.95
+    assert np.corrcoef(copy1.reshape(1347, -1)[0], plain.x_train.reshape(1347, -1)[0])[0, 1] > 0.6
+    _same(jit, load_dataset("digits_jitter"))
+
+
+def test_jitter_images_identity_and_errors():
+    x = load_digits().x_train[:5]
+    still = D.jitter_images(x, 1, max_degrees=0, max_scale=0, max_shift=0)
+    np.testing.assert_allclose(still, x, atol=1e-6)
+    assert D.jitter_images(x, 0).shape == (0, 16, 16, 1)
+    with pytest.raises(ValueError, match="expected \\(N, H, W, 1\\)"):
+        D.jitter_images(x[..., 0], 1)
+    with pytest.raises(ValueError, match="copies must be >= 0"):
+        D.jitter_images(x, -1)
+
+
 def test_textures_basic_and_deterministic():
     ds = load_textures(patches_per_class_train=30, patches_per_class_test=10)
     _check(ds, 16)
@@ -182,7 +211,7 @@ def test_dataset_is_frozen_and_validated():
 
 def test_registry_and_load_dataset():
     assert set(DATASET_LOADERS) == {
-        "digits", "textures", "shapes", "mnist", "fashion_mnist", "cifar10", "svhn"
+        "digits", "digits_jitter", "textures", "shapes", "mnist", "fashion_mnist", "cifar10", "svhn"
     }
     ds = load_dataset("shapes", n_train=20, n_test=10, resolution=12)
     _check(ds, 12)

@@ -247,6 +247,23 @@ def test_quantile_interval_coverage():
         GBMPredictor(n_estimators=5, interval=(0.9, 0.1)).fit(X[:100], y[:100])
 
 
+def test_interval_params_shape_only_the_quantile_boosters(tmp_path):
+    X, y = _synthetic(n=600, d=5, noise=0.1, seed=2)
+    est = GBMPredictor(n_estimators=40, num_leaves=15, interval=(0.1, 0.9),
+                       interval_params={"n_estimators": 7, "num_leaves": 4}).fit(X, y)
+    assert est.booster_.num_trees() == 40
+    assert [b.num_trees() for b in est.quantile_boosters_] == [7, 7]
+    point_only = GBMPredictor(n_estimators=40, num_leaves=15).fit(X, y)
+    np.testing.assert_array_equal(est.predict(X), point_only.predict(X))
+    names = [f"f{i}" for i in range(5)]
+    _save(est, tmp_path / "p", names)
+    back = load_predictor(tmp_path / "p")
+    assert back.interval_params == {"n_estimators": 7, "num_leaves": 4}
+    np.testing.assert_allclose(np.asarray(back.predict_interval(X[:9])), np.asarray(est.predict_interval(X[:9])))
+    with pytest.raises(ValueError, match="interval_params has unknown keys \\['leaves'\\]"):
+        GBMPredictor(n_estimators=5, interval=(0.1, 0.9), interval_params={"leaves": 3}).fit(X, y)
+
+
 # --------------------------------------------------------------------------
 # persistence
 # --------------------------------------------------------------------------

@@ -110,3 +110,25 @@ def test_wheel_carries_pretrained_and_loads_them_in_a_clean_venv(tmp_path):
     assert res.returncode == 0, res.stderr
     out = json.loads(res.stdout)
     assert out["names"] == shipped and "site-packages" in out["root"]
+
+
+def test_monitor_takes_a_shipped_predictor_by_name(rng, monkeypatch):
+    """``predictor="<shipped name>"`` loads it; the early-forecast one gets the epoch appended."""
+    from weightwatch.monitor import Monitor
+
+    monkeypatch.delenv(pretrained.ENV, raising=False)
+    pretrained._load_cached.cache_clear()
+    ws = paper_cnn_weights(rng, scale=0.1)
+    net = Network(tuple(LayerWeights(f"l{i}", "conv" if i < 3 else "dense", ws[2 * i], ws[2 * i + 1])
+                        for i in range(4)))
+    m = Monitor(predictor=pretrained.EARLY_PREDICTOR, rules=[])
+    v1, v3 = m.step(net, 1), m.step(net, 3)
+    assert v1.predictor_name == pretrained.EARLY_PREDICTOR and 0 <= v1.predicted_accuracy <= 1
+    # same weights, different epoch feature -> the forecast depends on k
+    model = pretrained.load(pretrained.EARLY_PREDICTOR)
+    from weightwatch.features import get_extractor
+
+    x = get_extractor("W_L")(net)
+    assert v3.predicted_accuracy == pytest.approx(float(model.predict(np.append(x, 3.0)[None])[0]))
+    with pytest.raises(Exception, match="nope-predictor"):
+        Monitor(predictor="nope-predictor", rules=[], strict=True).step(net, 1)

@@ -139,8 +139,11 @@ class Monitor:
     predictor : None, "auto", path or fitted predictor
         Accuracy predictor (sklearn-style ``predict``). ``"auto"`` asks
         ``weightwatch.pretrained.auto_predictor(network)`` for one matching
-        the network; without one only the rules run (logged once). A path is
-        loaded with :func:`weightwatch.predictors.load_predictor`.
+        the network; without one only the rules run (logged once). The name
+        of a shipped predictor (``weightwatch.pretrained.list()``) loads it,
+        e.g. ``"paper-cnn-early-forecast-gbm"`` to judge each epoch by the
+        forecast of the *final* accuracy. A path is loaded with
+        :func:`weightwatch.predictors.load_predictor`.
     rules : "all", list of names or Rule objects
         Rules to run (registered through the ``register_rules`` hook).
     patience : int
@@ -268,6 +271,11 @@ class Monitor:
                 return
             self._predictor_obj, self._predictor_name, self._note = found
             return
+        if isinstance(p, str) and not os.path.exists(p):
+            shipped = importlib.import_module("weightwatch.pretrained")
+            if p in shipped.list():
+                self._predictor_obj, self._predictor_name = shipped.load(p), p
+                return
         if isinstance(p, (str, os.PathLike)):
             from .predictors.persist import load_predictor
 

@@ -1,6 +1,8 @@
 """LightGBM accuracy predictor (paper §4.2, A.3)."""
 from __future__ import annotations
 
+import copy
+
 import numbers
 from typing import Optional, Tuple
 
@@ -37,6 +39,10 @@ class GBMPredictor(AccuracyPredictor):
     interval_offset : float
         Widening applied to both ends of the interval; set from held-out rows
         by :meth:`calibrate_interval` (conformalized quantile regression).
+    interval_params : dict, optional
+        Settings that differ for the two quantile boosters, e.g.
+        ``{"n_estimators": 300, "num_leaves": 63}`` to keep them smaller than
+        a large point model.
     n_jobs : int
         LightGBM threads.
     random_state : int, RandomState or None
@@ -71,6 +77,7 @@ class GBMPredictor(AccuracyPredictor):
         colsample_bytree: float = 1.0,
         interval: Optional[Tuple[float, float]] = None,
         interval_offset: float = 0.0,
+        interval_params: Optional[dict] = None,
         n_jobs: int = 1,
         random_state=0,
     ):
@@ -88,6 +95,7 @@ class GBMPredictor(AccuracyPredictor):
         self.colsample_bytree = colsample_bytree
         self.interval = interval
         self.interval_offset = interval_offset
+        self.interval_params = interval_params
         self.n_jobs = n_jobs
         self.random_state = random_state
 
@@ -137,17 +145,30 @@ class GBMPredictor(AccuracyPredictor):
             raise ValueError(f"n_estimators must be >= 1, got {self.n_estimators}")
         quantiles = self._check_interval()
 
-        def train(objective, alpha=None):
-            params = self._lgb_params(objective, alpha)
+        quantile_view = self._quantile_view() if quantiles is not None else None
+
+        def train(est, objective, alpha=None):
+            params = est._lgb_params(objective, alpha)
             ds = lgb.Dataset(X, label=y, params={"max_bin": params["max_bin"], "verbosity": -1},
                              free_raw_data=True)
-            return lgb.train(params, ds, num_boost_round=int(self.n_estimators))
+            return lgb.train(params, ds, num_boost_round=int(est.n_estimators))
 
-        self.booster_ = train("regression")
+        self.booster_ = train(self, "regression")
         if quantiles is None:
             self.quantile_boosters_ = None
         else:
-            self.quantile_boosters_ = tuple(train("quantile", q) for q in quantiles)
+            self.quantile_boosters_ = tuple(train(quantile_view, "quantile", q) for q in quantiles)
+
+    def _quantile_view(self) -> "GBMPredictor":
+        """This estimator with ``interval_params`` applied: the settings of the quantile boosters."""
+        over = dict(self.interval_params or {})
+        allowed = set(self.get_params()) - {"interval", "interval_offset", "interval_params"}
+        unknown = sorted(set(over) - allowed)
+        if unknown:
+            raise ValueError(f"interval_params has unknown keys {unknown}; allowed: {', '.join(sorted(allowed))}")
+        view = copy.copy(self)
+        view.__dict__.update(over)
+        return view
 
     def _threads(self, X) -> int:
         # thread start-up dominates for a handful of rows (the callback predicts one network per epoch)

@@ -26,7 +26,7 @@ from .storage import (CONFIG_KEYS, flatten_keras_weights, is_complete, layout_sh
                       remove_stale_temp, write_zoo)
 
 DEFAULT_CHECKPOINTS = (0, 1, 2, 3, 6, 9, 12, 15, 18)
-BATCH_SIZES = {"digits": 32}
+BATCH_SIZES = {"digits": 32, "digits_jitter": 32}
 DEFAULT_BATCH_SIZE = 64
 
 

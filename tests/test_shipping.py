@@ -1,0 +1,68 @@
+"""`weightwatch pretrained tables|build`: feature tables from a zoo, shipped predictors and cards from tables."""
+
+import json
+
+import numpy as np
+import pytest
+
+from weightwatch import pretrained, shipping
+from weightwatch.cli import main
+from weightwatch.predictors import load_predictor
+
+
+@pytest.fixture(scope="module")
+def tables(tmp_path_factory):
+    from weightwatch.zoo.build import BuildSpec, build_zoo
+
+    base = tmp_path_factory.mktemp("ship")
+    zoo = build_zoo(base / "zoo", BuildSpec(dataset="digits", runs=32, epochs=3, checkpoints=(0, 1, 2, 3),
+                                            shard_size=32, seed=9), progress=False)["zoo"]
+    out = base / "tables"
+    # one zoo under two paper-CNN names and one family name: enough to exercise every shipped predictor
+    assert main(["pretrained", "tables", f"digits={zoo}", f"shapes={zoo}", f"mlp={zoo}", "--out", str(out)]) == 0
+    return out
+
+
+def test_table_round_trip(tables):
+    t = shipping.Table(tables / "digits.npz")
+    assert t.X.shape == (32 * 4, 56) and len(t.names) == 56 and t.n_runs == 32
+    assert set(t.metrics["epoch"]) == {0, 1, 2, 3}
+    assert t.build["runs"] == 32
+    ok = t.ok()
+    assert (ok.metrics["epoch"] > 0).all() and len(ok) == 32 * 3
+    assert t.agnostic().shape == (len(t), 58)
+
+
+def test_build_writes_every_predictor_and_its_card(tables, tmp_path):
+    out = tmp_path / "pretrained"
+    small = {"n_estimators": 15, "min_child_samples": 3}
+    summary = shipping.build_pretrained(tables, out, params=small, early_params=small,
+                                        paper_cnn=("digits", "shapes"))
+    names = {"paper-cnn-digits-W_L-gbm", "paper-cnn-shapes-W_L-gbm", pretrained.PAPER_CNN_PREDICTOR,
+             pretrained.AGNOSTIC_PREDICTOR, pretrained.EARLY_PREDICTOR}
+    assert names <= set(summary)
+    for name in names:
+        model = load_predictor(out / name)  # hash + feature names checked on load
+        manifest = json.loads((out / name / "manifest.json").read_text())
+        card = (out / f"{name}.md").read_text()
+        r2 = manifest["metrics"]["r2"]["mean"]
+        assert np.isfinite(r2) and f"| r2 | {r2:.4f} ±" in card  # the card prints the manifest's numbers
+        assert model.booster_.num_trees() == 15
+        assert sorted(manifest["files"]) == ["model.txt", "model_q_hi.txt", "model_q_lo.txt"]
+    early = json.loads((out / pretrained.EARLY_PREDICTOR / "manifest.json").read_text())
+    assert early["feature_names"][-1] == "epoch" and len(early["feature_names"]) == 57
+    assert set(early["metrics"]["per_epoch"]) == {"epoch 0", "epoch 1", "epoch 2"}
+    assert "predictor=" in (out / f"{pretrained.EARLY_PREDICTOR}.md").read_text()
+    # the interval boosters follow INTERVAL_PARAMS, not the point model's settings
+    digits = load_predictor(out / "paper-cnn-digits-W_L-gbm")
+    assert digits.interval_params == shipping.INTERVAL_PARAMS
+
+
+def test_build_without_paper_cnn_tables_is_a_clear_error(tables, tmp_path):
+    with pytest.raises(ValueError, match="no paper-CNN tables"):
+        shipping.build_pretrained(tables, tmp_path / "p", paper_cnn=("cifar10",))
+
+
+def test_tables_cli_rejects_a_spec_without_name(tmp_path, capsys):
+    assert main(["pretrained", "tables", str(tmp_path), "--out", str(tmp_path / "t")]) != 0
+    assert "give tables as NAME=ZOO_DIR" in capsys.readouterr().err
