@@ -138,6 +138,8 @@ def test_official_release_convention_is_read_through_layout(tmp_path, rng):
     # round trip through our writer
     merged = merge_zoos([tmp_path], tmp_path / "copy")
     np.testing.assert_array_equal(Zoo(merged).weights(), zoo.weights())
+    # a merge records where it came from (a card names its zoos through this)
+    assert Zoo(merged).manifest["build"] == {"runs": 3, "merged": [{"path": str(tmp_path)}]}
     with pytest.raises(ZooFormatError, match="already exists"):
         merge_zoos([tmp_path], merged)
 

@@ -155,13 +155,24 @@ def merge_zoos(sources: Sequence, out, manifest: dict | None = None) -> Path:
         shutil.copy(sources[0] / "layout.csv", tmp / "layout.csv")
         metrics = pd.concat([read_metrics(s) for s in sources], ignore_index=True)
         metrics.to_csv(tmp / "metrics.csv.gz", index=False, compression={"method": "gzip", "mtime": 0})
-        if manifest is not None:
-            (tmp / "zoo.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))
+        if manifest is None:
+            manifest = _merged_manifest(sources, metrics)
+        (tmp / "zoo.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))
         os.rename(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
+
+
+def _merged_manifest(sources, metrics) -> dict:
+    """Provenance of a merge: every source's build spec (from its zoo.json) and the run count."""
+    parts = []
+    for s in sources:
+        info = json.loads((s / "zoo.json").read_text()) if (s / "zoo.json").exists() else {}
+        parts.append({"path": str(s), **(info.get("build") or {})})
+    runs = int(metrics["modeldir"].nunique()) if "modeldir" in metrics else None
+    return {"build": {"runs": runs, "merged": parts}, "sources": f"{len(sources)} zoos merged"}
 
 
 def read_metrics(directory):
