@@ -221,8 +221,14 @@ def build_report(zoos: dict, out, opts: ReportOptions | None = None) -> dict:
     zoo_rows = []
     for name, z in zoos.items():
         build = z.manifest.get("build", {})
-        info = {"path": str(z.path), "runs": z.n_runs, "rows": len(z), "seed": build.get("seed"),
-                "architecture": build.get("architecture"), "epochs": build.get("epochs")}
+        parts = build.get("merged") or [build]  # a merged zoo lists its sources' specs
+
+        def joined(key, parts=parts):
+            vals = sorted({str(p.get(key)) for p in parts if p.get(key) is not None})
+            return ", ".join(vals) if vals else None
+
+        info = {"path": str(z.path), "runs": z.n_runs, "rows": len(z), "seed": joined("seed"),
+                "architecture": joined("architecture"), "epochs": joined("epochs")}
         results["zoos"][name] = info
         zoo_rows.append((name, info["path"], info["runs"], info["rows"], info["seed"], info["architecture"]))
     md += [md_table(["zoo", "path", "runs used", "rows", "seed", "architecture"], zoo_rows), "",
