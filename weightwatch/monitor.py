@@ -273,9 +273,12 @@ class Monitor:
             return
         if isinstance(p, str) and not os.path.exists(p):
             shipped = importlib.import_module("weightwatch.pretrained")
-            if p in shipped.list():
-                self._predictor_obj, self._predictor_name = shipped.load(p), p
-                return
+            names = shipped.list()
+            if p not in names:
+                raise ValueError(f"predictor {p!r} is neither a saved predictor's directory nor a shipped "
+                                 f"predictor; shipped: {', '.join(names) or 'none'}")
+            self._predictor_obj, self._predictor_name = shipped.load(p), p
+            return
         if isinstance(p, (str, os.PathLike)):
             from .predictors.persist import load_predictor
 

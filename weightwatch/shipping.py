@@ -104,10 +104,7 @@ class Table:
 
 
 def _gbm(interval=INTERVAL, **extra):
-    params = {**ev.DEFAULT_PARAMS["gbm"], **ev.FIXED_PARAMS["gbm"], "interval": interval, **extra}
-    if interval is None:
-        params.pop("interval_params", None)
-    return GBMPredictor(**params)
+    return GBMPredictor(**{**ev.DEFAULT_PARAMS["gbm"], **ev.FIXED_PARAMS["gbm"], "interval": interval, **extra})
 
 
 def _protocol(X, y, groups, seed, interval=INTERVAL, params=None):
@@ -164,16 +161,16 @@ def _cross_tau(model, oks: dict, feature_fn, seed) -> dict:
     return out
 
 
-def _natural(key: str) -> tuple:
-    """Sort "epoch 2" before "epoch 12"."""
+def _natural(key) -> tuple:
+    """Sort key putting "epoch 2" before "epoch 12" and "2" before "12"."""
     head, _, tail = str(key).rpartition(" ")
-    return (head, int(tail), "") if tail.isdigit() else (str(key), -1, "")
+    return (head, int(tail)) if tail.isdigit() else (str(key), -1)
 
 
 def _cell(value) -> str:
     """A card cell: a number to 4 places, a dict as ``k: v`` pairs (epochs in order)."""
     if isinstance(value, dict):
-        items = sorted(value.items(), key=lambda kv: (0, int(kv[0])) if str(kv[0]).isdigit() else (1, str(kv[0])))
+        items = sorted(value.items(), key=lambda kv: _natural(kv[0]))
         label = "epoch " if all(str(k).isdigit() for k, _ in items) else ""
         return ", ".join(f"{label if i == 0 else ''}{k}: {v:.4f}" for i, (k, v) in enumerate(items))
     return f"{value:.4f}"
