@@ -38,6 +38,8 @@ __all__ = [
 FORMAT_NAME = "weightwatch-predictor"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
+#: Optional top-level manifest sections (see ``save_predictor(extra=...)``).
+EXTRA_SECTIONS = ("split", "domain", "verdict", "forecast")
 
 # Explicit registry: class names in a manifest are never resolved by import.
 _CLASSES = {
@@ -108,6 +110,7 @@ def save_predictor(
     zoo_summary: Mapping,
     metrics: Mapping,
     overwrite: bool = False,
+    extra: Optional[Mapping] = None,
 ) -> Path:
     """Write a fitted predictor and its manifest to ``directory``.
 
@@ -126,6 +129,11 @@ def save_predictor(
     zoo_summary, metrics : dict
         JSON-serialisable descriptions of the training zoo and evaluation.
     overwrite : bool
+    extra : dict, optional
+        More top-level manifest sections, data only; keys must be in
+        :data:`EXTRA_SECTIONS` (``split``: run ids behind the fit and the
+        held-out numbers; ``domain``: the envelope of the training features;
+        ``verdict``: doom thresholds; ``forecast``: how epochs map to runs).
 
     Returns
     -------
@@ -151,13 +159,18 @@ def save_predictor(
             + _describe_name_diff(list(own), names)
         )
 
+    extra = dict(extra or {})
+    unknown = sorted(set(extra) - set(EXTRA_SECTIONS))
+    if unknown:
+        raise ValueError(f"unknown manifest sections {unknown}; allowed: {', '.join(EXTRA_SECTIONS)}")
+
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
     if (d / MANIFEST).exists() and not overwrite:
         raise FileExistsError(f"{d / MANIFEST} exists; pass overwrite=True to replace it")
 
     files = []
-    extra = {}
+    versions = {}
     if isinstance(predictor, GBMPredictor):
         predictor.booster_.save_model(str(d / "model.txt"))
         files.append("model.txt")
@@ -173,7 +186,7 @@ def save_predictor(
         files += ["model.keras", "standardization.json"]
         import keras
 
-        extra["keras"] = keras.__version__
+        versions["keras"] = keras.__version__
     else:
         _write_json(d / "coefficients.json",
                     {"coef": predictor.coef_, "intercept": predictor.intercept_,
@@ -195,7 +208,8 @@ def save_predictor(
         "zoo_summary": dict(zoo_summary),
         "metrics": dict(metrics),
         "files": {fn: _sha256(d / fn) for fn in files},
-        "library_versions": {**_lib_versions(), **extra},
+        "library_versions": {**_lib_versions(), **versions},
+        **extra,
     }
     _write_json(d / MANIFEST, manifest)
     return d / MANIFEST
