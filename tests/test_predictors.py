@@ -26,6 +26,7 @@ from weightwatch.predictors import (
     random_search,
     sample_gbm_params,
     save_predictor,
+    seal,
     summarize_folds,
 )
 
@@ -288,7 +289,7 @@ def test_save_load_round_trip(fitted, data, tmp_path, key):
     _save(est, tmp_path, names)
     # Data only: no pickles anywhere.
     for p in tmp_path.iterdir():
-        assert p.suffix in {".json", ".txt", ".keras"}, p
+        assert p.suffix in {".json", ".txt", ".keras", ".sha256"}, p
     loaded = load_predictor(tmp_path, expected_feature_names=names)
     assert type(loaded) is type(est)
     np.testing.assert_array_equal(loaded.predict(Xte), est.predict(Xte))
@@ -338,13 +339,17 @@ def test_manifest_tamper_and_unknown_class(fitted, tmp_path):
     m = json.loads(mpath.read_text())
     m["predictor_class"] = "os.system"
     mpath.write_text(json.dumps(m))
-    with pytest.raises(PredictorIntegrityError, match="Unknown predictor_class"):
+    # the seal catches any edit first ...
+    with pytest.raises(PredictorIntegrityError, match="manifest.json does not match its sha256 in manifest.sha256"):
         load_predictor(tmp_path)
+    # ... and sealing again checks the content: seal() refuses what load would refuse
+    with pytest.raises(PredictorIntegrityError, match="unknown predictor_class 'os.system'"):
+        seal(tmp_path)
     m["predictor_class"] = "LogitLinearPredictor"
     m["files"] = {"../etc/passwd": "0" * 64}
     mpath.write_text(json.dumps(m))
-    with pytest.raises(PredictorIntegrityError, match="Invalid file name"):
-        load_predictor(tmp_path)
+    with pytest.raises(PredictorIntegrityError, match="invalid file name '../etc/passwd'"):
+        seal(tmp_path)
 
 
 # --------------------------------------------------------------------------

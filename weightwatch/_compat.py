@@ -15,9 +15,7 @@ _EXTRA_FOR = {
     "pandas": "pandas",
 }
 
-
-class MissingDependencyError(ImportError):
-    """An optional dependency is needed for this feature and is not installed."""
+from .errors import MissingDependencyError
 
 
 def require(module: str, feature: str = ""):

@@ -12,14 +12,11 @@ from pathlib import Path
 
 from ._compat import require
 from .adapters import to_network
+from .errors import ModelFileError
 from .network import Network
 
 KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
 TORCH_SUFFIXES = (".pt", ".pth", ".bin")
-
-
-class ModelFileError(ValueError):
-    """A model file could not be read."""
 
 
 def load_model_file(path, *, unsafe: bool = False) -> Network:

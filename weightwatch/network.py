@@ -18,9 +18,7 @@ import numpy as np
 
 KINDS = ("conv", "depthwise_conv", "dense")
 
-
-class WeightsError(ValueError):
-    """Weights given to weightwatch are malformed (shape, dtype, layout)."""
+from .errors import NonFiniteWeightsError, WeightsError
 
 
 def _as_array(value, what: str) -> np.ndarray:

@@ -17,6 +17,7 @@ from typing import Any, Callable, Dict
 import pluggy
 
 from . import hookspecs
+from .errors import PluginError, UnknownNameError
 
 ENTRY_POINT_GROUP = "weightwatch"
 BLOCK_ENV = "WEIGHTWATCH_BLOCK_PLUGINS"
@@ -30,17 +31,6 @@ DEFAULT_PLUGINS = (
 )
 
 KINDS = ("extractors", "adapters", "rules", "datasets", "architectures")
-
-
-class PluginError(RuntimeError):
-    """A plugin misbehaved (duplicate name, bad registration)."""
-
-
-class UnknownNameError(KeyError):
-    """A name was asked for that no plugin registered."""
-
-    def __str__(self):  # KeyError quotes its message otherwise
-        return str(self.args[0])
 
 
 @dataclass(frozen=True)

@@ -9,11 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from ..errors import UnsupportedModelError
 from ..network import Network
-
-
-class UnsupportedModelError(TypeError):
-    """No registered adapter can read this object."""
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from .persist import (
     FeatureMismatchError,
     PredictorIntegrityError,
     load_predictor,
+    seal,
     save_predictor,
 )
 from .search import (
@@ -41,6 +42,7 @@ __all__ = [
     "sample_logit_linear_params",
     "save_predictor",
     "load_predictor",
+    "seal",
     "PredictorIntegrityError",
     "FeatureMismatchError",
 ]

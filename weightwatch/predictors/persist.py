@@ -3,6 +3,7 @@
 Layout of a saved predictor directory::
 
     manifest.json          metadata + sha256 of every model file
+    manifest.sha256        sha256 of manifest.json itself (``sha256sum`` format)
     model.txt              GBM: LightGBM text model (main, MSE objective)
     model_q_lo.txt, ...    GBM: quantile models, if fitted with ``interval``
     model.keras            DNN: Keras native archive (loaded with safe_mode)
@@ -11,10 +12,15 @@ Layout of a saved predictor directory::
 
 Floats in JSON are written with ``repr`` precision, so they round-trip
 exactly and loaded predictions equal the saved predictor's.
+
+Loading trusts nothing it has not checked: the manifest must match its
+seal (``manifest.sha256``), hold only known keys, list bare file names (no
+paths, no symlinks) whose sha256 match; anything else is a
+:class:`~weightwatch.errors.PredictorIntegrityError` naming the file.
+:func:`seal` re-seals a manifest you have checked and edited on purpose.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -22,6 +28,8 @@ from typing import Dict, Mapping, Optional, Sequence
 
 import numpy as np
 
+from .._files import atomic_write_text, sha256_file
+from ..errors import FeatureMismatchError, PredictorIntegrityError
 from .dnn import DNNPredictor
 from .gbm import GBMPredictor
 from .linear import LogitLinearPredictor
@@ -29,6 +37,7 @@ from .linear import LogitLinearPredictor
 __all__ = [
     "save_predictor",
     "load_predictor",
+    "seal",
     "PredictorIntegrityError",
     "FeatureMismatchError",
     "FORMAT_NAME",
@@ -38,8 +47,14 @@ __all__ = [
 FORMAT_NAME = "weightwatch-predictor"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
+SEAL = "manifest.sha256"
 #: Optional top-level manifest sections (see ``save_predictor(extra=...)``).
 EXTRA_SECTIONS = ("split", "domain", "verdict", "forecast")
+#: Top-level keys save_predictor always writes; the first group must be present to load.
+REQUIRED_KEYS = ("format", "format_version", "name", "predictor_class", "params", "feature_set",
+                 "feature_names", "n_features", "files")
+OPTIONAL_KEYS = ("feature_set_version", "feature_names_from_fit", "architecture_family", "zoo_summary",
+                 "metrics", "library_versions") + EXTRA_SECTIONS
 
 # Explicit registry: class names in a manifest are never resolved by import.
 _CLASSES = {
@@ -47,22 +62,6 @@ _CLASSES = {
     "DNNPredictor": DNNPredictor,
     "LogitLinearPredictor": LogitLinearPredictor,
 }
-
-
-class PredictorIntegrityError(Exception):
-    """A saved predictor is malformed or a file's sha256 does not match."""
-
-
-class FeatureMismatchError(ValueError):
-    """Saved feature names differ from the expected ones."""
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _jsonable(obj):
@@ -80,9 +79,7 @@ def _jsonable(obj):
 
 
 def _write_json(path: Path, data) -> None:
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(_jsonable(data), f, indent=2, sort_keys=True, allow_nan=True)
-        f.write("\n")
+    atomic_write_text(path, json.dumps(_jsonable(data), indent=2, sort_keys=True, allow_nan=True) + "\n")
 
 
 def _lib_versions() -> Dict[str, str]:
@@ -207,12 +204,29 @@ def save_predictor(
         "architecture_family": architecture_family,
         "zoo_summary": dict(zoo_summary),
         "metrics": dict(metrics),
-        "files": {fn: _sha256(d / fn) for fn in files},
+        "files": {fn: sha256_file(d / fn) for fn in files},
         "library_versions": {**_lib_versions(), **versions},
         **extra,
     }
     _write_json(d / MANIFEST, manifest)
+    _write_seal(d)
     return d / MANIFEST
+
+
+def _write_seal(d: Path) -> Path:
+    return atomic_write_text(d / SEAL, f"{sha256_file(d / MANIFEST)}  {MANIFEST}\n")
+
+
+def seal(directory) -> Path:
+    """Write ``manifest.sha256`` for the manifest in ``directory``, after checking everything else.
+
+    For predictors saved before manifests were sealed, or a manifest you
+    edited on purpose: the manifest must still be well formed and every file
+    it lists must match its sha256. Returns the seal's path.
+    """
+    d = Path(directory)
+    _check_files(d, _parse_manifest(d, sealed=False))
+    return _write_seal(d)
 
 
 def _describe_name_diff(saved: Sequence[str], expected: Sequence[str]) -> str:
@@ -236,14 +250,105 @@ def _read_json(path: Path):
     try:
         with open(path, encoding="utf-8") as f:
             return json.load(f)
+    except json.JSONDecodeError as e:
+        raise PredictorIntegrityError(f"{path} is not valid JSON ({e.msg} at line {e.lineno}, column {e.colno})") from e
     except (OSError, ValueError) as e:
-        raise PredictorIntegrityError(f"Cannot read {path.name}: {e}") from e
+        raise PredictorIntegrityError(f"cannot read {path}: {e}") from e
+
+
+def _plain_file(path: Path, what: str) -> None:
+    """Refuse a symlink or a non-file where a predictor file must be."""
+    if path.is_symlink():
+        raise PredictorIntegrityError(f"{path} is a symlink; a predictor's {what} must be a regular file in its directory")
+    if not path.is_file():
+        raise PredictorIntegrityError(f"{path} is missing" + (f" (listed in {MANIFEST})" if what != MANIFEST else ""))
+
+
+def _parse_manifest(d: Path, *, sealed: bool = True) -> dict:
+    """The checked manifest dict of predictor directory ``d`` (seal verified first if ``sealed``)."""
+    if not d.is_dir():
+        raise PredictorIntegrityError(f"predictor directory {d} does not exist" if not d.exists()
+                                      else f"{d} is not a predictor directory (it is a file)")
+    mpath = d / MANIFEST
+    if not mpath.exists() and not mpath.is_symlink():
+        raise PredictorIntegrityError(f"no {MANIFEST} in {d}: not a saved predictor, or its manifest was deleted")
+    _plain_file(mpath, MANIFEST)
+    if sealed:
+        spath = d / SEAL
+        if not spath.exists() and not spath.is_symlink():
+            raise PredictorIntegrityError(
+                f"{spath} is missing, so {mpath} cannot be trusted; if you have checked it, seal it with "
+                f"weightwatch.predictors.seal({str(d)!r})")
+        _plain_file(spath, SEAL)
+        try:
+            text = spath.read_text(encoding="utf-8")
+        except (OSError, ValueError) as e:
+            raise PredictorIntegrityError(f"cannot read {spath}: {e}") from e
+        want = text.split()[0] if text.split() else ""
+        if len(want) != 64 or text.split()[1:] not in ([], [MANIFEST]):
+            raise PredictorIntegrityError(f"{spath} is corrupt: expected '<sha256>  {MANIFEST}'")
+        if sha256_file(mpath) != want:
+            raise PredictorIntegrityError(
+                f"{mpath} does not match its sha256 in {SEAL}: it was edited or corrupted after saving")
+    m = _read_json(mpath)
+    _check_manifest(m, mpath)
+    return m
+
+
+def _check_manifest(m, mpath: Path) -> None:
+    if not isinstance(m, dict) or m.get("format") != FORMAT_NAME:
+        raise PredictorIntegrityError(f"{mpath} is not a {FORMAT_NAME} manifest")
+    if m.get("format_version") != FORMAT_VERSION:
+        raise PredictorIntegrityError(
+            f"{mpath}: unsupported format_version {m.get('format_version')!r} (supported: {FORMAT_VERSION})")
+    missing = [k for k in REQUIRED_KEYS if k not in m]
+    if missing:
+        raise PredictorIntegrityError(f"{mpath} lacks required key(s) {', '.join(missing)}")
+    unknown = sorted(set(m) - set(REQUIRED_KEYS) - set(OPTIONAL_KEYS))
+    if unknown:
+        raise PredictorIntegrityError(f"{mpath} has unknown key(s) {', '.join(unknown)}; "
+                                      f"allowed: {', '.join(REQUIRED_KEYS + OPTIONAL_KEYS)}")
+    cls = _CLASSES.get(m["predictor_class"]) if isinstance(m["predictor_class"], str) else None
+    if cls is None:
+        raise PredictorIntegrityError(f"{mpath}: unknown predictor_class {m['predictor_class']!r}; "
+                                      f"known: {', '.join(_CLASSES)}")
+    names, n = m["feature_names"], m["n_features"]
+    if not isinstance(names, list) or not all(isinstance(x, str) for x in names):
+        raise PredictorIntegrityError(f"{mpath}: feature_names must be a list of strings")
+    if not isinstance(n, int) or isinstance(n, bool) or n != len(names):
+        raise PredictorIntegrityError(f"{mpath}: n_features is {n!r} but feature_names has {len(names)} entries")
+    if not isinstance(m["params"], dict):
+        raise PredictorIntegrityError(f"{mpath}: params must be an object")
+    unknown = sorted(set(m["params"]) - set(cls().get_params(deep=False)))
+    if unknown:
+        raise PredictorIntegrityError(f"{mpath}: unknown {cls.__name__} parameter(s) {', '.join(unknown)}")
+    files = m["files"]
+    if not isinstance(files, dict) or not files:
+        raise PredictorIntegrityError(f"{mpath} lists no model files")
+    for fn, digest in files.items():
+        # Names are bare file names; refuse paths that would escape the directory.
+        if os.path.basename(fn) != fn or fn in ("", ".", "..", MANIFEST, SEAL):
+            raise PredictorIntegrityError(f"{mpath}: invalid file name {fn!r} (only bare file names in the "
+                                          "predictor's directory are allowed)")
+        if not isinstance(digest, str) or len(digest) != 64:
+            raise PredictorIntegrityError(f"{mpath}: the sha256 of {fn} is not 64 hex digits")
+
+
+def _check_files(d: Path, m: dict) -> None:
+    for fn, digest in m["files"].items():
+        p = d / fn
+        _plain_file(p, "model file")
+        actual = sha256_file(p)
+        if actual != digest:
+            raise PredictorIntegrityError(f"sha256 mismatch for {fn} in {d}: {MANIFEST} has {digest}, "
+                                          f"the file {actual} (corrupted or replaced)")
 
 
 def load_predictor(directory, *, expected_feature_names: Optional[Sequence[str]] = None):
     """Load a predictor saved by :func:`save_predictor`.
 
-    Every model file's sha256 is verified before it is parsed.
+    The manifest's seal and every model file's sha256 are verified before
+    anything is parsed.
 
     Parameters
     ----------
@@ -259,38 +364,17 @@ def load_predictor(directory, *, expected_feature_names: Optional[Sequence[str]]
     Raises
     ------
     PredictorIntegrityError
-        Missing/invalid manifest, missing file or sha256 mismatch.
+        Missing, unsealed, changed or malformed manifest (unknown keys, file
+        names outside the directory, symlinks), missing file or sha256
+        mismatch; the message names the file.
     FeatureMismatchError
         Saved feature names differ from ``expected_feature_names``.
     """
     d = Path(directory)
-    if not (d / MANIFEST).is_file():
-        raise PredictorIntegrityError(f"No {MANIFEST} in {d}")
-    m = _read_json(d / MANIFEST)
-    if not isinstance(m, dict) or m.get("format") != FORMAT_NAME:
-        raise PredictorIntegrityError(f"{d / MANIFEST} is not a {FORMAT_NAME} manifest")
-    if m.get("format_version") != FORMAT_VERSION:
-        raise PredictorIntegrityError(
-            f"Unsupported format_version {m.get('format_version')!r} (supported: {FORMAT_VERSION})"
-        )
-    cls = _CLASSES.get(m.get("predictor_class"))
-    if cls is None:
-        raise PredictorIntegrityError(f"Unknown predictor_class {m.get('predictor_class')!r}")
-    files = m.get("files")
-    if not isinstance(files, dict) or not files:
-        raise PredictorIntegrityError("Manifest lists no model files")
-    for fn, digest in files.items():
-        # Names are bare file names; refuse paths that would escape the directory.
-        if os.path.basename(fn) != fn or fn in ("", ".", ".."):
-            raise PredictorIntegrityError(f"Invalid file name in manifest: {fn!r}")
-        p = d / fn
-        if not p.is_file():
-            raise PredictorIntegrityError(f"Model file {fn} listed in manifest is missing")
-        actual = _sha256(p)
-        if actual != digest:
-            raise PredictorIntegrityError(
-                f"sha256 mismatch for {fn}: manifest {digest}, file {actual}"
-            )
+    m = _parse_manifest(d)
+    _check_files(d, m)
+    cls = _CLASSES[m["predictor_class"]]
+    files = m["files"]
 
     names = list(m.get("feature_names", []))
     if expected_feature_names is not None:
@@ -301,14 +385,11 @@ def load_predictor(directory, *, expected_feature_names: Optional[Sequence[str]]
                 + _describe_name_diff(names, expected)
             )
 
-    valid = cls().get_params(deep=False)
-    params = {k: v for k, v in m.get("params", {}).items() if k in valid}
+    params = dict(m["params"])
     if cls is GBMPredictor and params.get("interval") is not None:
         params["interval"] = tuple(params["interval"])
     pred = cls(**params)
     pred.n_features_in_ = int(m["n_features"])
-    if len(names) != pred.n_features_in_:
-        raise PredictorIntegrityError("Manifest feature_names length != n_features")
     if m.get("feature_names_from_fit"):
         pred.feature_names_in_ = np.asarray(names, dtype=object)
 
@@ -317,28 +398,28 @@ def load_predictor(directory, *, expected_feature_names: Optional[Sequence[str]]
     elif cls is DNNPredictor:
         _load_dnn(pred, d, files)
     else:
-        _require(files, "coefficients.json")
+        _require(files, "coefficients.json", d)
         c = _read_json(d / "coefficients.json")
         pred.coef_ = np.asarray(c["coef"], dtype=np.float64)
         pred.intercept_ = float(c["intercept"])
         if c.get("n_iter") is not None:
             pred.n_iter_ = int(c["n_iter"])
         if pred.coef_.shape != (pred.n_features_in_,):
-            raise PredictorIntegrityError("coefficients.json has the wrong number of coefficients")
+            raise PredictorIntegrityError(f"{d / 'coefficients.json'} has the wrong number of coefficients")
     pred.manifest_ = m
     return pred
 
 
-def _require(files, fn):
+def _require(files, fn, d: Path):
     if fn not in files:
-        raise PredictorIntegrityError(f"Manifest does not list required file {fn}")
+        raise PredictorIntegrityError(f"{d / MANIFEST} does not list {fn}, which this predictor needs")
 
 
 def _load_gbm(pred, d: Path, files) -> None:
     import lightgbm as lgb
 
     def booster(fn):
-        _require(files, fn)
+        _require(files, fn, d)
         return lgb.Booster(model_str=(d / fn).read_text(encoding="utf-8"))
 
     pred.booster_ = booster("model.txt")
@@ -347,14 +428,14 @@ def _load_gbm(pred, d: Path, files) -> None:
     else:
         pred.quantile_boosters_ = None
     if pred.booster_.num_feature() != pred.n_features_in_:
-        raise PredictorIntegrityError("model.txt feature count disagrees with the manifest")
+        raise PredictorIntegrityError(f"{d / 'model.txt'}: its feature count disagrees with {MANIFEST}")
 
 
 def _load_dnn(pred, d: Path, files) -> None:
     import keras
 
-    _require(files, "model.keras")
-    _require(files, "standardization.json")
+    _require(files, "model.keras", d)
+    _require(files, "standardization.json", d)
     s = _read_json(d / "standardization.json")
     pred.mean_ = np.asarray(s["mean"], dtype=np.float64)
     pred.scale_ = np.asarray(s["scale"], dtype=np.float64)

@@ -15,6 +15,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from ..errors import InvalidArgumentError
+
 __all__ = [
     "ArchitectureSpec",
     "ARCHITECTURES",
@@ -86,7 +88,7 @@ def get_architecture(spec: str | ArchitectureSpec) -> ArchitectureSpec:
     try:
         return ARCHITECTURES[spec]
     except KeyError:
-        raise ValueError(f"unknown architecture {spec!r}; known: {sorted(ARCHITECTURES)}") from None
+        raise InvalidArgumentError(f"unknown architecture {spec!r}; known: {sorted(ARCHITECTURES)}") from None
 
 
 def _conv_out(size: int, spec: ArchitectureSpec) -> int:
@@ -130,7 +132,7 @@ def param_shapes(
         out.append((next(names), (k, k, c, f), (f,)))
         h, w, c = _conv_out(h, spec), _conv_out(w, spec), f
         if h <= 0 or w <= 0:
-            raise ValueError(f"input {tuple(input_shape)} too small for {spec.name}")
+            raise InvalidArgumentError(f"input {tuple(input_shape)} too small for {spec.name}")
     d = c if not spec.is_mlp else h * w * c
     for units in (*spec.dense_hidden, spec.num_classes):
         out.append((next(names), (d, units), (units,)))

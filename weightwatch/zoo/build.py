@@ -76,10 +76,6 @@ class BuildSpec:
         return d
 
 
-class BuildSpecMismatch(ValueError):
-    """The output directory holds a build with a different spec."""
-
-
 def shard_dir(out, shard: int) -> Path:
     return Path(out) / "shards" / f"shard-{shard:05d}"
 

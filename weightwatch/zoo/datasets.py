@@ -50,6 +50,8 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
+from ..errors import DatasetNotFoundError, InvalidArgumentError
+
 __all__ = [
     "Dataset",
     "DatasetNotFoundError",
@@ -136,10 +138,6 @@ class Dataset:
             f"n_train={self.n_train}, n_test={self.n_test}, "
             f"num_classes={self.num_classes}, synthetic={self.synthetic})"
         )
-
-
-class DatasetNotFoundError(FileNotFoundError):
-    """A file-backed dataset is not available locally (nothing is downloaded)."""
 
 
 # --------------------------------------------------------------------------
@@ -956,7 +954,7 @@ def load_dataset(
     key = name.lower().replace("-", "_") if isinstance(name, str) else name
     loaders = {n: e.obj for n, e in get_registry().entries("datasets").items()}
     if key not in loaders:
-        raise ValueError(f"unknown dataset {name!r}; known datasets: {', '.join(sorted(loaders))}")
+        raise InvalidArgumentError(f"unknown dataset {name!r}; known datasets: {', '.join(sorted(loaders))}")
     loader = loaders[key]
     if "data_dir" in inspect.signature(loader).parameters:
         kw["data_dir"] = data_dir

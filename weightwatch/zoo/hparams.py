@@ -12,6 +12,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from ..errors import InvalidArgumentError
+
 __all__ = ["DEFAULT_RANGES", "CONFIG_KEYS", "sample_configs", "validate_ranges"]
 
 #: Sampling distribution of every hyperparameter.
@@ -75,32 +77,32 @@ _MAX_SEED = 2**31 - 1
 
 def _check_spec(key: str, spec: Any) -> dict[str, Any]:
     if not isinstance(spec, Mapping) or "dist" not in spec:
-        raise ValueError(f"range for {key!r} must be a dict with a 'dist' key, got {spec!r}")
+        raise InvalidArgumentError(f"range for {key!r} must be a dict with a 'dist' key, got {spec!r}")
     dist = spec["dist"]
     if dist in ("uniform", "log_uniform"):
         for bound in ("low", "high"):
             if bound not in spec:
-                raise ValueError(f"range for {key!r} ({dist}) is missing {bound!r}")
+                raise InvalidArgumentError(f"range for {key!r} ({dist}) is missing {bound!r}")
         low, high = float(spec["low"]), float(spec["high"])
         if not (math.isfinite(low) and math.isfinite(high)):
-            raise ValueError(f"range for {key!r} has non-finite bounds: low={low}, high={high}")
+            raise InvalidArgumentError(f"range for {key!r} has non-finite bounds: low={low}, high={high}")
         if low > high:
-            raise ValueError(f"range for {key!r} has low > high: low={low}, high={high}")
+            raise InvalidArgumentError(f"range for {key!r} has low > high: low={low}, high={high}")
         if dist == "log_uniform" and low <= 0:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"range for {key!r} is log_uniform and needs positive bounds, got low={low}, high={high}"
             )
         return {"dist": dist, "low": low, "high": high}
     if dist == "choice":
         values = spec.get("values")
         if values is None or isinstance(values, str) or len(tuple(values)) == 0:
-            raise ValueError(f"range for {key!r} (choice) needs a non-empty sequence 'values'")
+            raise InvalidArgumentError(f"range for {key!r} (choice) needs a non-empty sequence 'values'")
         return {"dist": "choice", "values": tuple(values)}
     if dist == "constant":
         if "value" not in spec:
-            raise ValueError(f"range for {key!r} (constant) is missing 'value'")
+            raise InvalidArgumentError(f"range for {key!r} (constant) is missing 'value'")
         return {"dist": "constant", "value": spec["value"]}
-    raise ValueError(
+    raise InvalidArgumentError(
         f"range for {key!r} has unknown dist {dist!r}; expected one of "
         "'uniform', 'log_uniform', 'choice', 'constant'"
     )
@@ -129,7 +131,7 @@ def validate_ranges(ranges: Mapping[str, Any] | None = None) -> dict[str, dict[s
     if ranges:
         unknown = sorted(set(ranges) - set(DEFAULT_RANGES))
         if unknown:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"unknown hyperparameter(s) in ranges: {unknown}; known: {sorted(DEFAULT_RANGES)}"
             )
         for key, spec in ranges.items():
@@ -191,9 +193,9 @@ def sample_configs(
         Configs with exactly the keys in :data:`CONFIG_KEYS`.
     """
     if n < 0:
-        raise ValueError(f"n must be non-negative, got {n}")
+        raise InvalidArgumentError(f"n must be non-negative, got {n}")
     if seed < 0 or start_index < 0:
-        raise ValueError(f"seed and start_index must be non-negative, got {seed}, {start_index}")
+        raise InvalidArgumentError(f"seed and start_index must be non-negative, got {seed}, {start_index}")
     specs = validate_ranges(ranges)
     configs = []
     for i in range(n):

@@ -28,6 +28,7 @@ from typing import Sequence
 import numpy as np
 
 from ..adapters.flat import FlatWeights, read_layout, write_layout
+from ..errors import ZooFormatError
 from ..network import Network
 
 CONFIG_KEYS = (
@@ -39,10 +40,6 @@ METRIC_COLUMNS = tuple(f"config.{k}" for k in CONFIG_KEYS) + (
 )
 EXTRA_COLUMNS = ("status", "epoch")
 FILES = ("weights.npy", "layout.csv", "metrics.csv.gz")
-
-
-class ZooFormatError(ValueError):
-    """A zoo directory is missing files or they disagree."""
 
 
 def layout_shapes(param_shapes: Sequence) -> list:

@@ -1,0 +1,142 @@
+"""Crash-safe files: sha256 records, atomic writes, output directories checked before any work.
+
+A finished directory (zoo shard, merged zoo) carries ``SHA256SUMS`` in the
+format of ``sha256sum`` (``<hex>  <name>``, so ``sha256sum -c SHA256SUMS``
+checks it by hand too), written last, like a wheel's ``RECORD``; readers
+verify it before they trust or merge the files.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import uuid
+from pathlib import Path
+from typing import Iterable, Optional
+
+from .errors import OutputPathError
+
+SUMS = "SHA256SUMS"
+_SUM_LINE = re.compile(r"^([0-9a-f]{64})  (\S+)$")
+
+
+def sha256_file(path) -> str:
+    """Hex sha256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def fsync_file(path) -> None:
+    with open(path, "rb") as fh:
+        os.fsync(fh.fileno())
+
+
+def fsync_dir(path) -> None:
+    """Make a rename inside ``path`` durable (no-op where directories cannot be opened)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write_text(path, text: str) -> Path:
+    """Write ``text`` to ``path`` through a temporary file in the same directory, fsync, ``os.replace``."""
+    path = Path(path)
+    tmp = path.parent / f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:6]}.tmp"
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    fsync_dir(path.parent)
+    return path
+
+
+def write_sums(directory, names: Iterable[str]) -> Path:
+    """Write ``SHA256SUMS`` for the files ``names`` of ``directory`` (sorted, so it is deterministic)."""
+    d = Path(directory)
+    lines = [f"{sha256_file(d / n)}  {n}\n" for n in sorted(names)]
+    path = d / SUMS
+    path.write_text("".join(lines), encoding="utf-8")
+    fsync_file(path)
+    return path
+
+
+def read_sums(path) -> dict:
+    """``{name: sha256}`` from a ``SHA256SUMS`` file; ValueError naming the line if it is malformed."""
+    out = {}
+    for i, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        m = _SUM_LINE.match(line)
+        if not m or os.path.basename(m.group(2)) != m.group(2) or m.group(2) in (".", ".."):
+            raise ValueError(f"line {i} is not '<sha256>  <file name>': {line[:80]!r}")
+        out[m.group(2)] = m.group(1)
+    if not out:
+        raise ValueError("it lists no files")
+    return out
+
+
+def verify_sums(directory, required: Iterable[str] = ()) -> Optional[str]:
+    """None if ``directory/SHA256SUMS`` exists, lists ``required`` and every listed file matches; else the problem."""
+    d = Path(directory)
+    path = d / SUMS
+    if not path.is_file():
+        return f"{path} is missing (the directory was not finished)"
+    try:
+        sums = read_sums(path)
+    except (OSError, ValueError) as exc:
+        return f"{path} is unreadable: {exc}"
+    for name in required:
+        if name not in sums:
+            return f"{path} does not list {name}"
+    for name, digest in sums.items():
+        f = d / name
+        if f.is_symlink() or not f.is_file():
+            return f"{f} is missing" if not f.is_symlink() else f"{f} is a symlink"
+        if sha256_file(f) != digest:
+            return f"{f} does not match its sha256 in {SUMS} (truncated or changed after it was written)"
+    return None
+
+
+def check_output_dir(path, what: str = "--out") -> Path:
+    """Refuse an output directory that cannot be created or written, before any work is done.
+
+    Every existing ancestor must be a directory, and the directory (or its
+    nearest existing ancestor, if it does not exist yet) must accept a new
+    file: a probe file is created and removed at once. Nothing else is
+    written. Raises :class:`~weightwatch.errors.OutputPathError` naming the path.
+    """
+    p = Path(path)
+    probe_dir = None
+    for anc in (p, *p.parents):
+        if anc.exists() or anc.is_symlink():
+            if not anc.is_dir():
+                if anc == p:
+                    raise OutputPathError(f"{what} {p}: it exists and is a file, not a directory")
+                raise OutputPathError(f"{what} {p}: {anc} is a file, so no directory can be created under it")
+            probe_dir = anc
+            break
+    if probe_dir is None:  # pragma: no cover - a relative path always has '.'
+        probe_dir = Path(".")
+    probe = probe_dir / f".weightwatch-write-test-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+    try:
+        probe.touch(exist_ok=False)
+    except OSError as exc:
+        where = "" if probe_dir == p else f" (its parent {probe_dir} cannot be written)"
+        reason = exc.strerror or type(exc).__name__
+        raise OutputPathError(f"{what} {p}: not writable{where}: {reason}") from None
+    probe.unlink(missing_ok=True)
+    return p
