@@ -150,6 +150,28 @@ class Network:
     def with_layers(self, layers: Sequence[LayerWeights]) -> "Network":
         return Network(tuple(layers), source=self.source, name=self.name, meta=dict(self.meta))
 
+    def non_finite_tensors(self) -> list:
+        """``'layer/kernel (2 NaN, 1 inf)'`` for each tensor holding NaN or inf, in forward order."""
+        bad = []
+        for layer in self.layers:
+            for part, arr in (("kernel", layer.kernel), ("bias", layer.bias)):
+                if arr is None or np.isfinite(arr).all():
+                    continue
+                n_nan = int(np.isnan(arr).sum())
+                n_inf = int(np.isinf(arr).sum())
+                counts = ", ".join(f"{n} {what}" for n, what in ((n_nan, "NaN"), (n_inf, "inf")) if n)
+                bad.append(f"{layer.name}/{part} ({counts})")
+        return bad
+
+    def check_finite(self) -> None:
+        """Raise :class:`~weightwatch.errors.NonFiniteWeightsError` naming every tensor with NaN or inf."""
+        bad = self.non_finite_tensors()
+        if bad:
+            what = self.meta.get("path") or self.name or "the network"
+            raise NonFiniteWeightsError(
+                f"{what}: non-finite weights in {', '.join(bad)}; an accuracy predicted from NaN/inf weights "
+                "would be meaningless (the training run has diverged)")
+
     def require_layers(self, minimum: int = 1) -> None:
         if len(self.layers) < minimum:
             raise WeightsError(

@@ -8,7 +8,6 @@ points elsewhere (tests, your own predictors).
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from functools import lru_cache
@@ -18,6 +17,8 @@ from typing import Optional
 
 import numpy as np
 
+from .errors import PretrainedNotFoundError
+
 ENV = "WEIGHTWATCH_PRETRAINED_DIR"
 PAPER_CNN_PREDICTOR = "paper-cnn-pooled-W_L-gbm"
 AGNOSTIC_PREDICTOR = "agnostic-W_L-agnostic-gbm"
@@ -26,13 +27,6 @@ PAPER_CNN_SIGNATURE = (
     ("conv", (3, 3, 1, 16), True), ("conv", (3, 3, 16, 16), True), ("conv", (3, 3, 16, 16), True),
     ("dense", (16, 10), True),
 )
-
-
-class PretrainedNotFoundError(LookupError):
-    """No shipped predictor has this name."""
-
-    def __str__(self):
-        return str(self.args[0])
 
 
 def root() -> Path:
@@ -46,19 +40,37 @@ def root() -> Path:
     return Path(__file__).resolve().parent.parent / "pretrained"  # source tree / editable install
 
 
+# a folder holding any of these is a predictor, even a damaged one: loading it then fails loudly
+# instead of a silent fall back to another predictor
+_PREDICTOR_FILES = ("manifest.json", "manifest.sha256", "model.txt", "model.keras", "coefficients.json")
+
+
 def list() -> list:  # noqa: A001 - the public name the issue asks for
-    """Names of the shipped predictors."""
+    """Names of the shipped predictors (including damaged ones, which then fail to load)."""
     r = root()
     if not r.is_dir():
         return []
-    return sorted(p.name for p in r.iterdir() if (p / "manifest.json").is_file())
+    return sorted(p.name for p in r.iterdir()
+                  if not p.name.startswith(".") and p.is_dir() and any((p / f).exists() for f in _PREDICTOR_FILES))
+
+
+def is_name(text) -> bool:
+    """True if ``text`` can be a shipped predictor's name (a bare name, not a path)."""
+    return (isinstance(text, str) and text not in ("", ".", "..") and not text.startswith(".")
+            and "/" not in text and "\\" not in text and os.sep not in text)
 
 
 def manifest(name: str) -> dict:
-    path = root() / name / "manifest.json"
-    if not path.is_file():
+    """The checked manifest of the shipped predictor ``name`` (seal verified)."""
+    from .predictors.persist import read_manifest
+
+    if not is_name(name):
+        raise PretrainedNotFoundError(
+            f"{name!r} is not a shipped predictor's name (names hold no path); to use a predictor directory, "
+            "load it with weightwatch.predictors.load_predictor(path)")
+    if not (root() / name).is_dir():
         raise PretrainedNotFoundError(f"no pretrained predictor {name!r} in {root()}; available: {', '.join(list()) or '(none)'}")
-    return json.loads(path.read_text())
+    return read_manifest(root() / name)
 
 
 @lru_cache(maxsize=16)
@@ -124,6 +136,7 @@ def predict_accuracy(model, predictor="auto", epoch: Optional[int] = None) -> Pr
     from .adapters import to_network
 
     network = to_network(model)
+    network.check_finite()
     if predictor == "auto":
         chosen = auto_predictor(network)
         if chosen is None:

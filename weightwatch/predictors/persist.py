@@ -37,6 +37,7 @@ from .linear import LogitLinearPredictor
 __all__ = [
     "save_predictor",
     "load_predictor",
+    "read_manifest",
     "seal",
     "PredictorIntegrityError",
     "FeatureMismatchError",
@@ -293,6 +294,11 @@ def _parse_manifest(d: Path, *, sealed: bool = True) -> dict:
     m = _read_json(mpath)
     _check_manifest(m, mpath)
     return m
+
+
+def read_manifest(directory) -> dict:
+    """The manifest of the predictor in ``directory``: seal verified, keys and file names checked."""
+    return _parse_manifest(Path(directory))
 
 
 def _check_manifest(m, mpath: Path) -> None:
