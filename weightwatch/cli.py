@@ -116,15 +116,69 @@ def _load_subcommands():
             _SUBCOMMANDS.append(mod.register_cli)
 
 
+def _add_debug_flag(parser: argparse.ArgumentParser) -> None:
+    """``--debug`` on every (sub)command, so it works before or after the command name."""
+    if not any("--debug" in a.option_strings for a in parser._actions):
+        parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                            help="show the traceback of an error")
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                _add_debug_flag(sub)
+
+
+def error_message(exc: BaseException) -> str:
+    """One line for ``exc``: the message of an error weightwatch raises on purpose, or the OS's words."""
+    from .errors import WeightWatchError
+
+    if isinstance(exc, OSError) and not isinstance(exc, WeightWatchError) and exc.strerror:
+        where = f"{exc.filename}: " if exc.filename else ""
+        return f"{where}{exc.strerror}" + (f" -> {exc.filename2}" if exc.filename2 else "")
+    text = " ".join(str(exc).split()) or type(exc).__name__  # one line, whatever the message holds
+    if not isinstance(exc, (WeightWatchError, OSError)):
+        text = f"{type(exc).__name__}: {text} (rerun with --debug for the traceback)"
+    return text
+
+
+def int_at_least(minimum: int):
+    """argparse type: an integer >= ``minimum``."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
+        return value
+
+    parse.__name__ = f"integer >= {minimum}"
+    return parse
+
+
 def main(argv=None) -> int:
+    """Run the command line; an error is one ``weightwatch: error: ...`` line on stderr and status 2.
+
+    Errors weightwatch raises on purpose (:class:`~weightwatch.errors.WeightWatchError`),
+    OS errors on the paths given, and errors of the libraries underneath
+    (``ValueError``, ``KeyError``, ...) all end that way; ``--debug`` prints
+    the traceback first.
+    """
     _load_subcommands()
     parser = build_parser()
+    _add_debug_flag(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         return int(args.func(args) or 0)
-    except (ValueError, KeyError, FileNotFoundError, ImportError, RuntimeError) as exc:
-        print(f"weightwatch: error: {exc}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("weightwatch: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the one error path of the command line
+        if getattr(args, "debug", False):
+            import traceback
+
+            traceback.print_exc()
+        print(f"weightwatch: error: {error_message(exc)}", file=sys.stderr)
         return 2
 
 
