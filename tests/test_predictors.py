@@ -248,6 +248,22 @@ def test_quantile_interval_coverage():
         GBMPredictor(n_estimators=5, interval=(0.9, 0.1)).fit(X[:100], y[:100])
 
 
+@pytest.mark.parametrize("offset", [0.0, 0.05])
+def test_point_prediction_lies_in_its_interval(offset):
+    """The point booster is fitted apart from the quantile ones: the interval is widened to contain it."""
+    X, y = _synthetic(n=600, d=5, noise=0.2, seed=3)
+    # a narrow, weakly fitted quantile pair puts many raw intervals off the point prediction
+    est = GBMPredictor(n_estimators=60, num_leaves=8, min_child_samples=5, interval=(0.45, 0.55),
+                       interval_params={"n_estimators": 3}, interval_offset=offset).fit(X[:300], y[:300])
+    raw = [np.clip(b.predict(X[300:]), 0, 1) for b in est.quantile_boosters_]
+    point = est.predict(X[300:])
+    outside = (point < np.minimum(*raw) - offset) | (point > np.maximum(*raw) + offset)
+    assert outside.sum() > 10  # the case the widening exists for
+    lo, hi = est.predict_interval(X[300:])
+    assert np.all(lo <= point) and np.all(point <= hi)
+    assert np.all((lo >= 0) & (hi <= 1))
+
+
 def test_interval_params_shape_only_the_quantile_boosters(tmp_path):
     X, y = _synthetic(n=600, d=5, noise=0.1, seed=2)
     est = GBMPredictor(n_estimators=40, num_leaves=15, interval=(0.1, 0.9),

@@ -178,7 +178,7 @@ class GBMPredictor(AccuracyPredictor):
         return self.booster_.predict(X, num_threads=self._threads(X))
 
     def predict_interval(self, X):
-        """Quantile interval ``(lo, hi)``, clipped to [0, 1], with lo <= hi.
+        """Quantile interval ``(lo, hi)``, clipped to [0, 1], with lo <= predict(X) <= hi.
 
         Raises
         ------
@@ -196,9 +196,12 @@ class GBMPredictor(AccuracyPredictor):
             for bst in self.quantile_boosters_
         )
         # Independently fitted quantile models can cross; sorting keeps a valid interval.
-        lo, hi = np.minimum(a, b), np.maximum(a, b)
+        # The point model is fitted apart from the quantile models and can land outside their interval;
+        # widening to contain it keeps lo <= point <= hi (coverage can only grow).
+        point = np.clip(self._predict_raw(X), 0.0, 1.0)
+        lo, hi = np.minimum(np.minimum(a, b), point), np.maximum(np.maximum(a, b), point)
         if self.interval_offset:
-            # conformal widening (calibrate_interval): quantile models under-cover out of sample
+            # conformal widening (calibrate_interval, which calibrates this same family of intervals)
             lo, hi = np.clip(lo - self.interval_offset, 0.0, 1.0), np.clip(hi + self.interval_offset, 0.0, 1.0)
         return lo, hi
 
