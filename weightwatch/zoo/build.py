@@ -2,15 +2,20 @@
 
 A build is a set of shards of ``shard_size`` configurations; configuration
 ``i`` depends only on ``(seed, i)``, so every shard can be trained anywhere,
-in any order. Each finished shard is written atomically (temp dir + rename):
-re-running the same command skips finished shards, and a killed build leaves
-no half-written shard. When all shards exist they are merged into one zoo
-directory (``weights.npy``, ``layout.csv``, ``metrics.csv.gz``).
+in any order. Each finished shard is written atomically (temp dir + rename)
+with the sha256 of its files (``SHA256SUMS``): re-running the same command
+skips finished shards, retrains a shard whose files no longer match, and a
+killed build leaves no half-written shard. When all shards exist they are
+verified and merged into one zoo directory (``weights.npy``, ``layout.csv``,
+``metrics.csv.gz``), which replaces an older merged zoo only once complete.
+Every setting and the output directory are checked before anything is
+written; a finished build re-run does nothing.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import sys
@@ -22,8 +27,12 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
-from .storage import (CONFIG_KEYS, flatten_keras_weights, is_complete, layout_shapes, merge_zoos,
-                      remove_stale_temp, write_zoo)
+from .._files import atomic_write_text, check_output_dir
+from ..errors import BuildSpecMismatch, InvalidArgumentError, ZooBuildError, ZooFormatError
+from .storage import (CONFIG_KEYS, _atomic_dir, flatten_keras_weights, is_complete, layout_shapes, merge_zoos,
+                      read_json, remove_stale_temp, verify_zoo, write_zoo)
+
+log = logging.getLogger(__name__)
 
 DEFAULT_CHECKPOINTS = (0, 1, 2, 3, 6, 9, 12, 15, 18)
 BATCH_SIZES = {"digits": 32, "digits_jitter": 32}
@@ -47,13 +56,23 @@ class BuildSpec:
     ranges: dict = field(default_factory=dict)
 
     def __post_init__(self):
-        if self.runs < 1:
-            raise ValueError(f"runs must be >= 1, got {self.runs}")
-        if self.shard_size < 1:
-            raise ValueError(f"shard_size must be >= 1, got {self.shard_size}")
-        cps = tuple(sorted({int(c) for c in self.checkpoints if int(c) <= self.epochs}))
-        if not cps or cps[0] < 0:
-            raise ValueError(f"checkpoints must be epochs in [0, {self.epochs}], got {self.checkpoints}")
+        for name, minimum in (("runs", 1), ("seed", 0), ("epochs", 0), ("shard_size", 1), ("resolution", 1),
+                              ("population_size", 1)):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+                raise InvalidArgumentError(f"{name} must be an integer >= {minimum}, got {value!r}")
+        if self.batch_size is not None and (not isinstance(self.batch_size, int) or self.batch_size < 1):
+            raise InvalidArgumentError(f"batch_size must be an integer >= 1, got {self.batch_size!r}")
+        if not isinstance(self.ranges, dict):
+            raise InvalidArgumentError(f"ranges must be a dict, got {type(self.ranges).__name__}")
+        asked = tuple(self.checkpoints)
+        if asked == DEFAULT_CHECKPOINTS:  # the default list is cut to the epochs trained
+            asked = tuple(c for c in asked if c <= self.epochs)
+        bad = [c for c in asked if not isinstance(c, (int, np.integer)) or not 0 <= c <= self.epochs]
+        if bad or not asked:
+            raise InvalidArgumentError(f"checkpoints must be epochs in [0, {self.epochs}] (--epochs), "
+                                       f"got {list(self.checkpoints)}")
+        cps = tuple(sorted({int(c) for c in asked}))
         if self.epochs not in cps:
             cps = cps + (self.epochs,)
         object.__setattr__(self, "checkpoints", cps)
@@ -148,21 +167,73 @@ def run_shard(spec_json: dict, shard: int, out: str, data_dir: str | None = None
             "nan": int(sum(r.status == "nan" for r in results))}
 
 
-def _check_or_write_spec(out: Path, spec: BuildSpec) -> None:
+def check_spec(spec: BuildSpec, *, data_dir=None, load_data: bool = True) -> None:
+    """Refuse a spec that could not be built, before anything is written.
+
+    Names (dataset, architecture) and hyperparameter ranges are checked
+    against the registries; with ``load_data`` the dataset is loaded (a
+    file-backed one must be on disk) and the architecture sized for it.
+    """
+    from ..plugins import get_registry
+    from .architectures import get_architecture, param_shapes
+    from .hparams import validate_ranges
+
+    known = sorted(get_registry().entries("datasets"))
+    if spec.dataset.lower().replace("-", "_") not in known:
+        raise InvalidArgumentError(f"unknown dataset {spec.dataset!r} (--dataset); known: {', '.join(known)}")
+    arch = get_architecture(spec.architecture)
+    validate_ranges(spec.ranges or None)
+    if data_dir is not None and not Path(data_dir).is_dir():
+        raise InvalidArgumentError(f"--data-dir {data_dir} is not a directory")
+    if load_data:
+        data = _dataset(spec.dataset, spec.resolution, str(data_dir) if data_dir else None)
+        try:
+            param_shapes(arch, data.input_shape)
+        except InvalidArgumentError as exc:
+            raise InvalidArgumentError(f"--resolution {spec.resolution}: {exc}") from None
+
+
+def _read_spec(out: Path):
+    """The settings recorded in ``out/build.json``, or None if there is none."""
     path = out / "build.json"
-    if path.exists():
-        old = json.loads(path.read_text())
-        if old != spec.to_json():
-            diff = sorted(k for k in set(old) | set(spec.to_json()) if old.get(k) != spec.to_json().get(k))
-            raise BuildSpecMismatch(
-                f"{out} holds a build with different settings ({', '.join(diff)}); "
-                "use another --out, or the same settings to resume"
-            )
-        return
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = out / f".build.json.{os.getpid()}"
-    tmp.write_text(json.dumps(spec.to_json(), indent=2, sort_keys=True))
-    os.replace(tmp, path)
+    if not path.exists():
+        return None
+    try:
+        return read_json(path)
+    except ZooFormatError as exc:
+        raise ZooBuildError(f"{exc}; it records the settings of the build in {out}: restore it, or pass --force "
+                            "to start over with these settings (shards built with them are kept)") from None
+
+
+def _discard(d: Path) -> None:
+    """Delete a shard: renamed away first, so a kill mid-delete leaves only a temp folder to clean."""
+    tmp = _atomic_dir(d)
+    os.replace(d, tmp)  # onto the empty folder just made
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _shard_problem(d: Path, spec: BuildSpec):
+    """None if shard ``d`` is complete, intact and built with ``spec``; else (kind, what is wrong)."""
+    problem = verify_zoo(d)
+    if problem:
+        return "damaged", problem
+    try:
+        built = read_json(d / "zoo.json").get("build")
+    except ZooFormatError as exc:
+        return "damaged", str(exc)
+    if built != spec.to_json():
+        return "other", f"{d} was built with other settings"
+    return None
+
+
+def _finished(merged: Path, spec: BuildSpec) -> bool:
+    """True if ``merged`` is an intact zoo merged from a build with exactly ``spec``."""
+    if not merged.is_dir() or verify_zoo(merged) is not None:
+        return False
+    try:
+        return read_json(merged / "zoo.json").get("build") == spec.to_json()
+    except ZooFormatError:
+        return False
 
 
 class Progress:
@@ -187,7 +258,7 @@ class Progress:
 
 
 def build_zoo(out, spec: BuildSpec, *, jobs: int = 1, scheduler: str | None = None, data_dir=None,
-              progress: bool = True, merge: bool = True) -> dict:
+              progress: bool = True, merge: bool = True, force: bool = False) -> dict:
     """Build (or resume) the zoo ``spec`` into ``out``; returns a summary.
 
     Parameters
@@ -198,13 +269,63 @@ def build_zoo(out, spec: BuildSpec, *, jobs: int = 1, scheduler: str | None = No
     scheduler : str, optional
         Address of a Dask scheduler (``tcp://127.0.0.1:8786``); shards then run
         on its workers through joblib's dask backend.
+    force : bool
+        Start over if ``out`` holds a build with other settings (or an
+        unreadable ``build.json``): shards of other settings are deleted,
+        shards of ``spec`` kept.
+
+    Returns
+    -------
+    dict
+        ``trained_shards``, ``retrained`` (damaged shards, by path), ``zoo``;
+        ``unchanged: True`` when the build was already finished.
     """
     import joblib
 
     out = Path(out)
-    _check_or_write_spec(out, spec)
+    # 1. everything that can be checked without writing: settings, names, the output directory
+    if not isinstance(jobs, int) or jobs < 1:
+        raise InvalidArgumentError(f"jobs must be an integer >= 1, got {jobs!r}")
+    local = scheduler is None  # with a Dask cluster the data lives on the workers
+    check_spec(spec, data_dir=data_dir if local else None, load_data=False)
+    check_output_dir(out)
+    old = _read_spec(out) if not force else None
+    if old is not None and old != spec.to_json():
+        new = spec.to_json()
+        diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+        raise BuildSpecMismatch(
+            f"{out} holds a build with different settings ({', '.join(diff)}); use another --out, the same "
+            "settings to resume, or --force to start over (shards of the old settings are deleted; the merged "
+            "zoo stays until the new one replaces it)")
+    remove_stale_temp(out)
     remove_stale_temp(out / "shards")
-    pending = [s for s in range(spec.n_shards) if not is_complete(shard_dir(out, s))]
+    merged = out / "zoo"
+    result = {"out": str(out), "runs": spec.runs, "shards": spec.n_shards}
+    if old is not None and merge and _finished(merged, spec):
+        return {**result, "trained_shards": 0, "seconds": 0.0, "zoo": str(merged), "unchanged": True}
+    if old is None:  # a new build (or --force): the data must be there before build.json records it
+        check_spec(spec, data_dir=data_dir if local else None, load_data=local)
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(out / "build.json", json.dumps(spec.to_json(), indent=2, sort_keys=True))
+
+    # 2. finished shards are trusted only if their files match their sha256
+    pending, retrained = [], []
+    for s in range(spec.n_shards):
+        d = shard_dir(out, s)
+        if not d.exists():
+            pending.append(s)
+            continue
+        problem = _shard_problem(d, spec)
+        if problem is None:
+            continue
+        kind, text = problem
+        if kind == "other" and not force:
+            raise BuildSpecMismatch(f"{text}, not those of {out / 'build.json'}; pass --force to start over")
+        log.warning("zoo: %s: retraining shard %d", text, s)
+        _discard(d)
+        pending.append(s)
+        if kind == "damaged":
+            retrained.append(str(d))
     done_runs = spec.runs - sum(spec.shard_range(s)[1] - spec.shard_range(s)[0] for s in pending)
     bar = Progress(spec.runs, done_runs, enabled=progress)
     data_dir = str(data_dir) if data_dir else None
@@ -232,17 +353,16 @@ def build_zoo(out, spec: BuildSpec, *, jobs: int = 1, scheduler: str | None = No
                 for summary in joblib.Parallel(n_jobs=jobs, return_as="generator_unordered")(calls):
                     summaries.append(summary)
                     bar.update(summary["runs"])
-    result = {"out": str(out), "runs": spec.runs, "shards": spec.n_shards, "trained_shards": len(pending),
-              "seconds": time.perf_counter() - t0}
+    result.update(trained_shards=len(pending), seconds=time.perf_counter() - t0)
+    if retrained:
+        result["retrained"] = retrained
     trained = sum(s["runs"] for s in summaries if not s["skipped"])
     if trained and result["seconds"] > 0:
         result["cnns_per_minute"] = trained / result["seconds"] * 60
     if merge:
-        merged = out / "zoo"
-        if merged.exists():
-            shutil.rmtree(merged)
+        # shards are verified again inside; an older merged zoo goes only once the new one is in place
         merge_zoos([shard_dir(out, s) for s in range(spec.n_shards)], merged,
                    manifest={"build": spec.to_json(), "weightwatch": __version__,
-                             "sources": f"{spec.n_shards} shards"})
+                             "sources": f"{spec.n_shards} shards"}, replace=True)
         result["zoo"] = str(merged)
     return result

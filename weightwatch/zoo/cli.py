@@ -7,6 +7,8 @@ import sys
 
 import numpy as np
 
+from ..cli import int_at_least
+
 
 def cmd_build(args) -> int:
     from .build import BuildSpec, build_zoo
@@ -17,7 +19,7 @@ def cmd_build(args) -> int:
                      shard_size=args.shard_size, batch_size=args.batch_size, resolution=args.resolution,
                      population_size=args.population_size)
     result = build_zoo(args.out, spec, jobs=args.jobs, scheduler=args.scheduler, data_dir=args.data_dir,
-                       progress=not args.quiet)
+                       progress=not args.quiet, force=args.force)
     print(json.dumps(result, indent=2))
     return 0
 
@@ -61,7 +63,10 @@ def cmd_info(args) -> int:
 
 
 def cmd_merge(args) -> int:
+    from .._files import check_output_dir
     from .storage import merge_zoos
+
+    check_output_dir(args.out)
 
     out = merge_zoos(args.sources, args.out)
     print(f"merged {len(args.sources)} zoos into {out}")
@@ -73,19 +78,22 @@ def register_cli(sub) -> None:
     b = zoo.add_parser("build", help="train a zoo (resumable: re-run the same command to continue)")
     b.add_argument("--dataset", default="digits")
     b.add_argument("--architecture", default="paper-cnn")
-    b.add_argument("--runs", type=int, default=100)
+    b.add_argument("--runs", type=int_at_least(1), default=100)
     b.add_argument("--out", required=True)
-    b.add_argument("--seed", type=int, default=0)
-    b.add_argument("--epochs", type=int, default=18)
-    b.add_argument("--checkpoints", type=int, nargs="*", help="epochs to save (default 0 1 2 3 6 9 12 15 18)")
-    b.add_argument("--shard-size", type=int, default=64)
-    b.add_argument("--population-size", type=int, default=64)
-    b.add_argument("--batch-size", type=int, default=None, help="default: 32 for digits, 64 otherwise")
-    b.add_argument("--resolution", type=int, default=16)
-    b.add_argument("--jobs", type=int, default=1, help="local worker processes")
+    b.add_argument("--seed", type=int_at_least(0), default=0)
+    b.add_argument("--epochs", type=int_at_least(0), default=18)
+    b.add_argument("--checkpoints", type=int_at_least(0), nargs="*",
+                   help="epochs to save (default 0 1 2 3 6 9 12 15 18)")
+    b.add_argument("--shard-size", type=int_at_least(1), default=64)
+    b.add_argument("--population-size", type=int_at_least(1), default=64)
+    b.add_argument("--batch-size", type=int_at_least(1), default=None, help="default: 32 for digits, 64 otherwise")
+    b.add_argument("--resolution", type=int_at_least(1), default=16)
+    b.add_argument("--jobs", type=int_at_least(1), default=1, help="local worker processes")
     b.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://127.0.0.1:8786")
     b.add_argument("--data-dir", help="where mnist/fashion_mnist/cifar10/svhn files are (never downloaded)")
     b.add_argument("--quiet", action="store_true")
+    b.add_argument("--force", action="store_true",
+                   help="start over if --out holds a build with other settings (its shards are deleted)")
     b.set_defaults(func=cmd_build)
     i = zoo.add_parser("info", help="counts, accuracy histogram, NaN runs")
     i.add_argument("dir")

@@ -28,6 +28,7 @@ from typing import Sequence
 import numpy as np
 
 from ..adapters.flat import FlatWeights, read_layout, write_layout
+from .._files import SUMS, fsync_dir, fsync_file, verify_sums, write_sums
 from ..errors import ZooFormatError
 from ..network import Network
 
@@ -60,37 +61,80 @@ def flatten_keras_weights(weights: Sequence[np.ndarray]) -> np.ndarray:
     return np.concatenate(parts)
 
 
-def _atomic_dir(final: Path):
-    tmp = final.parent / f".tmp-{final.name}-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+def _atomic_dir(final: Path, tag: str = "tmp"):
+    tmp = final.parent / f".{tag}-{final.name}-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
     tmp.mkdir(parents=True)
     return tmp
 
 
+def _writer_gone(name: str, tag: str) -> bool:
+    """True if ``name`` is a ``.{tag}-...-<host>-<pid>-<id>`` folder whose writer on this host has died."""
+    parts = name.rsplit("-", 2)
+    if not name.startswith(f".{tag}-") or len(parts) != 3 or not parts[0].endswith("-" + socket.gethostname()):
+        return False
+    try:
+        os.kill(int(parts[1]), 0)
+        return False  # writer still alive
+    except (ProcessLookupError, ValueError):
+        return True
+    except PermissionError:
+        return False
+
+
 def remove_stale_temp(directory) -> list:
-    """Delete temp dirs left by killed writers on this host (their pid is gone); returns them."""
+    """Delete temp dirs left by killed writers on this host (their pid is gone); returns them.
+
+    A zoo moved aside by a killed :func:`replace_dir` (``.old-<name>-...``)
+    is moved back if nothing has taken its place, else deleted.
+    """
     removed = []
     d = Path(directory)
     if not d.is_dir():
         return removed
-    host = socket.gethostname()
+    for old in sorted(d.glob(".old-*")):
+        if not _writer_gone(old.name, "old"):
+            continue
+        target = d / old.name[len(".old-"):].rsplit("-", 3)[0]
+        if not target.exists():
+            os.rename(old, target)  # killed between its two renames: the old zoo comes back
+        else:
+            shutil.rmtree(old, ignore_errors=True)
+            removed.append(old)
     for tmp in d.glob(".tmp-*"):
-        parts = tmp.name.rsplit("-", 2)
-        if len(parts) != 3 or not parts[0].endswith("-" + host):
-            continue
-        try:
-            os.kill(int(parts[1]), 0)
-            continue  # writer still alive
-        except (ProcessLookupError, ValueError):
-            pass
-        except PermissionError:
-            continue
-        shutil.rmtree(tmp, ignore_errors=True)
-        removed.append(tmp)
+        if _writer_gone(tmp.name, "tmp"):
+            shutil.rmtree(tmp, ignore_errors=True)
+            removed.append(tmp)
     return removed
 
 
+def replace_dir(new: Path, target: Path) -> Path:
+    """Put the finished directory ``new`` at ``target``; an existing ``target`` is deleted only once ``new`` is there."""
+    aside = None
+    if target.exists():
+        aside = target.parent / f".old-{target.name}-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        os.rename(target, aside)
+    os.rename(new, target)
+    fsync_dir(target.parent)
+    if aside is not None:
+        shutil.rmtree(aside)
+    return target
+
+
+def _finish_dir(tmp: Path, final: Path, *, replace: bool = False) -> None:
+    """fsync the files of ``tmp``, record their sha256 (last), and rename it to ``final``."""
+    names = [f.name for f in tmp.iterdir() if f.name != SUMS]
+    for name in names:  # data on disk before the rename makes it visible
+        fsync_file(tmp / name)
+    write_sums(tmp, names)
+    if replace:
+        replace_dir(tmp, final)
+    else:
+        os.rename(tmp, final)
+        fsync_dir(final.parent)
+
+
 def write_zoo(directory, weights: np.ndarray, layout: Sequence, metrics, manifest: dict | None = None) -> Path:
-    """Write a complete zoo directory atomically (temp directory + rename).
+    """Write a complete zoo directory atomically (temp directory + rename), with ``SHA256SUMS``.
 
     ``metrics`` is a pandas DataFrame with one row per weights row.
     """
@@ -107,10 +151,7 @@ def write_zoo(directory, weights: np.ndarray, layout: Sequence, metrics, manifes
         metrics.to_csv(tmp / "metrics.csv.gz", index=False, compression={"method": "gzip", "mtime": 0})
         if manifest is not None:
             (tmp / "zoo.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))
-        for f in tmp.iterdir():  # data on disk before the rename makes it visible
-            with open(f, "rb") as fh:
-                os.fsync(fh.fileno())
-        os.rename(tmp, directory)
+        _finish_dir(tmp, directory)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -118,26 +159,66 @@ def write_zoo(directory, weights: np.ndarray, layout: Sequence, metrics, manifes
 
 
 def is_complete(directory) -> bool:
+    """Cheap check: the zoo files and ``SHA256SUMS`` (written last) exist. :func:`verify_zoo` checks content."""
     d = Path(directory)
-    return d.is_dir() and all((d / f).exists() for f in FILES)
+    return d.is_dir() and all((d / f).exists() for f in (*FILES, SUMS))
 
 
-def merge_zoos(sources: Sequence, out, manifest: dict | None = None) -> Path:
-    """Concatenate zoo directories (e.g. shards) that share one layout into ``out``."""
+def _load_weights(path: Path):
+    try:
+        return np.load(path, mmap_mode="r")
+    except (OSError, ValueError, EOFError) as exc:
+        raise ZooFormatError(f"{path} is unreadable ({exc}): truncated, or not a .npy file") from None
+
+
+def verify_zoo(directory) -> str | None:
+    """None if ``directory`` is a complete zoo whose files are intact, else what is wrong.
+
+    With ``SHA256SUMS`` every file's sha256 is checked; a zoo without it (the
+    official release, zoos written before it existed) must at least open,
+    with as many metric rows as weight rows.
+    """
+    d = Path(directory)
+    if not d.is_dir():
+        return f"{d} is missing"
+    missing = [f for f in FILES if not (d / f).exists() and not (f == "metrics.csv.gz" and (d / "metrics.csv").exists())]
+    if missing:
+        return f"{d} lacks {', '.join(missing)}"
+    if (d / SUMS).exists():
+        return verify_sums(d, required=FILES)
+    try:
+        rows = _load_weights(d / "weights.npy").shape[0]
+        n = len(read_metrics(d))
+    except ZooFormatError as exc:
+        return str(exc)
+    return None if n == rows else f"{d}: metrics has {n} rows, weights.npy {rows}"
+
+
+def merge_zoos(sources: Sequence, out, manifest: dict | None = None, *, replace: bool = False) -> Path:
+    """Concatenate zoo directories (e.g. shards) that share one layout into ``out``.
+
+    Every source is verified first (:func:`verify_zoo`). ``out`` must not
+    exist unless ``replace``: then the old ``out`` is deleted only after the
+    new one is complete in its place.
+    """
     import pandas as pd
 
     sources = [Path(s) for s in sources]
     if not sources:
         raise ZooFormatError("nothing to merge")
+    out = Path(out)
+    if out.exists() and not replace:
+        raise ZooFormatError(f"{out} already exists; refusing to overwrite a zoo")
+    for s in sources:
+        problem = verify_zoo(s)
+        if problem:
+            raise ZooFormatError(f"cannot merge {s}: {problem}")
     layouts = [(Path(s) / "layout.csv").read_text() for s in sources]
     for s, text in zip(sources, layouts):
         if text != layouts[0]:
             raise ZooFormatError(f"{s} has a different layout.csv from {sources[0]}; cannot merge different families")
-    arrays = [np.load(s / "weights.npy", mmap_mode="r") for s in sources]
+    arrays = [_load_weights(s / "weights.npy") for s in sources]
     total = sum(a.shape[0] for a in arrays)
-    out = Path(out)
-    if out.exists():
-        raise ZooFormatError(f"{out} already exists; refusing to overwrite a zoo")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = _atomic_dir(out)
     try:
@@ -155,7 +236,7 @@ def merge_zoos(sources: Sequence, out, manifest: dict | None = None) -> Path:
         if manifest is None:
             manifest = _merged_manifest(sources, metrics)
         (tmp / "zoo.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))
-        os.rename(tmp, out)
+        _finish_dir(tmp, out, replace=replace)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -166,7 +247,7 @@ def _merged_manifest(sources, metrics) -> dict:
     """Provenance of a merge: every source's build spec (from its zoo.json) and the run count."""
     parts = []
     for s in sources:
-        info = json.loads((s / "zoo.json").read_text()) if (s / "zoo.json").exists() else {}
+        info = read_json(s / "zoo.json") if (s / "zoo.json").exists() else {}
         parts.append({"path": str(s), **(info.get("build") or {})})
     runs = int(metrics["modeldir"].nunique()) if "modeldir" in metrics else None
     return {"build": {"runs": runs, "merged": parts}, "sources": f"{len(sources)} zoos merged"}
@@ -178,8 +259,24 @@ def read_metrics(directory):
     d = Path(directory)
     for name in ("metrics.csv.gz", "metrics.csv"):
         if (d / name).exists():
-            return pd.read_csv(d / name)
+            try:
+                return pd.read_csv(d / name)
+            except (OSError, ValueError, EOFError) as exc:  # gzip/CSV errors name no file
+                raise ZooFormatError(f"{d / name} is unreadable ({' '.join(str(exc).split())})") from None
     raise ZooFormatError(f"{d} has no metrics.csv.gz (or metrics.csv)")
+
+
+def read_json(path) -> dict:
+    """A JSON object from ``path`` (zoo.json, build.json); ZooFormatError naming the file otherwise."""
+    try:
+        data = json.loads(Path(path).read_text())
+    except json.JSONDecodeError as exc:
+        raise ZooFormatError(f"{path} is not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})") from None
+    except (OSError, ValueError) as exc:
+        raise ZooFormatError(f"{path} is unreadable ({exc})") from None
+    if not isinstance(data, dict):
+        raise ZooFormatError(f"{path} does not hold a JSON object")
+    return data
 
 
 class Zoo:
@@ -200,7 +297,7 @@ class Zoo:
         for f in ("weights.npy", "layout.csv"):
             if not (self.path / f).exists():
                 raise ZooFormatError(f"{self.path} is not a zoo: {f} is missing")
-        self._weights = np.load(self.path / "weights.npy", mmap_mode="r")
+        self._weights = _load_weights(self.path / "weights.npy")
         self.layout = read_layout(self.path / "layout.csv")
         all_metrics = _metrics if _metrics is not None else read_metrics(self.path)
         if _rows is None:
@@ -218,7 +315,7 @@ class Zoo:
             self.metrics = all_metrics.iloc[_rows]
         self.manifest = {}
         if (self.path / "zoo.json").exists():
-            self.manifest = json.loads((self.path / "zoo.json").read_text())
+            self.manifest = read_json(self.path / "zoo.json")
 
     def __len__(self) -> int:
         return len(self.metrics)
