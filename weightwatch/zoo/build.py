@@ -326,6 +326,11 @@ def build_zoo(out, spec: BuildSpec, *, jobs: int = 1, scheduler: str | None = No
         pending.append(s)
         if kind == "damaged":
             retrained.append(str(d))
+    if force and (out / "shards").is_dir():  # shards past this build's last one are of the old settings
+        expected = {shard_dir(out, s).name for s in range(spec.n_shards)}
+        for d in sorted((out / "shards").glob("shard-*")):
+            if d.name not in expected:
+                _discard(d)
     done_runs = spec.runs - sum(spec.shard_range(s)[1] - spec.shard_range(s)[0] for s in pending)
     bar = Progress(spec.runs, done_runs, enabled=progress)
     data_dir = str(data_dir) if data_dir else None

@@ -67,18 +67,20 @@ def _atomic_dir(final: Path, tag: str = "tmp"):
     return tmp
 
 
-def _writer_gone(name: str, tag: str) -> bool:
-    """True if ``name`` is a ``.{tag}-...-<host>-<pid>-<id>`` folder whose writer on this host has died."""
-    parts = name.rsplit("-", 2)
-    if not name.startswith(f".{tag}-") or len(parts) != 3 or not parts[0].endswith("-" + socket.gethostname()):
-        return False
+def _dead_writers_folder(name: str, tag: str):
+    """For ``.{tag}-<name>-<host>-<pid>-<id>`` whose writer on this host has died: ``<name>``; else None."""
+    head, _, rest = name.partition("-")
+    parts = rest.rsplit("-", 2)
+    host = socket.gethostname()
+    if head != f".{tag}" or len(parts) != 3 or not parts[0].endswith("-" + host):
+        return None
     try:
         os.kill(int(parts[1]), 0)
-        return False  # writer still alive
+        return None  # writer still alive
     except (ProcessLookupError, ValueError):
-        return True
+        return parts[0][:-len(host) - 1]
     except PermissionError:
-        return False
+        return None
 
 
 def remove_stale_temp(directory) -> list:
@@ -92,16 +94,16 @@ def remove_stale_temp(directory) -> list:
     if not d.is_dir():
         return removed
     for old in sorted(d.glob(".old-*")):
-        if not _writer_gone(old.name, "old"):
+        target = _dead_writers_folder(old.name, "old")
+        if target is None:
             continue
-        target = d / old.name[len(".old-"):].rsplit("-", 3)[0]
-        if not target.exists():
-            os.rename(old, target)  # killed between its two renames: the old zoo comes back
+        if not (d / target).exists():
+            os.rename(old, d / target)  # killed between its two renames: the old zoo comes back
         else:
             shutil.rmtree(old, ignore_errors=True)
             removed.append(old)
     for tmp in d.glob(".tmp-*"):
-        if _writer_gone(tmp.name, "tmp"):
+        if _dead_writers_folder(tmp.name, "tmp") is not None:
             shutil.rmtree(tmp, ignore_errors=True)
             removed.append(tmp)
     return removed

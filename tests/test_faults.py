@@ -1,0 +1,613 @@
+"""Fault injection: every bad input gets one clear error line, and a zoo build never loses work.
+
+Each case runs the real command line (``weightwatch.cli.main``, or a
+subprocess where a process must die) on real files: Keras and torch models,
+the shipped LightGBM predictors, real zoo builds. It asserts the exact
+outcome: exit status 2, exactly one ``weightwatch: error:`` line naming the
+file and the problem, no traceback, and nothing lost (files left as they
+were, or a zoo byte-identical to an uninterrupted build).
+"""
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from helpers import keras_paper_cnn, paper_cnn_weights, torch_paper_cnn
+from weightwatch import pretrained
+from weightwatch.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+SHIPPED = ROOT / "pretrained"
+POOLED, AGNOSTIC, EARLY = pretrained.PAPER_CNN_PREDICTOR, pretrained.AGNOSTIC_PREDICTOR, pretrained.EARLY_PREDICTOR
+ZOO_ARGS = ["--dataset", "digits", "--runs", "8", "--epochs", "2", "--checkpoints", "0", "2", "--shard-size", "2",
+            "--seed", "3", "--quiet"]
+ENV = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def run(capsys, *argv):
+    """(exit status, stdout, stderr) of the command line, in this process."""
+    try:
+        code = main([str(a) for a in argv])
+    except SystemExit as exc:  # argparse refuses a malformed argument
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_one_error(result, *needles):
+    """Status 2, exactly one error line, which starts with 'weightwatch: error:' and holds every needle."""
+    code, _, err = result
+    assert "Traceback" not in err, err
+    errors = [line for line in err.splitlines() if "error" in line.lower()]
+    assert code == 2, err
+    assert len(errors) == 1, err
+    line = errors[0]
+    assert line.startswith("weightwatch: error: ") or ": error: argument" in line, line
+    for needle in needles:
+        assert str(needle) in line, (needle, line)
+    return line
+
+
+def tree(path) -> dict:
+    """{relative path: sha256 or 'dir'} of everything under ``path``: 'nothing lost' means this is unchanged."""
+    path = Path(path)
+    if not path.exists():
+        return {}
+    out = {}
+    for p in sorted(path.rglob("*")):
+        rel = str(p.relative_to(path))
+        out[rel] = "dir" if p.is_dir() else hashlib.sha256(p.read_bytes()).hexdigest()
+    return out
+
+
+def same_zoo(a, b):
+    """The merged zoos of two builds are byte-identical, file by file."""
+    ta, tb = tree(Path(a) / "zoo"), tree(Path(b) / "zoo")
+    assert ta and ta == tb
+
+
+@contextlib.contextmanager
+def read_only(path):
+    """Make a directory unwritable, even for root (chattr +i), and restore it."""
+    path = Path(path)
+    if os.geteuid() == 0:
+        if subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode != 0:
+            pytest.skip("running as root without chattr +i: cannot make a directory read-only")
+        undo = ["chattr", "-i", str(path)]
+    else:
+        mode = path.stat().st_mode
+        path.chmod(stat.S_IRUSR | stat.S_IXUSR)
+        undo = None
+    try:
+        probe = path / ".probe"
+        try:
+            probe.touch()
+        except OSError:
+            pass
+        else:
+            probe.unlink()
+            pytest.skip("this file system ignores read-only directories")
+        yield path
+    finally:
+        if undo:
+            subprocess.run(undo, check=True)
+        else:
+            path.chmod(mode)
+
+
+def flip_byte(path, where=0.5):
+    raw = bytearray(Path(path).read_bytes())
+    raw[int(len(raw) * where)] ^= 0x01
+    Path(path).write_bytes(bytes(raw))
+
+
+def reseal_by_hand(directory):
+    """What someone who also rewrites manifest.sha256 does: the checks behind the seal must still hold."""
+    m = Path(directory) / "manifest.json"
+    (Path(directory) / "manifest.sha256").write_text(f"{hashlib.sha256(m.read_bytes()).hexdigest()}  manifest.json\n")
+
+
+# ------------------------------------------------------------------ fixtures
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    """Real model files: good ones, non-finite ones, and files that are not models."""
+    import torch
+
+    d = tmp_path_factory.mktemp("models")
+    rng = np.random.default_rng(7)
+    good = paper_cnn_weights(rng)
+    keras_paper_cnn(good).save(d / "good.keras")
+    torch.save(torch_paper_cnn(good).state_dict(), d / "good.pt")
+    nan = [w.copy() for w in good]
+    nan[0][0, 0, 0, :3] = np.nan  # conv2d kernel: 3 NaN
+    keras_paper_cnn(nan).save(d / "nan.keras")
+    inf = torch_paper_cnn(good)
+    with torch.no_grad():
+        inf[-1].bias[2] = float("inf")  # the Linear layer's bias
+    torch.save(inf.state_dict(), d / "inf.pt")
+    (d / "random.keras").write_bytes(rng.bytes(4096))
+    (d / "empty.keras").write_bytes(b"")
+    (d / "folder.keras").mkdir()
+    (d / "random.h5").write_bytes(rng.bytes(4096))
+    (d / "random.pt").write_bytes(rng.bytes(4096))
+    torch.save(torch.zeros(3, 3), d / "tensor.pt")
+    torch.save({}, d / "emptydict.pt")
+    torch.save({"epoch": 3, "name": "run"}, d / "nontensor.pt")
+    (d / "model.onnx").write_text("x")
+    return d
+
+
+@pytest.fixture
+def pre(tmp_path, monkeypatch):
+    """A private copy of two shipped predictors (real LightGBM files) as the pretrained directory."""
+    root = tmp_path / "pretrained"
+    for name in (POOLED, AGNOSTIC, EARLY):
+        shutil.copytree(SHIPPED / name, root / name)
+    monkeypatch.setenv(pretrained.ENV, str(root))
+    pretrained._load_cached.cache_clear()
+    yield root
+    pretrained._load_cached.cache_clear()
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """An uninterrupted build of the small zoo every fault below must end in, byte for byte."""
+    out = tmp_path_factory.mktemp("reference") / "zoo-build"
+    assert main(["zoo", "build", *ZOO_ARGS, "--out", str(out)]) == 0
+    return out
+
+
+def copy_build(reference, dest, *, zoo=True):
+    shutil.copytree(reference, dest)
+    if not zoo:
+        shutil.rmtree(dest / "zoo")
+    return dest
+
+
+def build(capsys, out, *extra):
+    code, stdout, err = run(capsys, "zoo", "build", *ZOO_ARGS, "--out", out, *extra)
+    assert code == 0, err
+    assert "Traceback" not in err
+    return json.loads(stdout)
+
+
+# ------------------------------------------------------------------ model files and predictions
+
+
+@pytest.mark.parametrize("command", ["predict", "stats"])
+@pytest.mark.parametrize("name, needles", [
+    ("random.keras", ["random.keras", "is not a Keras archive"]),
+    ("empty.keras", ["empty.keras", "is empty (0 bytes)"]),
+    ("folder.keras", ["folder.keras", "is a directory, not a model file"]),
+    ("random.h5", ["random.h5", "is not an HDF5 file"]),
+    ("random.pt", ["random.pt", "is not a torch file"]),
+    ("tensor.pt", ["tensor.pt", "holds a single tensor of shape (3, 3)"]),
+    ("emptydict.pt", ["emptydict.pt", "holds an empty dict"]),
+    ("nontensor.pt", ["nontensor.pt", "holds a dict without tensors (keys: epoch, name)"]),
+    ("model.onnx", ["don't know how to read model.onnx"]),
+    ("missing.keras", ["missing.keras", "does not exist"]),
+])
+def test_unreadable_model_file(models, capsys, command, name, needles):
+    assert_one_error(run(capsys, command, models / name), *needles)
+
+
+def test_nan_weights_are_refused_not_predicted(models, pre, capsys):
+    line = assert_one_error(run(capsys, "predict", models / "nan.keras"), "nan.keras", "non-finite weights",
+                            "/kernel (3 NaN)")
+    assert "accuracy" in line  # says why it refuses
+
+
+def test_inf_weights_are_refused_naming_the_tensor(models, pre, capsys):
+    assert_one_error(run(capsys, "predict", models / "inf.pt"), "inf.pt", "non-finite weights", "/bias (1 inf)")
+
+
+def test_predict_accuracy_refuses_non_finite_weights(models, pre):
+    import torch
+
+    from weightwatch.errors import NonFiniteWeightsError, WeightWatchError
+
+    model = torch_paper_cnn(paper_cnn_weights(np.random.default_rng(1)))
+    with torch.no_grad():
+        model[0].weight[0, 0, 0, 0] = float("nan")
+        model[0].weight[1, 0, 0, 0] = float("-inf")
+    with pytest.raises(NonFiniteWeightsError, match=r"non-finite weights in .*kernel \(1 NaN, 1 inf\)") as info:
+        pretrained.predict_accuracy(model)
+    assert isinstance(info.value, (WeightWatchError, ValueError))
+
+
+def test_flipped_byte_in_a_shipped_predictor(models, pre, capsys):
+    flip_byte(pre / POOLED / "model.txt")
+    assert_one_error(run(capsys, "predict", models / "good.keras"), "sha256 mismatch for model.txt", POOLED)
+
+
+def test_unknown_predictor_name(models, pre, capsys):
+    assert_one_error(run(capsys, "predict", models / "good.keras", "--predictor", "nope"),
+                     "no pretrained predictor 'nope'", POOLED)
+
+
+def test_empty_pretrained_directory(models, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv(pretrained.ENV, str(tmp_path))
+    assert_one_error(run(capsys, "predict", models / "good.keras"), "no shipped predictor found in", tmp_path)
+
+
+def test_deleted_paper_cnn_manifest_does_not_fall_back_silently(models, pre, capsys):
+    (pre / POOLED / "manifest.json").unlink()
+    assert_one_error(run(capsys, "predict", models / "good.keras"), "no manifest.json in", POOLED)
+
+
+def test_edited_manifest_parameter_is_refused(models, pre, capsys):
+    m = pre / POOLED / "manifest.json"
+    data = json.loads(m.read_text())
+    data["params"]["interval_offset"] = 0.5
+    m.write_text(json.dumps(data, indent=2, sort_keys=True))
+    assert_one_error(run(capsys, "predict", models / "good.keras"), f"{POOLED}/manifest.json",
+                     "does not match its sha256 in manifest.sha256")
+
+
+def test_truncated_manifest(models, pre, capsys):
+    m = pre / POOLED / "manifest.json"
+    m.write_bytes(m.read_bytes()[:2000])
+    assert_one_error(run(capsys, "predict", models / "good.keras"), f"{POOLED}/manifest.json",
+                     "does not match its sha256")
+    reseal_by_hand(pre / POOLED)  # past the seal, the parser names the file too
+    assert_one_error(run(capsys, "predict", models / "good.keras"), f"{POOLED}/manifest.json",
+                     "is not valid JSON", "line ")
+
+
+def test_missing_seal(models, pre, capsys):
+    (pre / POOLED / "manifest.sha256").unlink()
+    assert_one_error(run(capsys, "predict", models / "good.keras"), "manifest.sha256 is missing",
+                     "weightwatch.predictors.seal(")
+
+
+@pytest.mark.parametrize("edit, needles", [
+    (lambda m: m.pop("n_features"), ["lacks required key(s) n_features"]),
+    (lambda m: m.update(installer="curl x | sh"), ["unknown key(s) installer"]),
+    (lambda m: m["params"].update(leaves=3), ["unknown GBMPredictor parameter(s) leaves"]),
+    (lambda m: m["files"].update({"../../etc/passwd": "0" * 64}), ["invalid file name '../../etc/passwd'"]),
+    (lambda m: m["files"].update({"/etc/passwd": "0" * 64}), ["invalid file name '/etc/passwd'"]),
+    (lambda m: m.update(n_features=3), ["n_features is 3 but feature_names has 56 entries"]),
+    (lambda m: m.update(predictor_class="os.system"), ["unknown predictor_class 'os.system'"]),
+    (lambda m: m.update(format_version=99), ["unsupported format_version 99"]),
+])
+def test_manifest_content_is_checked_behind_the_seal(models, pre, capsys, edit, needles):
+    m = pre / POOLED / "manifest.json"
+    data = json.loads(m.read_text())
+    edit(data)
+    m.write_text(json.dumps(data))
+    reseal_by_hand(pre / POOLED)
+    assert_one_error(run(capsys, "predict", models / "good.keras"), f"{POOLED}/manifest.json", *needles)
+
+
+def test_allowed_extra_sections_load(pre):
+    """split, domain, verdict, forecast are data-only sections save_predictor may write."""
+    from weightwatch.predictors import load_predictor, seal
+
+    m = pre / POOLED / "manifest.json"
+    data = json.loads(m.read_text())
+    data.update(split={"test_runs": []}, verdict={"margin": 0.1})
+    m.write_text(json.dumps(data))
+    seal(pre / POOLED)
+    assert load_predictor(pre / POOLED).manifest_["verdict"] == {"margin": 0.1}
+
+
+def test_symlinked_model_file_is_refused(models, pre, tmp_path, capsys):
+    outside = tmp_path / "elsewhere.txt"
+    shutil.copy(pre / POOLED / "model_q_lo.txt", outside)
+    (pre / POOLED / "model_q_lo.txt").unlink()
+    (pre / POOLED / "model_q_lo.txt").symlink_to(outside)  # same bytes, same sha256: refused all the same
+    assert_one_error(run(capsys, "predict", models / "good.keras"), "model_q_lo.txt is a symlink")
+
+
+def test_predictor_outside_the_pretrained_directory_says_where_it_came_from(models, pre, tmp_path, monkeypatch,
+                                                                          capsys):
+    shutil.copytree(pre / POOLED, tmp_path / "somewhere" / "mine")
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "a" / "b")
+    code, out, err = run(capsys, "predict", models / "good.keras", "--predictor", "../../somewhere/mine")
+    assert code == 0, err
+    assert f"[{POOLED} from {(tmp_path / 'somewhere' / 'mine').resolve()}]" in out
+    assert_one_error(run(capsys, "predict", models / "good.keras", "--predictor", "../../nowhere"),
+                     "predictor directory", "nowhere does not exist")
+    with pytest.raises(pretrained.PretrainedNotFoundError, match="is not a shipped predictor's name"):
+        pretrained.load("../../somewhere/mine")
+
+
+def test_point_prediction_lies_in_its_interval(pre):
+    rng = np.random.default_rng(0)
+    for scale in (0.01, 0.1, 0.3, 1.0, 3.0):
+        for _ in range(4):
+            p = pretrained.predict_accuracy(keras_paper_cnn(paper_cnn_weights(rng, scale=scale)))
+            assert p.interval[0] <= p.accuracy <= p.interval[1], p
+
+
+def test_early_forecast_needs_epoch(models, pre, capsys):
+    assert_one_error(run(capsys, "predict", models / "good.keras", "--predictor", EARLY), "--epoch")
+    code, _, err = run(capsys, "predict", models / "good.keras", "--predictor", EARLY, "--epoch", "-5")
+    assert_one_error((code, "", err), "--epoch", "must be >= 0, got -5")
+
+
+def test_debug_shows_the_traceback(models, pre, capsys):
+    for argv in (["--debug", "predict", models / "nan.keras"], ["predict", models / "nan.keras", "--debug"]):
+        code, _, err = run(capsys, *argv)
+        assert code == 2 and "Traceback" in err and "NonFiniteWeightsError" in err
+        assert err.strip().splitlines()[-1].startswith("weightwatch: error: ")
+
+
+def test_error_path_in_a_real_process(models, pre):
+    """The installed entry point, not only main(): one line, status 2, no traceback."""
+    res = subprocess.run([sys.executable, "-m", "weightwatch", "stats", str(models / "tensor.pt")],
+                         env=ENV, capture_output=True, text=True)
+    assert_one_error((res.returncode, res.stdout, res.stderr), "tensor.pt", "holds a single tensor")
+
+
+# ------------------------------------------------------------------ output directories
+
+
+@pytest.mark.parametrize("command", [
+    ["zoo", "build", *ZOO_ARGS],
+    ["fit", "ZOO"],
+    ["evaluate", "ZOO"],
+    ["zoo", "merge", "ZOO/shards/shard-00000"],
+])
+def test_read_only_out(reference, tmp_path, capsys, command):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    argv = [str(reference / "zoo") if a == "ZOO" else a.replace("ZOO", str(reference)) for a in command]
+    with read_only(ro):
+        t0 = time.perf_counter()
+        assert_one_error(run(capsys, *argv, "--out", ro / "out"), f"{ro / 'out'}", "not writable",
+                         f"its parent {ro} cannot be written")
+        assert time.perf_counter() - t0 < 5  # refused before any training or fitting
+    assert tree(ro) == {}
+
+
+@pytest.mark.parametrize("command", [["zoo", "build", *ZOO_ARGS], ["fit", "ZOO"], ["evaluate", "ZOO"]])
+def test_out_under_a_file(reference, tmp_path, capsys, command):
+    (tmp_path / "afile").write_text("x")
+    argv = [str(reference / "zoo") if a == "ZOO" else a for a in command]
+    assert_one_error(run(capsys, *argv, "--out", tmp_path / "afile" / "out"),
+                     f"{tmp_path / 'afile'} is a file, so no directory can be created under it")
+    assert (tmp_path / "afile").read_text() == "x"
+
+
+def test_fit_refuses_an_existing_predictor_before_fitting(reference, pre, capsys):
+    before = tree(pre / POOLED)
+    assert_one_error(run(capsys, "fit", reference / "zoo", "--out", pre / POOLED), "already holds a predictor",
+                     "--overwrite")
+    assert tree(pre / POOLED) == before
+
+
+# ------------------------------------------------------------------ zoo builds: bad settings
+
+
+@pytest.mark.parametrize("extra, needles", [
+    (["--dataset", "digts"], ["unknown dataset 'digts'", "digits_jitter"]),
+    (["--architecture", "resnet"], ["unknown architecture 'resnet'"]),
+    (["--checkpoints", "0", "5"], ["checkpoints must be epochs in [0, 2]", "[0, 5]"]),
+    (["--resolution", "2"], ["--resolution 2", "too small for paper-cnn"]),
+    (["--dataset", "mnist", "--data-dir", "EMPTY"], ["mnist not found locally", "Nothing is downloaded"]),
+    (["--data-dir", "NOWHERE"], ["--data-dir", "is not a directory"]),
+    (["--runs", "0"], ["argument --runs", "must be >= 1, got 0"]),
+    (["--shard-size", "-1"], ["argument --shard-size", "must be >= 1"]),
+    (["--epochs", "x"], ["argument --epochs", "expected an integer, got 'x'"]),
+])
+def test_bad_build_settings_write_nothing(tmp_path, monkeypatch, capsys, extra, needles):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))  # no dataset cache to find mnist in
+    (tmp_path / "empty").mkdir()
+    extra = [str(tmp_path / "empty") if a == "EMPTY" else str(tmp_path / "nowhere") if a == "NOWHERE" else a
+             for a in extra]
+    out = tmp_path / "build"
+    assert_one_error(run(capsys, "zoo", "build", *ZOO_ARGS, "--out", out, *extra), *needles)
+    assert not out.exists()  # no build.json to block the corrected command
+
+
+def test_mistyped_dataset_then_the_corrected_command_works(reference, tmp_path, capsys):
+    out = tmp_path / "build"
+    assert_one_error(run(capsys, "zoo", "build", *ZOO_ARGS, "--out", out, "--dataset", "digts"), "digts")
+    assert build(capsys, out)["trained_shards"] == 4
+    same_zoo(out, reference)
+
+
+def test_other_settings_are_refused_with_a_hint_then_force_starts_over(reference, tmp_path, capsys):
+    out = copy_build(reference, tmp_path / "build")
+    before = tree(out)
+    args = [a if a != "8" else "6" for a in ZOO_ARGS]  # --runs 6
+    code, _, err = run(capsys, "zoo", "build", *args, "--out", out)
+    assert_one_error((code, "", err), "different settings (runs)", "--force")
+    assert tree(out) == before
+    code, stdout, err = run(capsys, "zoo", "build", *args, "--out", out, "--force")
+    assert code == 0, err
+    assert json.loads((out / "zoo" / "zoo.json").read_text())["build"]["runs"] == 6
+    assert json.loads(stdout)["trained_shards"] == 3  # shards record their settings: all of the old ones go
+    assert not (out / "shards" / "shard-00003").exists()
+
+
+def test_corrupt_build_json(reference, tmp_path, capsys):
+    out = copy_build(reference, tmp_path / "build")
+    (out / "build.json").write_text('{"dataset": "digits", "runs": 8,')
+    before = tree(out)
+    assert_one_error(run(capsys, "zoo", "build", *ZOO_ARGS, "--out", out), f"{out / 'build.json'}",
+                     "is not valid JSON", "--force")
+    assert tree(out) == before
+    result = build(capsys, out, "--force")
+    assert result["trained_shards"] == 0  # the shards record their own settings: none retrained
+    same_zoo(out, reference)
+
+
+# ------------------------------------------------------------------ zoo builds: damaged files, re-runs
+
+
+def test_finished_build_rerun_is_a_no_op(reference, tmp_path, capsys):
+    out = copy_build(reference, tmp_path / "build")
+    before = tree(out)
+    inode = (out / "zoo" / "weights.npy").stat().st_ino
+    result = build(capsys, out)
+    assert result["unchanged"] is True and result["trained_shards"] == 0
+    assert tree(out) == before and (out / "zoo" / "weights.npy").stat().st_ino == inode
+
+
+def test_truncated_shard_never_costs_the_merged_zoo(reference, tmp_path, capsys):
+    out = copy_build(reference, tmp_path / "build")
+    shard = out / "shards" / "shard-00001"
+    (shard / "weights.npy").write_bytes((shard / "weights.npy").read_bytes()[:1000])
+    assert build(capsys, out)["unchanged"] is True  # the merged zoo is intact and stays
+    same_zoo(out, reference)
+    shutil.rmtree(out / "zoo")  # now the shard is needed: it is retrained, by name
+    result = build(capsys, out)
+    assert result["trained_shards"] == 1 and result["retrained"] == [str(shard)]
+    same_zoo(out, reference)
+    assert tree(out / "shards") == tree(reference / "shards")
+
+
+@pytest.mark.parametrize("damage", ["flip metrics", "truncate weights, no SHA256SUMS", "delete layout",
+                                    "garble SHA256SUMS"])
+def test_damaged_shard_is_retrained(reference, tmp_path, capsys, damage):
+    out = copy_build(reference, tmp_path / "build", zoo=False)
+    shard = out / "shards" / "shard-00002"
+    if damage == "flip metrics":
+        flip_byte(shard / "metrics.csv.gz")
+    elif damage == "truncate weights, no SHA256SUMS":
+        (shard / "SHA256SUMS").unlink()
+        (shard / "weights.npy").write_bytes((shard / "weights.npy").read_bytes()[:-100])
+    elif damage == "delete layout":
+        (shard / "layout.csv").unlink()
+    else:
+        (shard / "SHA256SUMS").write_text("not a checksum\n")
+    result = build(capsys, out)
+    assert result["trained_shards"] == 1 and result["retrained"] == [str(shard)]
+    same_zoo(out, reference)
+
+
+def test_corrupt_merged_zoo_is_merged_again_without_training(reference, tmp_path, capsys):
+    out = copy_build(reference, tmp_path / "build")
+    flip_byte(out / "zoo" / "weights.npy")
+    result = build(capsys, out)
+    assert result["trained_shards"] == 0 and "unchanged" not in result
+    same_zoo(out, reference)
+
+
+def test_stale_temporary_folders_are_cleaned(reference, tmp_path, capsys):
+    out = copy_build(reference, tmp_path / "build", zoo=False)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    host = socket.gethostname()
+    for parent, name in ((out, "zoo"), (out / "shards", "shard-00001")):
+        stale = parent / f".tmp-{name}-{host}-{dead.pid}-abc123"
+        stale.mkdir()
+        (stale / "weights.npy").write_bytes(b"half")
+    mine = out / f".tmp-zoo-{host}-{os.getpid()}-abc123"  # a live writer's folder is left alone
+    mine.mkdir()
+    build(capsys, out)
+    leftovers = sorted(p.name for p in [*out.iterdir(), *(out / "shards").iterdir()] if p.name.startswith("."))
+    assert leftovers == [mine.name]
+    same_zoo(out, reference)
+
+
+# ------------------------------------------------------------------ zoo builds: kill -9
+
+
+def _kill_when(proc, ready, timeout=240):
+    deadline = time.time() + timeout
+    while time.time() < deadline and not ready() and proc.poll() is None:
+        time.sleep(0.02)
+    reached = ready()
+    proc.send_signal(signal.SIGKILL)
+    _, err = proc.communicate()
+    assert proc.returncode == -signal.SIGKILL and reached, f"the build was not killed where it should be: {err}"
+
+
+def _paused_build(out, flag, patch):
+    """A real build in a subprocess that stops at a chosen point (set up by ``patch``) until it is killed."""
+    code = "\n".join([
+        "import os, sys, time",
+        "from pathlib import Path",
+        f"FLAG = Path({str(flag)!r})",
+        "def pause():",
+        "    FLAG.write_text('here')",
+        "    time.sleep(600)",
+        textwrap.dedent(patch),
+        "from weightwatch.cli import main",
+        f"sys.exit(main(['zoo', 'build', *{ZOO_ARGS!r}, '--out', {str(out)!r}]))",
+    ])
+    return subprocess.Popen([sys.executable, "-c", code], env=ENV, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def test_kill_during_a_shard_then_rerun(reference, tmp_path, capsys):
+    out = tmp_path / "build"
+    flag = tmp_path / "flag"
+    proc = _paused_build(out, flag, """
+        import weightwatch.zoo.population as population
+        real, calls = population.train_population, []
+        def train_population(*args, **kw):  # the second shard says when it starts, then trains for real
+            calls.append(1)
+            if len(calls) == 2:
+                FLAG.write_text("training")
+            return real(*args, **kw)
+        population.train_population = train_population
+    """)
+    _kill_when(proc, lambda: flag.exists() and time.time() - flag.stat().st_mtime > 0.3)
+    visible = sorted(p.name for p in (out / "shards").iterdir() if not p.name.startswith("."))
+    assert visible == ["shard-00000"] and not (out / "zoo").exists()  # killed inside the second shard
+    result = build(capsys, out)
+    assert result["trained_shards"] == 3
+    same_zoo(out, reference)
+    assert tree(out / "shards") == tree(reference / "shards")
+
+
+def test_kill_during_the_merge_then_rerun(reference, tmp_path, capsys):
+    out = copy_build(reference, tmp_path / "build", zoo=False)
+    flag = tmp_path / "flag"
+    proc = _paused_build(out, flag, """
+        import weightwatch.zoo.storage as st
+        real = st.read_metrics
+        def read_metrics(d):  # merge_zoos has written weights.npy and layout.csv into its temp folder
+            pause()
+        st.read_metrics = read_metrics
+    """)
+    _kill_when(proc, flag.exists)
+    assert [p.name for p in out.iterdir() if p.name.startswith(".tmp-zoo-")]  # a half-written merge
+    assert not (out / "zoo").exists()
+    result = build(capsys, out)
+    assert result["trained_shards"] == 0
+    same_zoo(out, reference)
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]
+
+
+def test_kill_while_a_merged_zoo_is_being_replaced(reference, tmp_path, capsys):
+    out = copy_build(reference, tmp_path / "build")
+    flip_byte(out / "zoo" / "metrics.csv.gz")  # the merged zoo must be merged again ...
+    flag = tmp_path / "flag"
+    proc = _paused_build(out, flag, """
+        real = os.rename
+        def rename(src, dst):  # ... and the process dies between moving the old one aside and the new one in
+            if Path(src).name.startswith(".tmp-zoo-"):
+                pause()
+            return real(src, dst)
+        os.rename = rename
+    """)
+    _kill_when(proc, flag.exists)
+    assert not (out / "zoo").exists() and [p for p in out.iterdir() if p.name.startswith(".old-zoo-")]
+    result = build(capsys, out)
+    assert result["trained_shards"] == 0
+    same_zoo(out, reference)
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]
