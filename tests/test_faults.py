@@ -389,6 +389,74 @@ def test_out_under_a_file(reference, tmp_path, capsys, command):
     assert (tmp_path / "afile").read_text() == "x"
 
 
+def test_out_that_is_a_file(tmp_path, capsys):
+    (tmp_path / "afile").write_text("x")
+    assert_one_error(run(capsys, "zoo", "build", *ZOO_ARGS, "--out", tmp_path / "afile"),
+                     f"{tmp_path / 'afile'}: it exists and is a file")
+    assert (tmp_path / "afile").read_text() == "x"
+
+
+def test_merge_refuses_a_damaged_source(reference, tmp_path, capsys):
+    shards = copy_build(reference, tmp_path / "build") / "shards"
+    flip_byte(shards / "shard-00001" / "weights.npy", where=0.9)
+    assert_one_error(run(capsys, "zoo", "merge", shards / "shard-00000", shards / "shard-00001", "--out",
+                         tmp_path / "merged"), "cannot merge", "shard-00001/weights.npy does not match its sha256")
+    assert not (tmp_path / "merged").exists()
+
+
+def test_predictor_path_that_is_a_file(models, pre, tmp_path, capsys):
+    (tmp_path / "p.txt").write_text("x")
+    assert_one_error(run(capsys, "predict", models / "good.keras", "--predictor", tmp_path / "p.txt"),
+                     "p.txt is not a predictor directory (it is a file)")
+
+
+def test_interrupt_is_one_line_and_status_130(models, pre, monkeypatch, capsys):
+    import weightwatch.modelfile
+
+    def interrupted(*args, **kw):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(weightwatch.modelfile, "load_model_file", interrupted)
+    code, _, err = run(capsys, "stats", models / "good.keras")
+    assert code == 130 and err.strip() == "weightwatch: interrupted"
+
+
+@pytest.mark.parametrize("argv, needles", [
+    (["fit", "ZOO", "--params", "{n_estimators: 3}"], ["--params is not valid JSON"]),
+    (["fit", "ZOO", "--params", "[1, 2]"], ["--params must be a JSON object"]),
+    (["fit", "ZOO", "--interval", "0.9", "0.1"], ["--interval 0.9 0.1", "0 < LO < HI < 1"]),
+    (["fit", "ZOO", "--features", "W_Q"], ["no feature set named 'W_Q'"]),
+    (["fit", "NOZOO"], ["zoo directory", "does not exist"]),
+    (["fit", "ZOO", "--epochs", "3"], ["argument --epochs", "invalid choice: '3'"]),
+])
+def test_bad_fit_arguments_are_refused_before_fitting(reference, tmp_path, capsys, argv, needles):
+    argv = [str(reference / "zoo") if a == "ZOO" else str(tmp_path / "nozoo") if a == "NOZOO" else a for a in argv]
+    assert_one_error(run(capsys, *argv, "--out", tmp_path / "p"), *needles)
+    assert not (tmp_path / "p").exists()
+
+
+@pytest.mark.parametrize("damage, needles", [
+    ("truncate weights.npy", ["zoo/weights.npy is unreadable", "truncated"]),
+    ("garble zoo.json", ["zoo/zoo.json is not valid JSON"]),
+    ("garble metrics.csv.gz", ["zoo/metrics.csv.gz is unreadable"]),
+    ("delete layout.csv", ["layout.csv is missing"]),
+])
+@pytest.mark.parametrize("command", [["zoo", "info"], ["fit"]])
+def test_damaged_zoo_is_named_when_read(reference, tmp_path, capsys, damage, needles, command):
+    out = copy_build(reference, tmp_path / "build")
+    zoo = out / "zoo"
+    if damage == "truncate weights.npy":
+        (zoo / "weights.npy").write_bytes((zoo / "weights.npy").read_bytes()[:5000])
+    elif damage == "garble zoo.json":
+        (zoo / "zoo.json").write_text('{"build": ')
+    elif damage == "garble metrics.csv.gz":
+        (zoo / "metrics.csv.gz").write_bytes(b"\x1f\x8b\x08\x00garbage")
+    else:
+        (zoo / "layout.csv").unlink()
+    extra = ["--out", tmp_path / "p"] if command == ["fit"] else []
+    assert_one_error(run(capsys, *command, zoo, *extra), *needles)
+
+
 def test_fit_refuses_an_existing_predictor_before_fitting(reference, pre, capsys):
     before = tree(pre / POOLED)
     assert_one_error(run(capsys, "fit", reference / "zoo", "--out", pre / POOLED), "already holds a predictor",

@@ -9,7 +9,11 @@ A zoo directory holds
 * ``metrics.csv.gz`` — the release's columns (``config.*``, ``modeldir``,
   ``step``, ``test_accuracy``, ...) plus our ``status`` (``ok``/``nan``) and
   ``epoch``;
-* ``zoo.json`` — what built it (ours; absent in the release).
+* ``zoo.json`` — what built it (ours; absent in the release);
+* ``SHA256SUMS`` — sha256 of every other file (``sha256sum -c`` format),
+  written last; :func:`verify_zoo` checks it before a build trusts or
+  merges the files (a zoo without it, like the release, must at least open
+  whole).
 
 :class:`Zoo` opens our zoos and the official release alike (weights
 memory-mapped; columns always mapped through ``layout.csv``).
