@@ -488,6 +488,22 @@ def test_bad_build_settings_write_nothing(tmp_path, monkeypatch, capsys, extra, 
     assert not out.exists()  # no build.json to block the corrected command
 
 
+@pytest.mark.parametrize("ranges, needle", [
+    ({"activation": {"dist": "choice", "values": ["relu", "gelu"]}}, "unsupported activation 'gelu'"),
+    ({"lr": {"dist": "uniform", "low": 0, "high": 1}}, "unknown hyperparameter(s) in ranges: ['lr']"),
+    ({"dropout": {"dist": "constant", "value": 1.5}}, "dropout 1.5 (must be in [0, 1))"),
+])
+def test_unsupported_hyperparameter_ranges_write_nothing(tmp_path, ranges, needle):
+    from weightwatch.errors import InvalidArgumentError
+    from weightwatch.zoo.build import BuildSpec, build_zoo
+
+    spec = BuildSpec(dataset="digits", runs=4, epochs=1, checkpoints=(0, 1), shard_size=2, ranges=ranges)
+    with pytest.raises(InvalidArgumentError) as info:
+        build_zoo(tmp_path / "build", spec, progress=False)
+    assert needle in str(info.value)
+    assert not (tmp_path / "build").exists()
+
+
 def test_mistyped_dataset_then_the_corrected_command_works(reference, tmp_path, capsys):
     out = tmp_path / "build"
     assert_one_error(run(capsys, "zoo", "build", *ZOO_ARGS, "--out", out, "--dataset", "digts"), "digts")

@@ -176,13 +176,15 @@ def check_spec(spec: BuildSpec, *, data_dir=None, load_data: bool = True) -> Non
     """
     from ..plugins import get_registry
     from .architectures import get_architecture, param_shapes
-    from .hparams import validate_ranges
+    from .hparams import sample_configs
+    from .population import validate_configs
 
     known = sorted(get_registry().entries("datasets"))
     if spec.dataset.lower().replace("-", "_") not in known:
         raise InvalidArgumentError(f"unknown dataset {spec.dataset!r} (--dataset); known: {', '.join(known)}")
     arch = get_architecture(spec.architecture)
-    validate_ranges(spec.ranges or None)
+    validate_configs(sample_configs(spec.runs, seed=spec.seed, dataset=spec.dataset, architecture=spec.architecture,
+                                    epochs=spec.epochs, ranges=spec.ranges or None))
     if data_dir is not None and not Path(data_dir).is_dir():
         raise InvalidArgumentError(f"--data-dir {data_dir} is not a directory")
     if load_data:

@@ -43,7 +43,8 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from weightwatch.zoo.architectures import ArchitectureSpec, get_architecture, param_shapes
+from weightwatch.errors import InvalidArgumentError
+from weightwatch.zoo.architectures import WEIGHT_INITIALIZERS, ArchitectureSpec, get_architecture, param_shapes
 from weightwatch.zoo.architectures import initial_weights as _keras_initial_weights
 
 __all__ = [
@@ -53,10 +54,13 @@ __all__ = [
     "member_batch_orders",
     "plan_populations",
     "configure_threads",
+    "validate_configs",
     "DEFAULT_CHECKPOINTS",
+    "ACTIVATIONS",
 ]
 
 DEFAULT_CHECKPOINTS = (0, 1, 2, 3, 6, 9, 12, 15, 18)
+ACTIVATIONS = ("relu", "tanh")
 
 _BETA1 = 0.9
 _BETA2 = 0.999
@@ -156,6 +160,28 @@ def plan_populations(
 # Population layouts: conv kernel (kh, kw, C, N, F), conv bias (N, F),
 # dense kernel (N, in, out), dense bias (N, out).  Member axis: 3 for conv
 # kernels, 0 otherwise.
+
+
+def validate_configs(configs: Sequence[Mapping[str, Any]]) -> None:
+    """Refuse hyperparameter values population training does not support, before any training."""
+    for i, c in enumerate(configs):
+        problems = []
+        if c.get("activation", "relu") not in ACTIVATIONS:
+            problems.append(f"activation {c['activation']!r} (supported: {', '.join(ACTIVATIONS)})")
+        if c.get("optimizer", "adam") != "adam":
+            problems.append(f"optimizer {c['optimizer']!r} (only 'adam' is supported)")
+        if c.get("w_init", WEIGHT_INITIALIZERS[0]) not in WEIGHT_INITIALIZERS:
+            problems.append(f"w_init {c['w_init']!r} (supported: {', '.join(WEIGHT_INITIALIZERS)})")
+        if c.get("b_init", "zeros") != "zeros":
+            problems.append(f"b_init {c['b_init']!r} (only 'zeros' is supported)")
+        if not 0 <= float(c.get("dropout", 0.0)) < 1:
+            problems.append(f"dropout {c['dropout']!r} (must be in [0, 1))")
+        if not 0 < float(c.get("train_fraction", 1.0)) <= 1:
+            problems.append(f"train_fraction {c['train_fraction']!r} (must be in (0, 1])")
+        if not float(c.get("learning_rate", 1.0)) > 0:
+            problems.append(f"learning_rate {c['learning_rate']!r} (must be > 0)")
+        if problems:
+            raise InvalidArgumentError(f"configuration {i}: unsupported {'; '.join(problems)}")
 
 
 def _member_axes(spec: ArchitectureSpec) -> list[int]:
@@ -409,7 +435,7 @@ def _train_one_population(spec, configs, tensors, *, batch_size, checkpoints, in
     N = len(configs)
     acts = {c["activation"] for c in configs}
     for a in acts:
-        if a not in ("relu", "tanh"):
+        if a not in ACTIVATIONS:
             raise ValueError(f"unsupported activation {a!r}")
     act_mode = acts.pop() if len(acts) == 1 else "mixed"
     rates = np.array([float(c["dropout"]) for c in configs], np.float32)
@@ -563,9 +589,7 @@ def train_population(
         raise ValueError("checkpoints must be non-negative epochs")
     n_epochs = max(checkpoints)
     n = len(configs)
-    for c in configs:
-        if c.get("optimizer", "adam") != "adam":
-            raise ValueError(f"only optimizer='adam' is supported, got {c['optimizer']!r}")
+    validate_configs(configs)
     if initial_weights is not None and len(initial_weights) != n:
         raise ValueError("initial_weights must have one entry per config")
     if batch_orders is not None:
