@@ -26,6 +26,7 @@ __all__ = [
     "ZooBuildError",
     "BuildSpecMismatch",
     "DatasetNotFoundError",
+    "DataFileError",
     "OutputPathError",
 ]
 
@@ -95,6 +96,10 @@ class BuildSpecMismatch(ZooBuildError):
 
 class DatasetNotFoundError(WeightWatchError, FileNotFoundError):
     """A file-backed dataset is not available locally (nothing is downloaded)."""
+
+
+class DataFileError(WeightWatchError, ValueError):
+    """A dataset file on disk is malformed (wrong header, missing arrays)."""
 
 
 class OutputPathError(WeightWatchError, OSError):

@@ -17,6 +17,7 @@ from typing import Sequence
 
 import numpy as np
 
+from .errors import InvalidArgumentError
 from .network import LayerWeights, Network
 from .predictors import (DNNPredictor, GBMPredictor, LogitLinearPredictor, evaluate, group_kfold,
                          group_train_test_split, random_search, summarize_folds)
@@ -92,7 +93,7 @@ def run_protocol(X, y, groups, *, predictor="gbm", feature_set="", n_configs=1, 
                  seed=0, n_jobs=2, params=None, feature_names=None, refit=True) -> ProtocolResult:
     """Search (optional), then 3 fold models scored on the held-out split."""
     if predictor not in PREDICTORS:
-        raise ValueError(f"unknown predictor {predictor!r}; choose from {', '.join(PREDICTORS)}")
+        raise InvalidArgumentError(f"unknown predictor {predictor!r}; choose from {', '.join(PREDICTORS)}")
     cls = PREDICTORS[predictor]
     X, y, groups = np.asarray(X), np.asarray(y, float), np.asarray(groups)
     tr, te = split_rows(groups, test_fraction, seed)

@@ -17,7 +17,7 @@ from typing import Any, Callable, Dict
 import pluggy
 
 from . import hookspecs
-from .errors import PluginError, UnknownNameError
+from .errors import InvalidArgumentError, PluginError, UnknownNameError
 
 ENTRY_POINT_GROUP = "weightwatch"
 BLOCK_ENV = "WEIGHTWATCH_BLOCK_PLUGINS"
@@ -110,7 +110,7 @@ class Registry:
 
     def entries(self, kind: str) -> Dict[str, Entry]:
         if kind not in self._entries:
-            raise ValueError(f"unknown registry kind {kind!r}; known: {', '.join(KINDS)}")
+            raise InvalidArgumentError(f"unknown registry kind {kind!r}; known: {', '.join(KINDS)}")
         return dict(self._entries[kind])
 
     def get(self, kind: str, name: str):

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import InvalidArgumentError
+
 __all__ = ["fit_dying_relu_thresholds", "rule_false_alarms", "main"]
 
 
@@ -84,7 +86,7 @@ def fit_dying_relu_thresholds(zoo, epoch=None, chance_margin: float = 0.1, num_c
     _, f_tr, l_tr, y_tr = _rows(train, epoch, num_classes, chance_margin)
     _, f_te, l_te, y_te = _rows(test, epoch, num_classes, chance_margin)
     if y_tr.sum() == 0:
-        raise ValueError("the zoo's training split has no dying ReLU run; build a larger zoo")
+        raise InvalidArgumentError("the zoo's training split has no dying ReLU run; build a larger zoo")
     qs = np.linspace(0, 1, grid)
     cand_first = np.unique(np.concatenate([np.quantile(f_tr, qs), [0.0]]))
     cand_last = np.unique(np.concatenate([np.quantile(l_tr, qs), [0.0]]))

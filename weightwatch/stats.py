@@ -19,6 +19,8 @@ from typing import Sequence
 
 import numpy as np
 
+from .errors import InvalidArgumentError
+
 STAT_NAMES = ("mean", "var", "p0", "p25", "p50", "p75", "p100")
 QUANTILES = (0.0, 0.25, 0.5, 0.75, 1.0)
 N_STATS = len(STAT_NAMES)
@@ -65,7 +67,7 @@ def tensor_stats(x) -> np.ndarray:
     """
     arr = np.asarray(x)
     if arr.size == 0:
-        raise ValueError("cannot compute statistics of an empty tensor")
+        raise InvalidArgumentError("cannot compute statistics of an empty tensor")
     flat = arr.reshape(-1)
     if flat.dtype.kind not in "f":
         flat = flat.astype(np.float64)
@@ -114,7 +116,7 @@ def _workers(n_jobs) -> int:
     if n_jobs is None or n_jobs == -1:
         return max(1, os.cpu_count() or 1)
     if n_jobs < 1:
-        raise ValueError(f"n_jobs must be a positive integer or -1, got {n_jobs}")
+        raise InvalidArgumentError(f"n_jobs must be a positive integer or -1, got {n_jobs}")
     return int(n_jobs)
 
 

@@ -8,6 +8,8 @@ import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ..errors import InvalidArgumentError
+
 __all__ = ["AccuracyPredictor"]
 
 
@@ -46,7 +48,7 @@ class AccuracyPredictor(RegressorMixin, BaseEstimator):
 
     def _validate_fit_data(self, X, y, feature_names):
         if y is None:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"{type(self).__name__} requires y to be passed, but the target y is None."
             )
         ensure_all_finite = "allow-nan" if self._allow_nan_X else True
@@ -63,20 +65,20 @@ class AccuracyPredictor(RegressorMixin, BaseEstimator):
         if feature_names is not None:
             names = np.asarray(list(feature_names), dtype=object)
             if names.ndim != 1 or names.shape[0] != X.shape[1]:
-                raise ValueError(
+                raise InvalidArgumentError(
                     f"feature_names has {names.shape[0]} entries but X has "
                     f"{X.shape[1]} features"
                 )
             if not all(isinstance(n, str) for n in names):
-                raise ValueError("feature_names must all be strings")
+                raise InvalidArgumentError("feature_names must all be strings")
             if len(set(names)) != len(names):
-                raise ValueError("feature_names contains duplicates")
+                raise InvalidArgumentError("feature_names contains duplicates")
             df_names = getattr(self, "feature_names_in_", None)
             if df_names is not None and list(df_names) != list(names):
                 diff = [
                     f"{a!r} != {b!r}" for a, b in zip(df_names, names) if a != b
                 ]
-                raise ValueError(
+                raise InvalidArgumentError(
                     "feature_names disagree with the DataFrame columns of X: "
                     + ", ".join(diff[:10])
                 )
@@ -87,9 +89,9 @@ class AccuracyPredictor(RegressorMixin, BaseEstimator):
     def _check_targets(y):
         """Return y if it holds finite accuracies in [0, 1], else raise."""
         if not np.all(np.isfinite(y)):
-            raise ValueError("y contains NaN or infinite values")
+            raise InvalidArgumentError("y contains NaN or infinite values")
         if y.min() < 0.0 or y.max() > 1.0:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"y must contain accuracies in [0, 1]; got range "
                 f"[{y.min():.6g}, {y.max():.6g}]"
             )

@@ -6,6 +6,7 @@ import numbers
 import numpy as np
 from sklearn.utils import check_random_state
 
+from ..errors import InvalidArgumentError
 from .base import AccuracyPredictor
 
 __all__ = ["DNNPredictor", "INITIALIZERS", "OPTIMIZERS"]
@@ -98,19 +99,19 @@ class DNNPredictor(AccuracyPredictor):
             return keras.initializers.RandomNormal(stddev=std, seed=seed)
         if self.init == "truncated_normal":
             return keras.initializers.TruncatedNormal(stddev=std, seed=seed)
-        raise ValueError(f"init must be one of {INITIALIZERS}, got {self.init!r}")
+        raise InvalidArgumentError(f"init must be one of {INITIALIZERS}, got {self.init!r}")
 
     def _check_params(self):
         if self.init not in INITIALIZERS:
-            raise ValueError(f"init must be one of {INITIALIZERS}, got {self.init!r}")
+            raise InvalidArgumentError(f"init must be one of {INITIALIZERS}, got {self.init!r}")
         if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+            raise InvalidArgumentError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
         if int(self.n_layers) < 0 or int(self.units) < 1:
-            raise ValueError("n_layers must be >= 0 and units >= 1")
+            raise InvalidArgumentError("n_layers must be >= 0 and units >= 1")
         if not 0.0 <= float(self.dropout) < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+            raise InvalidArgumentError(f"dropout must be in [0, 1), got {self.dropout}")
         if int(self.epochs) < 1 or int(self.batch_size) < 1:
-            raise ValueError("epochs and batch_size must be >= 1")
+            raise InvalidArgumentError("epochs and batch_size must be >= 1")
 
     def _build(self, n_features: int, seed: int):
         import keras

@@ -10,6 +10,7 @@ import numpy as np
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
+from ..errors import InvalidArgumentError
 from .base import AccuracyPredictor
 
 __all__ = ["GBMPredictor"]
@@ -105,11 +106,11 @@ class GBMPredictor(AccuracyPredictor):
         try:
             lo, hi = (float(q) for q in self.interval)
         except (TypeError, ValueError):
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"interval must be a pair of quantile levels, got {self.interval!r}"
             ) from None
         if not (0.0 < lo < hi < 1.0):
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"interval must satisfy 0 < lo < hi < 1, got {self.interval!r}"
             )
         return lo, hi
@@ -142,7 +143,7 @@ class GBMPredictor(AccuracyPredictor):
         import lightgbm as lgb
 
         if int(self.n_estimators) < 1:
-            raise ValueError(f"n_estimators must be >= 1, got {self.n_estimators}")
+            raise InvalidArgumentError(f"n_estimators must be >= 1, got {self.n_estimators}")
         quantiles = self._check_interval()
 
         quantile_view = self._quantile_view() if quantiles is not None else None
@@ -165,7 +166,7 @@ class GBMPredictor(AccuracyPredictor):
         allowed = set(self.get_params()) - {"interval", "interval_offset", "interval_params"}
         unknown = sorted(set(over) - allowed)
         if unknown:
-            raise ValueError(f"interval_params has unknown keys {unknown}; allowed: {', '.join(sorted(allowed))}")
+            raise InvalidArgumentError(f"interval_params has unknown keys {unknown}; allowed: {', '.join(sorted(allowed))}")
         view = copy.copy(self)
         view.__dict__.update(over)
         return view
@@ -187,7 +188,7 @@ class GBMPredictor(AccuracyPredictor):
         """
         check_is_fitted(self, "booster_")
         if getattr(self, "quantile_boosters_", None) is None:
-            raise ValueError(
+            raise InvalidArgumentError(
                 "predict_interval requires the predictor to be fitted with interval=(lo, hi)"
             )
         X = self._validate_predict_X(X)
@@ -228,5 +229,5 @@ class GBMPredictor(AccuracyPredictor):
         lo, hi = self.predict_interval(X)
         y = np.asarray(y, dtype=np.float64).reshape(-1)
         if y.shape[0] != lo.shape[0]:
-            raise ValueError(f"y has {y.shape[0]} rows but X has {lo.shape[0]}")
+            raise InvalidArgumentError(f"y has {y.shape[0]} rows but X has {lo.shape[0]}")
         return float(np.mean((y >= lo) & (y <= hi)))

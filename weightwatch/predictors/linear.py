@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import InvalidArgumentError
 from .base import AccuracyPredictor
 
 __all__ = ["LogitLinearPredictor"]
@@ -60,7 +61,7 @@ class LogitLinearPredictor(AccuracyPredictor):
         from scipy.optimize import minimize
 
         if float(self.l2) < 0:
-            raise ValueError(f"l2 must be >= 0, got {self.l2}")
+            raise InvalidArgumentError(f"l2 must be >= 0, got {self.l2}")
         n, d = X.shape
         if self.standardize:
             mean = X.mean(axis=0)

@@ -9,6 +9,8 @@ from typing import Dict, Iterable, Mapping, Tuple
 
 import numpy as np
 
+from ..errors import InvalidArgumentError
+
 __all__ = ["r2", "mse", "mad", "kendall_tau", "evaluate", "summarize_folds"]
 
 
@@ -20,20 +22,20 @@ def _check_pair(y_true, y_pred) -> Tuple[np.ndarray, np.ndarray]:
     if yp.ndim != 1:
         yp = yp.reshape(-1) if yp.ndim == 2 and 1 in yp.shape else yp
     if yt.ndim != 1 or yp.ndim != 1:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"y_true and y_pred must be 1-D, got shapes {np.shape(y_true)} "
             f"and {np.shape(y_pred)}"
         )
     if yt.shape[0] != yp.shape[0]:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"Length mismatch: y_true has {yt.shape[0]} elements, "
             f"y_pred has {yp.shape[0]}"
         )
     if yt.shape[0] == 0:
-        raise ValueError("Empty input: y_true and y_pred have no elements")
+        raise InvalidArgumentError("Empty input: y_true and y_pred have no elements")
     for name, arr in (("y_true", yt), ("y_pred", yp)):
         if not np.all(np.isfinite(arr)):
-            raise ValueError(f"{name} contains NaN or infinite values")
+            raise InvalidArgumentError(f"{name} contains NaN or infinite values")
     return yt, yp
 
 
@@ -103,11 +105,11 @@ def summarize_folds(fold_metrics: Iterable[Mapping[str, float]]) -> Dict[str, Tu
     """
     folds = list(fold_metrics)
     if not folds:
-        raise ValueError("summarize_folds needs at least one fold")
+        raise InvalidArgumentError("summarize_folds needs at least one fold")
     keys = set(folds[0])
     for i, f in enumerate(folds[1:], start=1):
         if set(f) != keys:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"Fold {i} has metric keys {sorted(f)}, expected {sorted(keys)}"
             )
     out = {}

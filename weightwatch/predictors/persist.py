@@ -29,7 +29,7 @@ from typing import Dict, Mapping, Optional, Sequence
 import numpy as np
 
 from .._files import atomic_write_text, sha256_file
-from ..errors import FeatureMismatchError, PredictorIntegrityError
+from ..errors import FeatureMismatchError, InvalidArgumentError, PredictorIntegrityError
 from .dnn import DNNPredictor
 from .gbm import GBMPredictor
 from .linear import LogitLinearPredictor
@@ -146,7 +146,7 @@ def save_predictor(
     check_is_fitted(predictor, predictor._fitted_attr)
     names = [str(n) for n in feature_names]
     if len(names) != predictor.n_features_in_:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"feature_names has {len(names)} entries but the predictor expects "
             f"{predictor.n_features_in_} features"
         )
@@ -160,7 +160,7 @@ def save_predictor(
     extra = dict(extra or {})
     unknown = sorted(set(extra) - set(EXTRA_SECTIONS))
     if unknown:
-        raise ValueError(f"unknown manifest sections {unknown}; allowed: {', '.join(EXTRA_SECTIONS)}")
+        raise InvalidArgumentError(f"unknown manifest sections {unknown}; allowed: {', '.join(EXTRA_SECTIONS)}")
 
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)

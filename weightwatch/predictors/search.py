@@ -7,6 +7,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional
 import numpy as np
 from sklearn.base import clone
 
+from ..errors import InvalidArgumentError
 from .dnn import DNNPredictor
 from .gbm import GBMPredictor
 from .linear import LogitLinearPredictor
@@ -170,17 +171,17 @@ def random_search(
     y = np.asarray(y, dtype=np.float64).reshape(-1)
     groups = np.asarray(groups)
     if X.ndim != 2 or X.shape[0] != y.shape[0] or y.shape[0] != groups.shape[0]:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"X {X.shape}, y {y.shape} and groups {groups.shape} must have matching rows"
         )
     if n_configs < 1:
-        raise ValueError(f"n_configs must be >= 1, got {n_configs}")
+        raise InvalidArgumentError(f"n_configs must be >= 1, got {n_configs}")
     higher_is_better = {"r2": True, "kendall_tau": True, "mse": False, "mad": False}
     if selection_metric not in higher_is_better:
-        raise ValueError(f"selection_metric must be one of {sorted(higher_is_better)}")
+        raise InvalidArgumentError(f"selection_metric must be one of {sorted(higher_is_better)}")
     if sampler is None:
         if estimator_cls not in PARAM_SAMPLERS:
-            raise ValueError(f"No default sampler for {estimator_cls!r}; pass sampler=")
+            raise InvalidArgumentError(f"No default sampler for {estimator_cls!r}; pass sampler=")
         sampler = PARAM_SAMPLERS[estimator_cls]
     fixed = dict(fixed_params or {})
 

@@ -10,17 +10,19 @@ from typing import List, Tuple
 
 import numpy as np
 
+from ..errors import InvalidArgumentError
+
 __all__ = ["group_train_test_split", "group_kfold"]
 
 
 def _encode_groups(groups) -> Tuple[np.ndarray, int]:
     g = np.asarray(groups)
     if g.ndim != 1:
-        raise ValueError(f"groups must be 1-D, got shape {g.shape}")
+        raise InvalidArgumentError(f"groups must be 1-D, got shape {g.shape}")
     if g.shape[0] == 0:
-        raise ValueError("groups is empty")
+        raise InvalidArgumentError("groups is empty")
     if g.dtype.kind == "f" and np.isnan(g).any():
-        raise ValueError("groups contains NaN")
+        raise InvalidArgumentError("groups contains NaN")
     # np.unique sorts, so the encoding does not depend on row order.
     _, codes = np.unique(g, return_inverse=True)
     codes = codes.reshape(-1)
@@ -46,10 +48,10 @@ def group_train_test_split(groups, test_fraction: float = 0.2, seed: int = 0):
         Sorted row indices.
     """
     if not 0.0 < float(test_fraction) < 1.0:
-        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
+        raise InvalidArgumentError(f"test_fraction must be in (0, 1), got {test_fraction}")
     codes, n_groups = _encode_groups(groups)
     if n_groups < 2:
-        raise ValueError(f"Need at least 2 distinct groups to split, got {n_groups}")
+        raise InvalidArgumentError(f"Need at least 2 distinct groups to split, got {n_groups}")
     n_test = int(round(test_fraction * n_groups))
     n_test = min(max(n_test, 1), n_groups - 1)
     perm = np.random.default_rng(seed).permutation(n_groups)
@@ -70,10 +72,10 @@ def group_kfold(groups, n_splits: int = 3, seed: int = 0) -> List[Tuple[np.ndarr
     """
     n_splits = int(n_splits)
     if n_splits < 2:
-        raise ValueError(f"n_splits must be >= 2, got {n_splits}")
+        raise InvalidArgumentError(f"n_splits must be >= 2, got {n_splits}")
     codes, n_groups = _encode_groups(groups)
     if n_groups < n_splits:
-        raise ValueError(
+        raise InvalidArgumentError(
             f"Cannot make {n_splits} folds from only {n_groups} distinct groups"
         )
     perm = np.random.default_rng(seed).permutation(n_groups)

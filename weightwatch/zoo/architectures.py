@@ -65,7 +65,7 @@ class ArchitectureSpec:
 
     def __post_init__(self) -> None:
         if self.padding not in ("valid", "same"):
-            raise ValueError(f"padding must be 'valid' or 'same', got {self.padding!r}")
+            raise InvalidArgumentError(f"padding must be 'valid' or 'same', got {self.padding!r}")
 
     @property
     def is_mlp(self) -> bool:
@@ -166,12 +166,12 @@ def make_initializer(config: Mapping[str, Any], seed: int):
         return keras.initializers.RandomNormal(stddev=float(config["init_std"]), seed=seed)
     if name == "truncated_normal":
         return keras.initializers.TruncatedNormal(stddev=float(config["init_std"]), seed=seed)
-    raise ValueError(f"unknown w_init {name!r}; expected one of {WEIGHT_INITIALIZERS}")
+    raise InvalidArgumentError(f"unknown w_init {name!r}; expected one of {WEIGHT_INITIALIZERS}")
 
 
 def _check_b_init(config: Mapping[str, Any]) -> None:
     if config.get("b_init", "zeros") != "zeros":
-        raise ValueError(f"only b_init='zeros' is supported, got {config['b_init']!r}")
+        raise InvalidArgumentError(f"only b_init='zeros' is supported, got {config['b_init']!r}")
 
 
 def initial_weights(

@@ -50,7 +50,7 @@ from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-from ..errors import DatasetNotFoundError, InvalidArgumentError
+from ..errors import DataFileError, DatasetNotFoundError, InvalidArgumentError
 
 __all__ = [
     "Dataset",
@@ -105,19 +105,19 @@ class Dataset:
             x = getattr(self, f"x_{split}")
             y = getattr(self, f"y_{split}")
             if x.dtype != np.float32 or x.ndim != 4 or x.shape[-1] != 1:
-                raise ValueError(
+                raise InvalidArgumentError(
                     f"x_{split} must be float32 of shape (N, H, W, 1), got "
                     f"{x.dtype} {x.shape}"
                 )
             if y.dtype != np.int64 or y.shape != (x.shape[0],):
-                raise ValueError(
+                raise InvalidArgumentError(
                     f"y_{split} must be int64 of shape ({x.shape[0]},), got "
                     f"{y.dtype} {y.shape}"
                 )
             if y.size and (y.min() < 0 or y.max() >= self.num_classes):
-                raise ValueError(f"y_{split} labels outside [0, {self.num_classes})")
+                raise InvalidArgumentError(f"y_{split} labels outside [0, {self.num_classes})")
         if self.x_train.shape[1:] != self.x_test.shape[1:]:
-            raise ValueError("train and test images have different shapes")
+            raise InvalidArgumentError("train and test images have different shapes")
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -169,13 +169,13 @@ def resize_images(
     """
     images = np.asarray(images)
     if images.ndim != 3:
-        raise ValueError(f"expected (N, H, W) images, got shape {images.shape}")
+        raise InvalidArgumentError(f"expected (N, H, W) images, got shape {images.shape}")
     n, h, w = images.shape
     if resolution is None or (h == resolution and w == resolution):
         return images.astype(np.float32, copy=False)
     resolution = int(resolution)
     if resolution < 1:
-        raise ValueError(f"resolution must be a positive integer, got {resolution}")
+        raise InvalidArgumentError(f"resolution must be a positive integer, got {resolution}")
     from skimage.transform import resize
 
     downscale = resolution < h or resolution < w
@@ -222,9 +222,9 @@ def jitter_images(x: np.ndarray, copies: int, *, seed: int = 0, max_degrees: flo
 
     x = np.asarray(x, dtype=np.float32)
     if x.ndim != 4 or x.shape[-1] != 1:
-        raise ValueError(f"expected (N, H, W, 1) images, got shape {x.shape}")
+        raise InvalidArgumentError(f"expected (N, H, W, 1) images, got shape {x.shape}")
     if copies < 0:
-        raise ValueError(f"copies must be >= 0, got {copies}")
+        raise InvalidArgumentError(f"copies must be >= 0, got {copies}")
     rng = np.random.default_rng(seed)
     n, h, w, _ = x.shape
     centre = np.array([(h - 1) / 2.0, (w - 1) / 2.0])
@@ -380,7 +380,7 @@ def load_textures(
     :class:`TexturePatchOrigins` describing every patch's source region.
     """
     if not 0.0 < train_fraction < 1.0:
-        raise ValueError("train_fraction must be in (0, 1)")
+        raise InvalidArgumentError("train_fraction must be in (0, 1)")
     p = int(patch_size)
     rng = np.random.default_rng(np.random.SeedSequence([seed, 0x7E47]))
     xs = {"train": [], "test": []}
@@ -394,7 +394,7 @@ def load_textures(
         h, w = img.shape
         split = int(round(w * train_fraction))
         if split < p or w - split < p or h < p:
-            raise ValueError(
+            raise InvalidArgumentError(
                 f"photo {photo!r} ({h}x{w}) too small for patch_size={p} with "
                 f"train_fraction={train_fraction}"
             )
@@ -495,7 +495,7 @@ def _shape_mask(cls: int, u: np.ndarray, v: np.ndarray) -> np.ndarray:
         b = (u - v) / np.sqrt(2.0)
         aa, ab = np.abs(a), np.abs(b)
         return ((aa <= 0.2) & (ab <= 0.95)) | ((ab <= 0.2) & (aa <= 0.95))
-    raise ValueError(cls)
+    raise InvalidArgumentError(cls)
 
 
 def _render_shapes(
@@ -564,7 +564,7 @@ def load_shapes(
     """
     res = 16 if resolution is None else int(resolution)
     if res < 4:
-        raise ValueError("resolution must be >= 4 for shapes")
+        raise InvalidArgumentError("resolution must be >= 4 for shapes")
     k = len(SHAPE_CLASSES)
 
     def make(n: int, stream: int) -> tuple[np.ndarray, np.ndarray]:
@@ -656,15 +656,15 @@ def _read_idx(path: Path) -> np.ndarray:
     with opener(path, "rb") as f:
         data = f.read()
     if len(data) < 4:
-        raise ValueError(f"{path}: not an IDX file")
+        raise DataFileError(f"{path}: not an IDX file")
     zero, dtype_code, ndim = struct.unpack(">HBB", data[:4])
     if zero != 0 or dtype_code != 0x08:
-        raise ValueError(f"{path}: unsupported IDX header (only unsigned-byte data)")
+        raise DataFileError(f"{path}: unsupported IDX header (only unsigned-byte data)")
     dims = struct.unpack(f">{ndim}I", data[4 : 4 + 4 * ndim])
     arr = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
     expected = int(np.prod(dims))
     if arr.size != expected:
-        raise ValueError(f"{path}: expected {expected} values for shape {dims}, got {arr.size}")
+        raise DataFileError(f"{path}: expected {expected} values for shape {dims}, got {arr.size}")
     return arr.reshape(dims)
 
 
@@ -672,7 +672,7 @@ def _load_npz(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarra
     with np.load(path, allow_pickle=False) as f:
         missing = {"x_train", "y_train", "x_test", "y_test"} - set(f.files)
         if missing:
-            raise ValueError(f"{path}: missing arrays {sorted(missing)}")
+            raise DataFileError(f"{path}: missing arrays {sorted(missing)}")
         return f["x_train"], f["y_train"], f["x_test"], f["y_test"]
 
 
@@ -685,7 +685,7 @@ def _pixels_to_unit_gray(x: np.ndarray, chunk: int = 4096) -> np.ndarray:
         x = x[..., 0]
     rgb = x.ndim == 4 and x.shape[-1] == 3
     if not (x.ndim == 3 or rgb):
-        raise ValueError(f"unsupported image array shape {x.shape}")
+        raise InvalidArgumentError(f"unsupported image array shape {x.shape}")
     out = np.empty(x.shape[:3], dtype=np.float32)
     for start in range(0, x.shape[0], chunk):
         block = x[start : start + chunk]
@@ -831,12 +831,12 @@ def _load_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     with open(path, "rb") as f:
         d = _RestrictedUnpickler(f, encoding="bytes").load()
     if not isinstance(d, dict):
-        raise ValueError(f"{path}: expected a dict, got {type(d).__name__}")
+        raise DataFileError(f"{path}: expected a dict, got {type(d).__name__}")
     d = {k.decode("latin1") if isinstance(k, bytes) else k: v for k, v in d.items()}
     data = np.asarray(d["data"], dtype=np.uint8)
     labels = d.get("labels", d.get("fine_labels"))
     if labels is None:
-        raise ValueError(f"{path}: no 'labels' entry")
+        raise DataFileError(f"{path}: no 'labels' entry")
     x = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
     return x, np.asarray(labels, dtype=np.int64)
 

@@ -141,7 +141,7 @@ def plan_populations(
     nearly equal consecutive chunks.
     """
     if population_size < 1:
-        raise ValueError(f"population_size must be >= 1, got {population_size}")
+        raise InvalidArgumentError(f"population_size must be >= 1, got {population_size}")
     group_keys = tuple(group_keys)
     groups: dict[str, list[int]] = {}
     for i, c in enumerate(configs):
@@ -396,7 +396,7 @@ def _as_images(x: np.ndarray) -> np.ndarray:
     if x.ndim == 3:
         x = x[..., None]
     if x.ndim != 4:
-        raise ValueError(f"expected images of shape (n, H, W[, C]), got {x.shape}")
+        raise InvalidArgumentError(f"expected images of shape (n, H, W[, C]), got {x.shape}")
     return np.ascontiguousarray(x)
 
 
@@ -436,11 +436,11 @@ def _train_one_population(spec, configs, tensors, *, batch_size, checkpoints, in
     acts = {c["activation"] for c in configs}
     for a in acts:
         if a not in ACTIVATIONS:
-            raise ValueError(f"unsupported activation {a!r}")
+            raise InvalidArgumentError(f"unsupported activation {a!r}")
     act_mode = acts.pop() if len(acts) == 1 else "mixed"
     rates = np.array([float(c["dropout"]) for c in configs], np.float32)
     if np.any(rates < 0) or np.any(rates >= 1):
-        raise ValueError("dropout rates must be in [0, 1)")
+        raise InvalidArgumentError("dropout rates must be in [0, 1)")
     use_dropout = bool(np.any(rates > 0))
     train_epoch, evaluate = _get_fns(spec, act_mode, use_dropout)
 
@@ -489,7 +489,7 @@ def _train_one_population(spec, configs, tensors, *, batch_size, checkpoints, in
     for e in range(n_epochs):
         per = [np.asarray(orders[i][e], dtype=np.int64) for i in range(N)]
         if any(len(p) and (p.min() < 0 or p.max() >= n_train) for p in per):
-            raise ValueError("batch order indices out of range")
+            raise InvalidArgumentError("batch order indices out of range")
         S = max(1, max(math.ceil(len(p) / batch_size) for p in per))
         idx = np.zeros((S, N, batch_size), np.int32)
         wts = np.zeros((S, N, batch_size), np.float32)
@@ -581,22 +581,22 @@ def train_population(
     y_train = np.asarray(y_train, np.int32).reshape(-1)
     y_test = np.asarray(y_test, np.int32).reshape(-1)
     if len(x_train) != len(y_train) or len(x_test) != len(y_test):
-        raise ValueError("x and y lengths differ")
+        raise InvalidArgumentError("x and y lengths differ")
     if y_train.size and (y_train.min() < 0 or y_train.max() >= spec.num_classes):
-        raise ValueError("train labels out of range")
+        raise InvalidArgumentError("train labels out of range")
     checkpoints = tuple(sorted({int(c) for c in checkpoints}))
     if not checkpoints or checkpoints[0] < 0:
-        raise ValueError("checkpoints must be non-negative epochs")
+        raise InvalidArgumentError("checkpoints must be non-negative epochs")
     n_epochs = max(checkpoints)
     n = len(configs)
     validate_configs(configs)
     if initial_weights is not None and len(initial_weights) != n:
-        raise ValueError("initial_weights must have one entry per config")
+        raise InvalidArgumentError("initial_weights must have one entry per config")
     if batch_orders is not None:
         if len(batch_orders) != n:
-            raise ValueError("batch_orders must have one entry per config")
+            raise InvalidArgumentError("batch_orders must have one entry per config")
         if any(len(b) < n_epochs for b in batch_orders):
-            raise ValueError(f"batch_orders must cover {n_epochs} epochs")
+            raise InvalidArgumentError(f"batch_orders must cover {n_epochs} epochs")
     input_shape = x_train.shape[1:]
     expected = [k for _, k, b in param_shapes(spec, input_shape) for k in (k, b)]
 
@@ -613,7 +613,7 @@ def train_population(
             init_w = [_keras_initial_weights(spec, c, input_shape) for c in cfgs]
         for w in init_w:
             if [tuple(a.shape) for a in w] != [tuple(s) for s in expected]:
-                raise ValueError(f"initial weights shapes {[a.shape for a in w]} != expected {expected}")
+                raise InvalidArgumentError(f"initial weights shapes {[a.shape for a in w]} != expected {expected}")
         if batch_orders is not None:
             orders = [batch_orders[i] for i in members]
         else:
