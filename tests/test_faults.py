@@ -189,6 +189,49 @@ def build(capsys, out, *extra):
     return json.loads(stdout)
 
 
+# ------------------------------------------------------------------ one error family
+
+
+def test_every_error_class_of_the_package_is_a_weightwatch_error():
+    import importlib
+    import inspect
+    import pkgutil
+
+    import weightwatch
+    from weightwatch.errors import WeightWatchError
+
+    assert weightwatch.WeightWatchError is WeightWatchError
+    outside = []
+    for info in pkgutil.walk_packages(weightwatch.__path__, "weightwatch."):
+        if info.name in ("weightwatch.__main__", "weightwatch.demo"):
+            continue
+        try:
+            module = importlib.import_module(info.name)
+        except ImportError:  # an optional framework adapter
+            continue
+        for name, obj in vars(module).items():
+            if (inspect.isclass(obj) and issubclass(obj, Exception) and not issubclass(obj, Warning)
+                    and obj.__module__.startswith("weightwatch") and not issubclass(obj, WeightWatchError)):
+                outside.append(f"{obj.__module__}.{name}")
+    assert not outside
+
+
+@pytest.mark.parametrize("name, old_base", [
+    ("PredictorIntegrityError", Exception), ("PretrainedNotFoundError", LookupError),
+    ("UnsupportedModelError", TypeError), ("FeatureMismatchError", ValueError), ("ModelFileError", ValueError),
+    ("ZooFormatError", ValueError), ("BuildSpecMismatch", ValueError), ("WeightsError", ValueError),
+    ("DatasetNotFoundError", FileNotFoundError), ("UnknownNameError", KeyError), ("PluginError", RuntimeError),
+    ("MissingDependencyError", ImportError), ("OutputPathError", OSError),
+])
+def test_errors_keep_their_old_bases(name, old_base):
+    """``except ValueError`` (etc.) written before the family existed keeps working."""
+    import weightwatch.errors as errors
+
+    cls = getattr(errors, name)
+    assert issubclass(cls, errors.WeightWatchError) and issubclass(cls, old_base)
+    assert str(cls("one message")) == "one message"
+
+
 # ------------------------------------------------------------------ model files and predictions
 
 

@@ -8,6 +8,7 @@ only by their adapters and callbacks (``weightwatch.keras``,
 __version__ = "0.1.0"
 
 from .adapters import to_network
+from .errors import NonFiniteWeightsError, WeightWatchError
 from .features import extract, extract_matrix, get_extractor
 from .network import LayerWeights, Network, WeightsError
 from .pretrained import Prediction, predict_accuracy
@@ -17,6 +18,8 @@ __all__ = [
     "LayerWeights",
     "Network",
     "WeightsError",
+    "WeightWatchError",
+    "NonFiniteWeightsError",
     "to_network",
     "extract",
     "extract_matrix",
