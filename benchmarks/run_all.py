@@ -19,6 +19,7 @@ BENCHMARKS = [
     ("zoo throughput (population vs Keras fit)", "zoo_throughput.py", [], ["--population", "64", "--keras", "2", "--epochs", "1"]),
     ("predictor fit and latency", "predictor_fit.py", [], ["--rows", "3000"]),
     ("callback overhead", "callback_overhead.py", [], ["--repeats", "2"]),
+    ("stopping verdicts on held-out zoo runs (default callback vs baselines)", "verdicts.py", [], []),
 ]
 
 

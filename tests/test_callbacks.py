@@ -3,7 +3,9 @@
 Dying configuration: paper CNN, ReLU, he_normal, Adam lr 0.4, no dropout, all
 data (measured: 10 of 10 Keras seeds end at chance; lr 0.3 and 0.5 too, lr
 0.1 7 of 10). Healthy: the same with lr 1e-3 (10 of 10 reach > 0.9).
-The predictor is a GBM on W_L trained on a small zoo built in the session.
+The predictor is a forecaster of the final accuracy (GBM on the trajectory
+features of :mod:`weightwatch.forecast`) trained on a small zoo built in the
+session.
 """
 
 import json
@@ -39,19 +41,27 @@ def digits():
 
 @pytest.fixture(scope="session")
 def predictor_dir(tmp_path_factory):
-    """GBM on W_L of a 64-run digits zoo (epochs 1..4), saved as data."""
+    """A forecaster of the final (epoch-5) accuracy, fitted on a 64-run digits zoo, saved as data.
+
+    Given as ``predictor=``, a forecaster judges doom (its point forecast below chance + 0.1, as it ships no
+    interval or threshold).
+    """
+    from weightwatch import forecast
     from weightwatch.predictors import GBMPredictor, save_predictor
+    from weightwatch.shipping import Table, write_table
+    from weightwatch.trajectories import Trajectories
     from weightwatch.zoo.build import BuildSpec, build_zoo
     from weightwatch.zoo.storage import Zoo
 
     out = tmp_path_factory.mktemp("zoo")
-    spec = BuildSpec(dataset="digits", architecture="paper-cnn", runs=64, epochs=4, checkpoints=(0, 1, 2, 3, 4),
-                     shard_size=64, seed=11)
-    zoo = Zoo(build_zoo(out / "build", spec, progress=False)["zoo"]).filter(epoch=[1, 2, 3, 4])
-    X, names = zoo.features("W_L")
-    y = zoo.metrics["test_accuracy"].to_numpy()
+    spec = BuildSpec(dataset="digits", architecture="paper-cnn", runs=64, epochs=EPOCHS,
+                     checkpoints=tuple(range(EPOCHS + 1)), shard_size=64, seed=11)
+    write_table(Zoo(build_zoo(out / "build", spec, progress=False)["zoo"]), out / "digits.npz")
+    traj = Trajectories.from_table(Table(out / "digits.npz"))
+    X, y, _, _ = traj.forecast_rows(checks=tuple(range(1, EPOCHS)))
+    names = forecast.feature_names(traj.names)
     pred = GBMPredictor(n_estimators=200, min_child_samples=10).fit(X, y, feature_names=names)
-    save_predictor(pred, out / "predictor", name="test-digits-gbm", feature_set="W_L", feature_names=names,
+    save_predictor(pred, out / "predictor", name="test-digits-forecast-gbm", feature_set="W_L", feature_names=names,
                    architecture_family="paper-cnn", zoo_summary={"runs": 64}, metrics={})
     return out / "predictor"
 
@@ -108,7 +118,7 @@ def check_keras_healthy(digits, predictor, seeds):
         cb, hist = keras_run(digits, predictor, seed, HEALTHY_LR)
         assert cb.stopped_epoch is None, cb.history.to_string()
         assert len(hist.history["ww_pred_accuracy"]) == EPOCHS
-        assert all(np.isfinite(hist.history["ww_pred_accuracy"]))
+        assert all(np.isfinite(hist.history["ww_pred_final_accuracy"]))
         assert hist.history["ww_doomed"] == [0.0] * EPOCHS
 
 
@@ -133,8 +143,8 @@ def test_keras_healthy_runs_are_not_stopped_10_seeds(digits, predictor):
 def test_keras_verbose_line_and_predictor_path(digits, predictor_dir, capsys):
     cb, hist = keras_run(digits, str(predictor_dir), 0, DYING_LR, verbose=1)
     out = capsys.readouterr().out
-    assert "ww: epoch 1 pred_acc " in out and "[doomed]" in out
-    assert cb.verdict.predictor_name == "test-digits-gbm"
+    assert "ww: epoch 1 pred_acc n/a final " in out and "[doomed]" in out and "forecast_doomed" in out
+    assert cb.verdict.predictor_name == "test-digits-forecast-gbm"
 
 
 def test_keras_callback_is_reusable_across_fits(digits, predictor):
@@ -201,8 +211,8 @@ KERAS_TORCH_SCRIPT = textwrap.dedent("""
         m.compile(optimizer=keras.optimizers.Adam(lr),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
         cb = WeightWatchCallback(predictor=sys.argv[1], stop_on_doom=True, verbose=0)
-        h = m.fit(d.x_train, d.y_train, epochs=4, batch_size=32, verbose=0, callbacks=[cb])
-        out[str(lr)] = {"stopped": cb.stopped_epoch, "pred": h.history["ww_pred_accuracy"],
+        h = m.fit(d.x_train, d.y_train, epochs=5, batch_size=32, verbose=0, callbacks=[cb])
+        out[str(lr)] = {"stopped": cb.stopped_epoch, "pred": h.history["ww_pred_final_accuracy"],
                         "n": len(h.history["loss"])}
     print("RESULT" + json.dumps(out))
 """)
@@ -217,7 +227,7 @@ def test_keras_torch_backend_in_subprocess(predictor_dir, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout.split("RESULT", 1)[1])
     assert result["0.4"]["stopped"] is not None and result["0.4"]["stopped"] <= 4
-    assert result["0.001"]["stopped"] is None and result["0.001"]["n"] == 4
+    assert result["0.001"]["stopped"] is None and result["0.001"]["n"] == 5
     assert all(np.isfinite(result["0.001"]["pred"]))
 
 
@@ -257,8 +267,9 @@ def torch_run(digits, predictor, seed, lr):
     x, y = torch_data(digits)
     model = torch_cnn(seed)
     opt = torch.optim.Adam(model.parameters(), lr=lr)
-    ww = WeightWatch(model, predictor=predictor, stop_on_doom=True)
+    ww = WeightWatch(model, predictor=predictor, stop_on_doom=True, epochs=EPOCHS)
     gen = torch.Generator().manual_seed(seed)
+    steps = 0
     epochs_run = 0
     for epoch in range(1, EPOCHS + 1):
         model.train()
@@ -266,8 +277,9 @@ def torch_run(digits, predictor, seed, lr):
             opt.zero_grad()
             torch.nn.functional.cross_entropy(model(x[idx]), y[idx]).backward()
             opt.step()
+            steps += 1
         epochs_run = epoch
-        verdict = ww.step(epoch)
+        verdict = ww.step(epoch, steps=steps)
         assert verdict is not None and verdict.epoch == epoch
         if ww.should_stop:
             break
@@ -278,7 +290,7 @@ def check_torch(digits, predictor, seeds, lr, expect_stop):
     stopped = 0
     for seed in seeds:
         ww, n = torch_run(digits, predictor, seed, lr)
-        assert len(ww.history) == n and ww.history["pred_accuracy"].notna().all()
+        assert len(ww.history) == n and ww.history["pred_final_accuracy"].notna().all()
         if ww.should_stop:
             stopped += 1
             assert ww.stopped_epoch == n and ww.stopping_reason is not None
@@ -347,7 +359,7 @@ def lightning_run(digits, predictor, seed, lr, ckpt_dir=None):
 
     class Spy(pl.Callback):
         def on_train_epoch_end(self, trainer, pl_module):
-            epochs_seen.append(float(trainer.callback_metrics["ww_pred_accuracy"]))
+            epochs_seen.append(float(trainer.callback_metrics["ww_pred_final_accuracy"]))
 
     trainer = pl.Trainer(max_epochs=EPOCHS, callbacks=[cb, Spy()], logger=False, enable_checkpointing=False,
                          enable_progress_bar=False, enable_model_summary=False, accelerator="cpu", devices=1)
@@ -395,3 +407,102 @@ def test_lightning_state_dict_round_trip(digits, predictor):
     other.load_state_dict(state)
     assert other.stopped_epoch == cb.stopped_epoch and other.stopping_reason == cb.stopping_reason
     assert other.history.equals(cb.history)
+
+
+# ------------------------------------------------------------------ binary models, bf16, unreadable models
+
+
+def _cancer():
+    from sklearn.datasets import load_breast_cancer
+
+    x, y = load_breast_cancer(return_X_y=True)
+    x = ((x - x.mean(0)) / x.std(0)).astype(np.float32)
+    return x, y.astype(np.float32)
+
+
+@lightning_filter
+def test_lightning_binary_sigmoid_model_trains_undisturbed():
+    """One sigmoid output unit is a binary classifier: no output_collapse, no stop, flagged out of domain."""
+    import lightning.pytorch as pl
+    import torch
+
+    from weightwatch.lightning import WeightWatchCallback
+
+    x, y = (torch.from_numpy(a) for a in _cancer())
+
+    class Module(pl.LightningModule):
+        def __init__(self):
+            super().__init__()
+            torch.manual_seed(0)
+            self.net = torch.nn.Sequential(torch.nn.Linear(30, 16), torch.nn.ReLU(), torch.nn.Linear(16, 1))
+
+        def training_step(self, batch, _):
+            xb, yb = batch
+            return torch.nn.functional.binary_cross_entropy_with_logits(self.net(xb)[:, 0], yb)
+
+        def configure_optimizers(self):
+            return torch.optim.Adam(self.parameters(), lr=1e-3)
+
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=32, shuffle=True,
+                                         generator=torch.Generator().manual_seed(0))
+    cb = WeightWatchCallback(stop_on_doom=True)
+    trainer = pl.Trainer(max_epochs=4, callbacks=[cb], logger=False, enable_checkpointing=False,
+                         enable_progress_bar=False, enable_model_summary=False, accelerator="cpu", devices=1)
+    module = Module()
+    trainer.fit(module, loader)
+    assert trainer.current_epoch == 4 and cb.stopped_epoch is None and not cb.verdict.doomed
+    assert cb.verdict.in_domain is False and "2 classes" in cb.verdict.domain_reason
+    assert float(trainer.callback_metrics["ww_in_domain"]) == 0.0
+    with torch.no_grad():
+        acc = float(((module.net(x)[:, 0] > 0).float() == y).float().mean())
+    assert acc > 0.9
+
+
+def test_keras_binary_sigmoid_model_trains_undisturbed(digits):
+    import keras
+
+    from weightwatch.keras import WeightWatchCallback
+
+    x, y = _cancer()
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((30,)), keras.layers.Dense(16, activation="relu"),
+                              keras.layers.Dense(1, activation="sigmoid")])
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="binary_crossentropy", metrics=["accuracy"])
+    cb = WeightWatchCallback(stop_on_doom=True, verbose=0)
+    hist = model.fit(x, y, epochs=4, batch_size=32, verbose=0, callbacks=[cb])
+    assert len(hist.history["loss"]) == 4 and cb.stopped_epoch is None
+    assert "output_collapse" not in cb.verdict.reasons and hist.history["ww_in_domain"] == [0.0] * 4
+
+
+def test_keras_bfloat16_policy_is_watched(digits):
+    import keras
+
+    from weightwatch.keras import WeightWatchCallback
+
+    before = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        keras.utils.set_random_seed(0)
+        model = keras_cnn(0, HEALTHY_LR)
+        assert model.layers[0].compute_dtype == "bfloat16"
+        cb = WeightWatchCallback(predictor=None, verbose=0)
+        hist = model.fit(digits.x_train[:256], digits.y_train[:256], epochs=2, verbose=0, callbacks=[cb])
+    finally:
+        keras.config.set_dtype_policy(before)
+    assert cb.history["epoch"].tolist() == [1, 2] and hist.history["ww_status"] == [0.0, 0.0]
+
+
+def test_keras_unreadable_model_says_so_once_and_logs_nothing(capsys):
+    import keras
+
+    from weightwatch.keras import WeightWatchCallback
+
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((64, 5, 3)).astype(np.float32), rng.integers(0, 2, 64)
+    model = keras.Sequential([keras.Input((5, 3)), keras.layers.LSTM(4)])
+    model.compile(optimizer="adam", loss="mse")
+    cb = WeightWatchCallback(verbose=1)
+    hist = model.fit(x, np.eye(4)[y % 4].astype(np.float32), epochs=3, verbose=0, callbacks=[cb])
+    out = capsys.readouterr().out
+    assert out.count("nothing can be checked") == 1 and "[ok]" not in out and "pred_acc" not in out
+    assert not any(k.startswith("ww_") for k in hist.history) and len(cb.history) == 0

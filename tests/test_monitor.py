@@ -58,17 +58,59 @@ def test_dead_units_half_is_fine():
 
 def test_all_units_dead_is_doomed_and_output_constant():
     net = conv_net([-2.0] * 4, last_bias=np.array([0.0, 0.3, 0.1], np.float32))
-    f = dead_units(ctx(net))
-    assert f.severity == Severity.DOOMED and f.details["all_dead"][0] == "c1"
+    f = dead_units(ctx(net, input_range=(-1, 1)))
+    assert f.severity == Severity.DOOMED and f.sound and f.details["all_dead"][0] == "c1"
     # layer 2 sees only zeros: its units are constant, the logits are the bias
-    g = output_collapse(ctx(net))
-    assert g.severity == Severity.DOOMED and g.details["class"] == 1 and g.details["constant_input"]
+    g = output_collapse(ctx(net, input_range=(-1, 1)))
+    assert g.severity == Severity.DOOMED and g.sound and g.details["class"] == 1 and g.details["constant_input"]
+
+
+def test_undeclared_input_range_only_warns():
+    """Without a declared input range the interval rules are not proofs: they warn, never doom."""
+    net = conv_net([-2.0] * 4, last_bias=np.array([0.0, 0.3, 0.1], np.float32))
+    for rule in (dead_units, output_collapse):
+        f = rule(ctx(net))
+        assert f.severity == Severity.WARNING and not f.sound and "input_range" in f.message
+    m = Monitor(predictor=None, rules=["dead_units", "output_collapse"], patience=1)
+    assert not any(v.doomed for v in run(m, range(1, 5), net))
+
+
+def _binary_net(last_bias, scale=0.1):
+    k1 = np.full((3, 3, 1, 4), scale, np.float32)
+    return Network((LayerWeights("c1", "conv", k1, np.zeros(4, np.float32), "relu"),
+                    LayerWeights("out", "dense", np.full((4, 1), 0.5, np.float32),
+                                 np.asarray([last_bias], np.float32), "sigmoid")))
+
+
+def test_output_collapse_on_one_unit_binary_output():
+    # c1 outputs in [0, 0.9]; logit in [b, b + 4 * 0.5 * 0.9] = [b, b + 1.8]
+    assert output_collapse(ctx(_binary_net(-1.0), input_range=(-1, 1))) is None  # straddles 0: no proof
+    f = output_collapse(ctx(_binary_net(0.5), input_range=(-1, 1)))
+    assert f.severity == Severity.DOOMED and f.details["class"] == 1 and f.details["margin"] == pytest.approx(0.5)
+    f = output_collapse(ctx(_binary_net(-2.0), input_range=(-1, 1)))
+    assert f.details["class"] == 0 and f.details["margin"] == pytest.approx(0.2, abs=1e-6)
+    assert "inf" not in f.message
+
+
+def test_output_collapse_on_two_unit_output():
+    net = conv_net([0.0] * 4, last_kernel=np.eye(4, 2, dtype=np.float32), last_bias=np.array([0.0, 5.0], np.float32))
+    f = output_collapse(ctx(net, input_range=(-1, 1)))
+    assert f.details["class"] == 1 and np.isfinite(f.details["margin"])
+    assert output_collapse(ctx(conv_net([0.0] * 4, last_kernel=np.eye(4, 2, dtype=np.float32),
+                                        last_bias=np.array([0.0, 0.1], np.float32)), input_range=(-1, 1))) is None
+
+
+def test_num_classes_read_from_the_model():
+    from weightwatch.domain import facts
+
+    assert facts(_binary_net(0.0)).num_classes == 2 and facts(conv_net([0.0] * 4)).num_classes == 3
 
 
 def test_input_range_matters():
     # with inputs in [0, 1] only positive weights count: b + 0.9 > 0 for b = -0.5 ...
     net = conv_net([-0.5] * 4, w1_scale=-0.1)
     assert dead_units(ctx(net, input_range=(0.0, 1.0))).severity == Severity.DOOMED  # -0.5 + 0 <= 0
+    assert dead_units(ctx(net, input_range=(0.0, 1.0))).sound
     assert dead_units(ctx(net, input_range=(-1.0, 1.0))) is None  # -0.5 + 0.9 > 0
 
 
@@ -141,7 +183,7 @@ def test_dying_relu_thresholds():
     th = {"t_first": -0.2, "t_last": 1.0}
     low = conv_net([-0.5] * 4, last_bias=np.array([0.1, 0.2, 0.3], np.float32))
     f = dying_relu(ctx(low, options={"dying_relu_thresholds": th}))
-    assert f.severity == Severity.DOOMED and f.details["first_bias_max"] == pytest.approx(-0.5)
+    assert f.severity == Severity.WARNING and f.details["first_bias_max"] == pytest.approx(-0.5)  # learned: warns
     high_last = conv_net([-0.5] * 4, last_bias=np.array([0.1, 2.0, 0.3], np.float32))
     assert dying_relu(ctx(high_last, options={"dying_relu_thresholds": th})) is None
     assert dying_relu(ctx(conv_net([0.5] * 4), options={"dying_relu_thresholds": th})) is None
@@ -154,10 +196,11 @@ def test_shipped_dying_relu_thresholds_load():
     assert th is not None and th["t_first"] < 0 and th["test"]["precision"] >= 0.8
 
 
-def test_near_chance():
+def test_near_chance_only_warns():
+    """"Not learned yet" is not "cannot learn": the accuracy now never dooms a run."""
     net = conv_net([0.0] * 4)
     assert near_chance(ctx(net)) is None  # no predictor
-    assert near_chance(ctx(net, predicted_accuracy=0.15)).severity == Severity.DOOMED
+    assert near_chance(ctx(net, predicted_accuracy=0.15)).severity == Severity.WARNING
     assert near_chance(ctx(net, predicted_accuracy=0.25)) is None
     assert near_chance(ctx(net, predicted_accuracy=0.25, options={"chance_margin": 0.2})) is not None
 
@@ -188,8 +231,8 @@ def scripted(doomed_epochs, severity=Severity.DOOMED, name="scripted"):
 NET = conv_net([0.1] * 4)
 
 
-def run(monitor, epochs):
-    return [monitor.step(NET, e) for e in epochs]
+def run(monitor, epochs, net=None):
+    return [monitor.step(NET if net is None else net, e) for e in epochs]
 
 
 @pytest.mark.parametrize("doomed, patience, start, expected", [
@@ -274,20 +317,42 @@ class ConstPredictor:
         return np.array([self.values[min(len(self.seen), len(self.values)) - 1]])
 
 
-def test_predictor_drives_near_chance_with_patience():
-    m = Monitor(predictor=ConstPredictor([0.5, 0.12, 0.11, 0.11]), rules=["near_chance"], patience=2)
+def test_predictor_near_chance_warns_but_never_dooms():
+    m = Monitor(predictor=ConstPredictor([0.5, 0.12, 0.11, 0.11]), forecaster=None, rules=["near_chance"],
+                patience=2)
     v = run(m, [1, 2, 3, 4])
-    assert [x.status for x in v] == [Severity.OK, Severity.WARNING, Severity.DOOMED, Severity.DOOMED]
+    assert [x.status for x in v] == [Severity.OK, Severity.WARNING, Severity.WARNING, Severity.WARNING]
     assert v[2].reasons == [Reason.NEAR_CHANCE] and v[2].predicted_accuracy == pytest.approx(0.11)
     assert m.history[0]["pred_accuracy"] == 0.5 and v[0].predictor_name == "ConstPredictor"
 
 
-def test_min_delta_recovery_restarts_near_chance_count():
+def test_forecast_drives_doom_with_patience():
+    m = Monitor(predictor=None, forecaster=ConstPredictor([0.5, 0.12, 0.11, 0.11]), rules=["forecast_doomed"],
+                patience=2, chance_margin=0.1)
+    v = run(m, [1, 2, 3, 4])
+    assert [x.status for x in v] == [Severity.OK, Severity.WARNING, Severity.DOOMED, Severity.DOOMED]
+    assert v[2].reasons == [Reason.FORECAST_DOOMED] and v[2].forecast == pytest.approx(0.11)
+    assert m.history[2]["pred_final_accuracy"] == pytest.approx(0.11) and m.forecaster_name == "ConstPredictor"
+
+
+def test_min_delta_recovery_restarts_the_count_of_a_recovering_finding():
+    def recovering(c):
+        if c.predicted_accuracy < 0.2:
+            return Finding("slow", Reason("slow"), Severity.DOOMED, "slow", recovers=True)
+        return None
+
     preds = [0.12, 0.15, 0.17, 0.171, 0.171]
-    m = Monitor(predictor=ConstPredictor(preds), rules=["near_chance"], patience=2, min_delta=0.01)
+    m = Monitor(predictor=ConstPredictor(preds), forecaster=None, rules=[Rule("slow", recovering)], patience=2,
+                min_delta=0.01)
     v = run(m, [1, 2, 3, 4, 5])
     # 0.15 and 0.17 improve by > 0.01: still recovering; 0.171 does not -> count resumes
     assert [x.doomed for x in v] == [False, False, False, True, True]
+
+
+def test_plugin_rules_name_their_own_reason():
+    rule = Rule("mine", lambda c: Finding("mine", "my_reason", Severity.WARNING, "mine"))
+    v = Monitor(predictor=None, rules=[rule]).step(NET, 1)
+    assert v.reasons == ["my_reason"] and str(v.reasons[0]) == "my_reason" and v.reasons[0].value == "my_reason"
 
 
 def test_epoch_feature_appended_when_names_end_with_epoch():
@@ -343,7 +408,7 @@ def test_failing_rule_is_disabled_others_keep_running():
 
 
 def test_unknown_rule_name():
-    with pytest.raises(ValueError, match="no rule named"):
+    with pytest.raises(LookupError, match="no rule named"):
         Monitor(rules=["nope"])
 
 
@@ -414,7 +479,13 @@ def test_callback_internal_error_disables_callback_once():
         assert "ww_doomed" not in hist.history
 
 
-def test_default_min_delta_ignores_jitter_near_chance():
+def test_default_min_delta_ignores_jitter_of_a_recovering_finding():
     """Predictions wobbling around chance (0.093 -> 0.094 -> 0.097) must not keep resetting patience."""
-    m = Monitor(predictor=ConstPredictor([0.093, 0.094, 0.097, 0.096]), rules=["near_chance"], patience=2)
+    def low(c):
+        if c.predicted_accuracy < 0.2:
+            return Finding("low", Reason("low"), Severity.DOOMED, "low", recovers=True)
+        return None
+
+    m = Monitor(predictor=ConstPredictor([0.093, 0.094, 0.097, 0.096]), forecaster=None, rules=[Rule("low", low)],
+                patience=2)
     assert [x.doomed for x in run(m, [1, 2, 3, 4])] == [False, True, True, True]

@@ -50,9 +50,21 @@ def test_build_writes_every_predictor_and_its_card(tables, tmp_path):
         assert model.booster_.num_trees() == 15
         assert sorted(manifest["files"]) == ["model.txt", "model_q_hi.txt", "model_q_lo.txt"]
     early = json.loads((out / pretrained.EARLY_PREDICTOR / "manifest.json").read_text())
-    assert early["feature_names"][-1] == "epoch" and len(early["feature_names"]) == 57
-    assert set(early["metrics"]["per_epoch"]) == {"epoch 0", "epoch 1", "epoch 2"}
-    assert "predictor=" in (out / f"{pretrained.EARLY_PREDICTOR}.md").read_text()
+    assert early["feature_names"][-2:] == ["log10_steps", "progress"] and len(early["feature_names"]) == 2 * 56 + 2
+    assert early["feature_names"][56] == "d." + early["feature_names"][0]
+    assert set(early["metrics"]["per_epoch"]) == {"epoch 1", "epoch 2"}
+    v = early["verdict"]
+    assert v["rule"] == "forecast_doomed" and v["patience"] == shipping.PATIENCE and "threshold" in v
+    assert v["upper_offset"] >= 0 and early["forecast"]["zoo_epochs"] == 18
+    assert "WeightWatchCallback()" in (out / f"{pretrained.EARLY_PREDICTOR}.md").read_text()
+    card = (out / "VERDICTS.md").read_text()
+    assert "held-out" in card and "| all held-out runs |" in card and "learning-rate decile" in card
+    for name in names:  # every manifest records its split (disjoint run ids) and its domain envelope
+        m = json.loads((out / name / "manifest.json").read_text())
+        train, held = set(m["split"]["train_runs"]), set(m["split"]["heldout_runs"])
+        assert train and held and not train & held
+        assert len(m["domain"]["features"]["lo"]) == len(m["feature_names"]) and m["domain"]["num_classes"] == 10
+        assert 0.5 < m["metrics"]["in_domain_heldout"] <= 1
     # the interval boosters follow INTERVAL_PARAMS, not the point model's settings
     digits = load_predictor(out / "paper-cnn-digits-W_L-gbm")
     assert digits.interval_params == shipping.INTERVAL_PARAMS

@@ -1,9 +1,12 @@
-"""``make demo``: watch two real Keras trainings on sklearn's digits.
+"""``make demo``: watch three real Keras trainings on sklearn's digits.
 
-One healthy configuration and one that the zoo shows dies (ReLU, learning
-rate 0.4): both train with ``WeightWatchCallback(stop_on_doom=True)``, which
-prints the predicted accuracy and the verdict every epoch and stops the
-doomed run early. At the end: predicted vs actual test accuracy.
+A healthy configuration, a slow starter (learning rate 1e-4: near chance for
+the first epochs, healthy at the end) and one that the zoo shows dies (ReLU,
+learning rate 0.4): all train with ``WeightWatchCallback(stop_on_doom=True)``,
+which prints the predicted accuracy now, the forecast of the final accuracy
+and the verdict every epoch, warns about the slow starter without stopping
+it, and stops the doomed run early. At the end: predicted vs actual test
+accuracy.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 RUNS = (
     ("healthy", {"activation": "relu", "w_init": "he_normal", "learning_rate": 1e-3, "dropout": 0.0,
                  "l2reg": 1e-6, "init_std": 0.05, "b_init": "zeros", "random_seed": 1}),
+    ("slow", {"activation": "relu", "w_init": "he_normal", "learning_rate": 1e-4, "dropout": 0.0,
+              "l2reg": 1e-6, "init_std": 0.05, "b_init": "zeros", "random_seed": 1}),
     ("dying", {"activation": "relu", "w_init": "he_normal", "learning_rate": 0.4, "dropout": 0.0,
                "l2reg": 1e-6, "init_std": 0.05, "b_init": "zeros", "random_seed": 1}),
 )
@@ -58,16 +63,18 @@ def run(epochs: int = 18, out=sys.stdout) -> list:
         iv = f"{interval[0]:.2f}-{interval[1]:.2f}" if interval else "-"
         print(f"{name:8s} {done:6d} {pred:10.3f} {iv:>13s} {actual:7.3f} {'yes' if stopped else 'no':>8s} {took:5.1f}s",
               file=out)
-    print(f"predictor: {pred_name()}", file=out)
+    print(f"predictors: {pred_name()}", file=out)
     return summary
 
 
 def pred_name() -> str:
-    from .pretrained import PAPER_CNN_PREDICTOR, manifest
+    from .pretrained import EARLY_PREDICTOR, PAPER_CNN_PREDICTOR, manifest
 
     m = manifest(PAPER_CNN_PREDICTOR)
-    r2 = m["metrics"]["r2"]["mean"]
-    return f"{PAPER_CNN_PREDICTOR} (held-out R² {r2:.3f} on its zoos)"
+    f = manifest(EARLY_PREDICTOR)["verdict"]
+    return (f"{PAPER_CNN_PREDICTOR} (accuracy now; held-out R² {m['metrics']['r2']['mean']:.3f} on its zoos), "
+            f"{EARLY_PREDICTOR} (final accuracy; stops when forecast + {f['upper_offset']:.3f} < "
+            f"{f['threshold']:.3f} twice in a row, pretrained/VERDICTS.md)")
 
 
 if __name__ == "__main__":

@@ -46,20 +46,31 @@ class WeightWatchCallback(Watcher, keras.callbacks.Callback):
 
     Parameters
     ----------
-    predictor : None, "auto", path or fitted predictor
-        See :class:`~weightwatch.monitor.Monitor`.
+    predictor : None, "auto", name, path or fitted predictor
+        See :class:`~weightwatch.monitor.Monitor`. ``"auto"``: the shipped
+        predictor of the accuracy now and forecaster of the final accuracy
+        for the model's family; doom is judged by the forecast.
     every : int
         Check every ``every`` epochs.
     stop_on_doom : bool
         Set ``model.stop_training`` once the run is doomed.
-    patience, start_from_epoch, min_delta, input_range, strict, rules
+    patience, start_from_epoch, min_delta, strict, rules
         Passed to the monitor (Keras ``EarlyStopping`` vocabulary).
+    input_range : (lo, hi) or None
+        Declared range of the inputs; makes the interval-bound rules proofs
+        that may stop the run (without it they only warn).
     log_stats : bool
         Keep per-layer statistics in the history.
     verbose : int
         1: one line per checked epoch; 0: silent (logging only).
     **monitor_options
-        Other :class:`Monitor` arguments (``num_classes``, ``chance_margin``, ``features``).
+        Other :class:`Monitor` arguments (``forecaster``, ``num_classes``, ``chance_margin``, ``features``,
+        ``epochs``; by default ``epochs`` is ``model.fit``'s).
+
+    Logs ``ww_pred_accuracy`` (accuracy now), ``ww_pred_final_accuracy``
+    (forecast of the accuracy at the end of the run), ``ww_in_domain`` (0
+    when the model is outside the predictors' training data), ``ww_doomed``
+    and ``ww_status`` into ``logs`` (History, CSVLogger, TensorBoard).
 
     Attributes
     ----------
@@ -75,9 +86,10 @@ class WeightWatchCallback(Watcher, keras.callbacks.Callback):
     framework = "Keras"
 
     def __init__(self, predictor="auto", every: int = 1, stop_on_doom: bool = False, patience: int = 2,
-                 start_from_epoch: int = 1, min_delta: float = 0.02, input_range=(-1, 1), log_stats: bool = False,
+                 start_from_epoch: int = 1, min_delta: float = 0.02, input_range=None, log_stats: bool = False,
                  strict: bool = False, verbose: int = 1, rules="all", **monitor_options):
         super().__init__()
+        self._monitor_options = dict(monitor_options)
         self._setup_watch(predictor, every, stop_on_doom, patience, start_from_epoch, min_delta, input_range,
                           log_stats, strict, verbose, rules, **monitor_options)
 
@@ -87,12 +99,14 @@ class WeightWatchCallback(Watcher, keras.callbacks.Callback):
         self._plain = None
 
     def on_train_begin(self, logs=None):
-        self.monitor.reset()
-        self._reset_watch()
+        self._begin(lambda: to_network(self.model))
+        self._epochs_from_fit = "epochs" not in self._monitor_options
+        if self._epochs_from_fit:
+            self.monitor.epochs = (self.params or {}).get("epochs") or None
 
     def on_epoch_end(self, epoch, logs=None):
         done = int(epoch) + 1
-        verdict = self._watch(done, lambda: to_network(self.model), self._plain_chain)
+        verdict = self._watch(done, lambda: to_network(self.model), self._plain_chain, steps=self._steps())
         if verdict is None:
             return
         if logs is not None:
@@ -100,6 +114,12 @@ class WeightWatchCallback(Watcher, keras.callbacks.Callback):
         if self.stopped_epoch == done:
             self.model.stop_training = True
             self.stopping_reason = verdict.reasons[0] if verdict.reasons else None
+
+    def _steps(self):
+        try:
+            return int(self.model.optimizer.iterations)
+        except Exception:  # noqa: BLE001 - no optimizer yet or another backend's counter
+            return None
 
     def _plain_chain(self) -> bool:
         if self._plain is None:

@@ -42,7 +42,7 @@ class WeightWatchCallback(Watcher, pl.Callback):
     """Check the weights at the end of every ``every``-th training epoch.
 
     Parameters are those of :class:`weightwatch.keras.WeightWatchCallback`.
-    Logs ``ww_pred_accuracy``, ``ww_doomed`` and ``ww_status`` through
+    Logs ``ww_pred_accuracy``, ``ww_pred_final_accuracy``, ``ww_in_domain``, ``ww_doomed`` and ``ww_status`` through
     ``pl_module.log``; with ``stop_on_doom`` sets ``trainer.should_stop``
     and records ``stopping_reason`` / ``stopping_reason_message``.
     """
@@ -50,9 +50,10 @@ class WeightWatchCallback(Watcher, pl.Callback):
     framework = "Lightning"
 
     def __init__(self, predictor="auto", every: int = 1, stop_on_doom: bool = False, patience: int = 2,
-                 start_from_epoch: int = 1, min_delta: float = 0.02, input_range=(-1, 1), log_stats: bool = False,
+                 start_from_epoch: int = 1, min_delta: float = 0.02, input_range=None, log_stats: bool = False,
                  strict: bool = False, verbose: int = 0, rules="all", **monitor_options):
         super().__init__()
+        self._epochs_from_trainer = "epochs" not in monitor_options
         self._setup_watch(predictor, every, stop_on_doom, patience, start_from_epoch, min_delta, input_range,
                           log_stats, strict, verbose, rules, **monitor_options)
 
@@ -72,14 +73,17 @@ class WeightWatchCallback(Watcher, pl.Callback):
     def on_fit_start(self, trainer, pl_module):
         # a resumed fit restores state after this hook; a fresh one starts clean
         if trainer.ckpt_path is None:
-            self.monitor.reset()
-            self._reset_watch()
+            self._begin(lambda: to_network(pl_module))
+        if self._epochs_from_trainer:
+            max_epochs = getattr(trainer, "max_epochs", None)
+            self.monitor.epochs = max_epochs if max_epochs and max_epochs > 0 else None
 
     def on_train_epoch_end(self, trainer, pl_module):
         if trainer.sanity_checking:
             return
         done = int(trainer.current_epoch) + 1
-        verdict = self._watch(done, lambda: to_network(pl_module), lambda: _plain(pl_module))
+        verdict = self._watch(done, lambda: to_network(pl_module), lambda: _plain(pl_module),
+                              steps=int(trainer.global_step))
         if verdict is None:
             return
         for key, value in self._log_values(verdict).items():

@@ -15,11 +15,13 @@ import logging
 import math
 import os
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Optional
 
 import numpy as np
 
+from . import domain, runs
+from .errors import InvalidArgumentError, UnknownNameError
 from .network import Network
 from .rules import Finding, Reason, Rule, RuleContext, Severity, total_l2_norm
 
@@ -46,11 +48,23 @@ class Verdict:
     message : str
         One actionable sentence per reason.
     predicted_accuracy : float or None
+        Accuracy now, from the weights.
     interval : (lo, hi) or None
         Prediction interval when the predictor has ``predict_interval``.
     predictor_name : str or None
     note : str
         E.g. why no predictor is used.
+    epoch : int or None
+    forecast : float or None
+        Forecast of the accuracy at the end of the run.
+    forecast_interval : (lo, hi) or None
+        Its calibrated interval; doom is judged by the upper end.
+    in_domain : bool or None
+        False when the network lies outside the data the predictors were
+        fitted on (their numbers are then not calibrated and never stop the
+        run); None without a predictor.
+    domain_reason : str
+        Why the network is out of domain.
     """
 
     status: Severity
@@ -61,6 +75,10 @@ class Verdict:
     predictor_name: Optional[str] = None
     note: str = ""
     epoch: Optional[int] = None
+    forecast: Optional[float] = None
+    forecast_interval: Optional[tuple] = None
+    in_domain: Optional[bool] = None
+    domain_reason: str = ""
 
     @property
     def doomed(self) -> bool:
@@ -71,18 +89,27 @@ class Verdict:
         return self.status == Severity.OK
 
     def line(self) -> str:
-        """One log line: ``ww: epoch 3 pred_acc 0.412 [ok]`` (+ reasons and message)."""
-        p = self.predicted_accuracy
-        acc = "n/a" if p is None or not math.isfinite(p) else f"{p:.3f}"
-        text = f"ww: epoch {self.epoch} pred_acc {acc} [{self.status}]"
+        """One log line: ``ww: epoch 3 pred_acc 0.412 final 0.80 [ok]`` (+ reasons and message)."""
+        text = f"ww: epoch {self.epoch} pred_acc {_fmt(self.predicted_accuracy)}"
+        if self.forecast is not None:
+            text += f" final {_fmt(self.forecast)}"
+            if self.forecast_interval is not None:
+                text += f" ({_fmt(self.forecast_interval[0])}-{_fmt(self.forecast_interval[1])})"
+        if self.in_domain is False:
+            text += " (out of domain)"
+        text += f" [{self.status}]"
         if self.reasons:
-            text += " " + ",".join(r.value for r in self.reasons) + ": " + self.message
+            text += " " + ",".join(str(r) for r in self.reasons) + ": " + self.message
         return text
 
     def __str__(self) -> str:
         acc = "n/a" if self.predicted_accuracy is None else f"{self.predicted_accuracy:.3f}"
         text = f"[{self.status}] pred_acc {acc}"
         return f"{text}: {self.message}" if self.message else text
+
+
+def _fmt(value) -> str:
+    return "n/a" if value is None or not math.isfinite(value) else f"{value:.3f}"
 
 
 def _jsonable(obj):
@@ -122,7 +149,7 @@ def _resolve_rules(rules) -> list:
             out.append(r)
         elif isinstance(r, str):
             if r not in table:
-                raise ValueError(f"no rule named {r!r}; registered: {', '.join(sorted(table))}")
+                raise UnknownNameError(f"no rule named {r!r}; registered: {', '.join(sorted(table))}")
             out.append(table[r])
         elif callable(r):
             out.append(Rule(getattr(r, "__name__", "custom"), r, (r.__doc__ or "").strip()))
@@ -136,14 +163,18 @@ class Monitor:
 
     Parameters
     ----------
-    predictor : None, "auto", path or fitted predictor
-        Accuracy predictor (sklearn-style ``predict``). ``"auto"`` asks
-        ``weightwatch.pretrained.auto_predictor(network)`` for one matching
-        the network; without one only the rules run (logged once). The name
-        of a shipped predictor (``weightwatch.pretrained.list()``) loads it,
-        e.g. ``"paper-cnn-early-forecast-gbm"`` to judge each epoch by the
-        forecast of the *final* accuracy. A path is loaded with
-        :func:`weightwatch.predictors.load_predictor`.
+    predictor : None, "auto", name, path or fitted predictor
+        Predictor of the accuracy *now* (``ww_pred_accuracy``). ``"auto"``
+        asks :func:`weightwatch.pretrained.auto_predictor` for one matching
+        the network; without one only the rules run (logged once). A shipped
+        name (``weightwatch.pretrained.list()``) or a saved predictor's
+        directory is loaded. Passing a forecaster here makes it the
+        forecaster.
+    forecaster : None, "auto", name, path or fitted predictor
+        Forecaster of the accuracy at the *end* of the run
+        (``ww_pred_final_accuracy``); doom is judged by its calibrated upper
+        bound (rule ``forecast_doomed``). ``"auto"``: the shipped one for the
+        network's family, if any (with ``predictor="auto"`` only).
     rules : "all", list of names or Rule objects
         Rules to run (registered through the ``register_rules`` hook).
     patience : int
@@ -154,16 +185,24 @@ class Monitor:
         Epochs before this one are checked and reported but never count
         towards ``patience``.
     min_delta : float
-        A predicted accuracy above the best earlier one by more than
-        ``min_delta`` counts as recovery and restarts the patience count of
-        predictor-based findings (``near_chance``). The default (0.02) keeps
-        the predictor's jitter around chance from resetting the count.
-    input_range : (lo, hi)
-        Range of the network's inputs (scalars or per input channel), for the
-        interval-bound rules.
-    num_classes : int
-    chance_margin : float
-        ``near_chance`` fires below ``1/num_classes + chance_margin``.
+        For findings that recover on improvement: a predicted accuracy above
+        the best earlier one by more than ``min_delta`` restarts their count.
+    input_range : (lo, hi) or None
+        Declared range of the network's inputs (scalars or per input
+        channel). The interval-bound rules (``dead_units``,
+        ``output_collapse``) are proofs only for a declared range; with None
+        they assume [-1, 1] and only warn.
+    num_classes : int or None
+        None: read from the model (the last layer's units; one unit is a
+        binary classifier).
+    chance_margin : float or None
+        The forecast dooms a run when its upper bound is below ``chance +
+        chance_margin``. None: the threshold the forecaster shipped with,
+        chosen for a measured false-stop budget (``pretrained/VERDICTS.md``).
+    epochs : int or None
+        Planned length of the run, mapping its epochs to the forecaster's
+        (a check after epoch ``e`` of ``E`` is the zoo's epoch ``18 e / E``).
+        The callbacks read it from the framework; None: 18.
     strict : bool
         Re-raise errors of rules and predictor instead of warning once and
         disabling the failing component.
@@ -174,26 +213,34 @@ class Monitor:
         Store per-layer bias maxima and the weight norm in every history record.
     """
 
-    def __init__(self, predictor=None, rules="all", patience: int = 2, start_from_epoch: int = 1,
-                 min_delta: float = 0.02, input_range=(-1.0, 1.0), num_classes: int = 10,
-                 chance_margin: float = 0.1, strict: bool = False, features: Optional[str] = None,
-                 log_stats: bool = False):
+    def __init__(self, predictor="auto", rules="all", patience: int = 2, start_from_epoch: int = 1,
+                 min_delta: float = 0.02, input_range=None, num_classes: Optional[int] = None,
+                 chance_margin: Optional[float] = None, strict: bool = False, features: Optional[str] = None,
+                 log_stats: bool = False, forecaster="auto", epochs: Optional[int] = None):
         if patience < 0:
-            raise ValueError(f"patience must be >= 0, got {patience}")
+            raise InvalidArgumentError(f"patience must be >= 0, got {patience}")
+        if num_classes is not None and int(num_classes) < 2:
+            raise InvalidArgumentError(f"num_classes must be >= 2 (a 1-unit sigmoid output is 2), got {num_classes}")
+        if epochs is not None and int(epochs) < 1:
+            raise InvalidArgumentError(f"epochs must be >= 1, got {epochs}")
         self.predictor = predictor
+        self.forecaster = forecaster
         self.rules = rules
         self.patience = int(patience)
         self.start_from_epoch = int(start_from_epoch)
         self.min_delta = float(min_delta)
-        self.input_range = tuple(input_range)
-        self.num_classes = int(num_classes)
-        self.chance_margin = float(chance_margin)
+        self.input_range = None if input_range is None else tuple(input_range)
+        self.num_classes = None if num_classes is None else int(num_classes)
+        self.chance_margin = None if chance_margin is None else float(chance_margin)
+        self.epochs = None if epochs is None else int(epochs)
         self.strict = bool(strict)
         self.features = features
         self.log_stats = bool(log_stats)
         self._rules = _resolve_rules(rules)
         self._predictor_obj = None
         self._predictor_name = None
+        self._forecaster_obj = None
+        self._forecaster_name = None
         self._note = ""
         self._predictor_resolved = False
         self.disabled: set = set()
@@ -201,11 +248,24 @@ class Monitor:
 
     # ------------------------------------------------------------------ state
     def reset(self) -> None:
-        """Forget the run (history, counters); the predictor stays loaded."""
+        """Forget the run (history, counters, weights at the start); the predictors stay loaded."""
         self.history: list = []
         self._streaks: dict = {}
         self._best_pred: Optional[float] = None
         self.doomed_epoch: Optional[int] = None
+        self._init_network: Optional[Network] = None
+        self._domain_said = False
+
+    def start(self, network) -> None:
+        """Record the weights at the start of training (the forecaster compares with them)."""
+        try:
+            if not isinstance(network, Network):
+                from .adapters import to_network
+
+                network = to_network(network)
+            self._init_network = network if len(network) else None
+        except Exception as exc:  # noqa: BLE001 - the start is optional information, never fatal
+            self._fail("reading the initial weights", exc)
 
     def state_dict(self) -> dict:
         """JSON-serialisable state, for checkpoint/resume."""
@@ -228,7 +288,8 @@ class Monitor:
         """History as a pandas DataFrame (one row per checked epoch)."""
         import pandas as pd
 
-        cols = ["epoch", "pred_accuracy", "pred_lo", "pred_hi", "status", "doomed", "reasons", "message"]
+        cols = ["epoch", "pred_accuracy", "pred_lo", "pred_hi", "pred_final_accuracy", "final_lo", "final_hi",
+                "in_domain", "status", "doomed", "reasons", "message"]
         if not self.history:
             return pd.DataFrame(columns=cols)
         rows = []
@@ -250,85 +311,90 @@ class Monitor:
             warnings.warn(f"weightwatch: {component} failed ({type(exc).__name__}: {exc}); it is disabled for "
                           "the rest of this run (pass strict=True to raise)", WeightWatchWarning, stacklevel=3)
 
-    def _resolve_predictor(self, network: Network) -> None:
-        if self._predictor_resolved:
-            return
-        self._predictor_resolved = True
-        p = self.predictor
-        if p is None:
-            self._note = "no predictor: rules only"
-            return
-        if isinstance(p, str) and p == "auto":
-            found = None
-            if importlib.util.find_spec("weightwatch.pretrained") is not None:
-                try:
-                    found = importlib.import_module("weightwatch.pretrained").auto_predictor(network)
-                except Exception as exc:  # noqa: BLE001 - a broken lookup must not stop training
-                    self._fail("predictor", exc)
-            if found is None:
-                self._note = "no pretrained predictor matches this network: rules only"
-                log.info("weightwatch: %s", self._note)
-                return
-            self._predictor_obj, self._predictor_name, self._note = found
-            return
+    @staticmethod
+    def _load(p):
+        """(predictor, name) from a shipped name, a directory or a fitted predictor."""
         if isinstance(p, str) and not os.path.exists(p):
             shipped = importlib.import_module("weightwatch.pretrained")
-            names = shipped.list()
-            if p not in names:
-                raise ValueError(f"predictor {p!r} is neither a saved predictor's directory nor a shipped "
-                                 f"predictor; shipped: {', '.join(names) or 'none'}")
-            self._predictor_obj, self._predictor_name = shipped.load(p), p
-            return
+            return shipped.load(p), p
         if isinstance(p, (str, os.PathLike)):
             from .predictors.persist import load_predictor
 
             p = load_predictor(p)
-        self._predictor_obj = p
         manifest = getattr(p, "manifest_", None) or {}
-        self._predictor_name = manifest.get("name") or type(p).__name__
+        return p, manifest.get("name") or type(p).__name__
 
-    def _feature_plan(self) -> tuple:
-        """(feature set name, whether the epoch is appended as the last feature)."""
-        p = self._predictor_obj
-        manifest = getattr(p, "manifest_", None) or {}
-        names = manifest.get("feature_names")
-        if names is None:
-            names = getattr(p, "feature_names_in_", None)
-        names = [] if names is None else list(names)
-        feature_set = manifest.get("feature_set") or self.features or "W_L"
-        return feature_set, bool(names) and names[-1] == "epoch"
-
-    def _predict(self, network: Network, epoch: int) -> tuple:
-        p = self._predictor_obj
-        if p is None or "predictor" in self.disabled:
-            return None, None
-        try:
-            from .features import get_extractor
-
-            feature_set, with_epoch = self._feature_plan()
-            x = get_extractor(feature_set)(network)
-            if with_epoch:
-                x = np.append(x, float(epoch))
-            x = x.reshape(1, -1)
-            pred = float(p.predict(x)[0])
-            interval = None
-            if hasattr(p, "predict_interval") and getattr(p, "quantile_boosters_", True) is not None:
+    def _resolve_predictor(self, network: Network) -> None:
+        if self._predictor_resolved:
+            return
+        self._predictor_resolved = True
+        shipped = importlib.import_module("weightwatch.pretrained")
+        notes = []
+        p, f = self.predictor, self.forecaster
+        if isinstance(p, str) and p == "auto":
+            try:
+                found = shipped.auto_predictor(network)
+            except Exception as exc:  # noqa: BLE001 - a broken lookup must not stop training
+                self._fail("predictor", exc)
+                found = None
+            if found is None:
+                notes.append("no pretrained predictor matches this network: rules only")
+            else:
+                self._predictor_obj, self._predictor_name, note = found
+                notes.append(note)
+        elif p is not None:
+            self._predictor_obj, self._predictor_name = self._load(p)
+            if shipped.is_forecaster(self._predictor_obj):  # a forecaster given as the predictor
+                self._forecaster_obj, self._forecaster_name = self._predictor_obj, self._predictor_name
+                self._predictor_obj = self._predictor_name = None
+                f = None
+        else:
+            notes.append("no predictor: rules only")
+        if isinstance(f, str) and f == "auto":
+            if isinstance(p, str) and p == "auto":
                 try:
-                    lo, hi = p.predict_interval(x)
-                    interval = (float(np.ravel(lo)[0]), float(np.ravel(hi)[0]))
-                except ValueError:  # fitted without an interval
-                    interval = None
-            return pred, interval
+                    found = shipped.auto_forecaster(network)
+                except Exception as exc:  # noqa: BLE001
+                    self._fail("forecaster", exc)
+                    found = None
+                if found is not None:
+                    self._forecaster_obj, self._forecaster_name, _ = found
+        elif f is not None:
+            self._forecaster_obj, self._forecaster_name = self._load(f)
+        if self._forecaster_obj is None and self._predictor_obj is not None:
+            notes.append("no forecaster of the final accuracy for this family: predictor findings only warn")
+        self._note = "; ".join(notes)
+        if self._note:
+            log.info("weightwatch: %s", self._note)
+
+    def _forecast_threshold(self, num_classes: int) -> float:
+        if self.chance_margin is not None:
+            return runs.chance(num_classes) + self.chance_margin
+        verdict = (getattr(self._forecaster_obj, "manifest_", None) or {}).get("verdict") or {}
+        if verdict.get("threshold") is not None:
+            return float(verdict["threshold"])
+        return runs.chance(num_classes) + runs.DOOMED_MARGIN
+
+    def _apply(self, which: str, obj, name, network: Network, epoch: int, steps):
+        if obj is None or which in self.disabled:
+            return None
+        try:
+            from . import forecast
+            from .pretrained import apply
+
+            return apply(obj, network, name=name, epoch=epoch, init=self._init_network, steps=steps,
+                         progress=forecast.progress(epoch, self.epochs), feature_set=self.features)
         except Exception as exc:  # noqa: BLE001
-            self._fail("predictor", exc)
-            return None, None
+            self._fail(which, exc)
+            return None
 
     # -------------------------------------------------------------------- step
-    def step(self, network, epoch: int, options: Optional[dict] = None) -> Verdict:
+    def step(self, network, epoch: int, options: Optional[dict] = None, steps: Optional[int] = None) -> Verdict:
         """Check the weights after ``epoch`` completed epochs and return the verdict.
 
         ``network`` is a Network or anything :func:`weightwatch.adapters.to_network`
-        reads. ``options`` are passed to the rules (e.g. ``plain_chain``).
+        reads. ``options`` are passed to the rules (e.g. ``plain_chain``);
+        ``steps`` is the number of optimizer steps so far, when known.
         """
         if not isinstance(network, Network):
             from .adapters import to_network
@@ -336,11 +402,24 @@ class Monitor:
             network = to_network(network)
         epoch = int(epoch)
         self._resolve_predictor(network)
-        pred, interval = self._predict(network, epoch)
+        finite = not network.non_finite_tensors()
+        now = fc = None
+        if finite:
+            now = self._apply("predictor", self._predictor_obj, self._predictor_name, network, epoch, steps)
+            fc = self._apply("forecaster", self._forecaster_obj, self._forecaster_name, network, epoch, steps)
+        pred = None if now is None else now.accuracy
+        interval = None if now is None else now.interval
+        used = [x for x in (now, fc) if x is not None]
+        in_domain = None if not used else all(x.in_domain for x in used)
+        domain_reason = next((x.domain_reason for x in used if not x.in_domain), "")
+        facts = domain.facts(network)
+        num_classes = self.num_classes or facts.num_classes or 10
         ctx = RuleContext(
-            network=network, epoch=epoch, predicted_accuracy=pred, num_classes=self.num_classes,
+            network=network, epoch=epoch, predicted_accuracy=pred, num_classes=num_classes,
             input_range=self.input_range, history=tuple(self.history),
-            options={"chance_margin": self.chance_margin, **(options or {})},
+            options={"forecast_threshold": self._forecast_threshold(num_classes), **(options or {})},
+            forecast=None if fc is None else fc.accuracy, forecast_interval=None if fc is None else fc.interval,
+            in_domain=in_domain,
         )
         findings: list = []
         for rule in self._rules:
@@ -358,6 +437,10 @@ class Monitor:
                 if not isinstance(f, Finding):
                     self._fail(key, TypeError(f"rule returned {type(f).__name__}, expected Finding or None"))
                     break
+                if in_domain is False and f.severity == Severity.DOOMED and not f.sound:
+                    f = replace(f, severity=Severity.WARNING,
+                                message=f.message + " (not a verdict: the predictors are not calibrated for this "
+                                "model)")
                 findings.append(f)
 
         counted = epoch >= self.start_from_epoch
@@ -367,15 +450,13 @@ class Monitor:
                 improved = True
             if counted:
                 self._best_pred = pred if self._best_pred is None else max(self._best_pred, pred)
-        doomed_rules = {f.rule for f in findings if f.severity == Severity.DOOMED}
+        doomed_found = {f.rule: f for f in findings if f.severity == Severity.DOOMED}
         for name in list(self._streaks):
-            if name not in doomed_rules:
+            if name not in doomed_found:
                 self._streaks[name] = 0
         if counted:
-            for name in doomed_rules:
-                self._streaks[name] = self._streaks.get(name, 0) + 1
-            if improved and "near_chance" in self._streaks:
-                self._streaks["near_chance"] = 0 if "near_chance" not in doomed_rules else 1
+            for name, f in doomed_found.items():
+                self._streaks[name] = 1 if (improved and f.recovers) else self._streaks.get(name, 0) + 1
 
         need = max(self.patience, 1)
         confirmed = [f for f in findings if f.severity == Severity.DOOMED
@@ -392,7 +473,7 @@ class Monitor:
             status, shown = Severity.OK, []
         reasons = list(dict.fromkeys(f.reason for f in shown))
         message = " ".join(_sentence(f.message) for f in shown)
-        if status == Severity.WARNING and doomed_rules:
+        if status == Severity.WARNING and doomed_found:
             message += f" (doomed if it persists for {need} checked epochs)"
 
         record = {
@@ -400,22 +481,36 @@ class Monitor:
             "pred_accuracy": pred,
             "pred_lo": None if interval is None else interval[0],
             "pred_hi": None if interval is None else interval[1],
+            "pred_final_accuracy": None if fc is None else fc.accuracy,
+            "final_lo": None if fc is None or fc.interval is None else fc.interval[0],
+            "final_hi": None if fc is None or fc.interval is None else fc.interval[1],
+            "in_domain": in_domain,
+            "domain_reason": domain_reason,
             "status": str(status),
             "doomed": status == Severity.DOOMED,
-            "reasons": [r.value for r in reasons],
+            "reasons": [str(r) for r in reasons],
             "message": message,
-            "findings": {f.rule: {"reason": f.reason.value, "severity": str(f.severity), "message": f.message,
+            "findings": {f.rule: {"reason": str(f.reason), "severity": str(f.severity), "message": f.message,
                                   "details": f.details} for f in findings},
             "l2_norm": total_l2_norm(network),
         }
+        if steps is not None:
+            record["steps"] = int(steps)
         if self.log_stats:
             record["stats"] = _stats(network)
         self.history.append(_jsonable(record))
-        return Verdict(status, reasons, message, pred, interval, self._predictor_name, self._note, epoch)
+        name = self._predictor_name or self._forecaster_name
+        return Verdict(status, reasons, message, pred, interval, name, self._note, epoch,
+                       None if fc is None else fc.accuracy, None if fc is None else fc.interval, in_domain,
+                       domain_reason)
 
     @property
     def predictor_name(self) -> Optional[str]:
         return self._predictor_name
+
+    @property
+    def forecaster_name(self) -> Optional[str]:
+        return self._forecaster_name
 
     @property
     def note(self) -> str:
@@ -446,19 +541,19 @@ class Watcher:
 
     Owns what every framework adapter shares: the Keras-``EarlyStopping``
     style options, the check cadence (``every``), never crashing the user's
-    training (one warning, then disabled, unless ``strict``), the verbose line
-    and the stop decision. Adapters supply the network and their own way to
-    log and to stop.
+    training (one warning, then disabled, unless ``strict``), the verbose line,
+    the one-time notes (out of domain, nothing to check) and the stop
+    decision. Adapters supply the network and their own way to log and to stop.
     """
 
     framework = "weightwatch"
 
     def _setup_watch(self, predictor="auto", every: int = 1, stop_on_doom: bool = False, patience: int = 2,
-                     start_from_epoch: int = 1, min_delta: float = 0.02, input_range=(-1, 1),
+                     start_from_epoch: int = 1, min_delta: float = 0.02, input_range=None,
                      log_stats: bool = False, strict: bool = False, verbose: int = 0, rules="all",
                      **monitor_options) -> None:
         if every < 1:
-            raise ValueError(f"every must be >= 1, got {every}")
+            raise InvalidArgumentError(f"every must be >= 1, got {every}")
         self.every = int(every)
         self.stop_on_doom = bool(stop_on_doom)
         self.strict = bool(strict)
@@ -473,18 +568,46 @@ class Watcher:
         self.stopping_message = ""
         self.verdict = None
         self._disabled = False
+        self._said: set = set()
 
-    def _watch(self, epoch: int, read_network, plain_chain) -> Optional[Verdict]:
+    def _say(self, key: str, text: str) -> None:
+        """A note shown once per run: printed when verbose, logged otherwise."""
+        if key in self._said:
+            return
+        self._said.add(key)
+        if self.verbose:
+            print(text, flush=True)
+        log.warning("%s", text)
+
+    def _begin(self, read_network) -> None:
+        """Record the weights at the start of training; never fails the user's training."""
+        self.monitor.reset()
+        self._reset_watch()
+        try:
+            self.monitor.start(read_network())
+        except Exception as exc:  # noqa: BLE001 - e.g. a model not built yet: the forecast then lacks the start
+            if self.strict:
+                raise
+            log.debug("weightwatch: initial weights not read (%s: %s)", type(exc).__name__, exc)
+
+    def _watch(self, epoch: int, read_network, plain_chain, steps=None) -> Optional[Verdict]:
         """Check after ``epoch`` completed epochs; None when skipped or disabled.
 
         ``read_network()`` returns the Network, ``plain_chain()`` whether the
-        interval-bound rules are sound for the model. Sets ``stopped_epoch``
-        when the run is doomed and ``stop_on_doom`` is on.
+        interval-bound rules are sound for the model, ``steps`` the optimizer
+        steps so far (None if unknown). Sets ``stopped_epoch`` when the run is
+        doomed and ``stop_on_doom`` is on.
         """
         if self._disabled or epoch % self.every:
             return None
         try:
-            verdict = self.monitor.step(read_network(), epoch, options={"plain_chain": plain_chain()})
+            network = read_network()
+            if not len(network):
+                self._disabled = True
+                self._say("empty", f"weightwatch: nothing can be checked in this model: it has no layer the "
+                          f"{self.framework} adapter reads (conv, dense); the callback is off for this run")
+                return None
+            verdict = self.monitor.step(network, epoch, options={"plain_chain": plain_chain()}, steps=steps)
         except Exception as exc:  # noqa: BLE001 - never crash the user's training
             if self.strict:
                 raise
@@ -494,6 +617,9 @@ class Watcher:
                           stacklevel=3)
             return None
         self.verdict = verdict
+        if verdict.in_domain is False:
+            self._say("domain", f"weightwatch: predicted accuracy is not calibrated for this model: "
+                      f"{verdict.domain_reason}; ww_in_domain = 0, and its numbers will never stop the run")
         if self.verbose:
             print(verdict.line(), flush=True)
         else:
@@ -506,9 +632,13 @@ class Watcher:
 
     @staticmethod
     def _log_values(verdict: Verdict) -> dict:
-        p = verdict.predicted_accuracy
-        return {"ww_pred_accuracy": float("nan") if p is None else float(p), "ww_doomed": float(verdict.doomed),
-                "ww_status": float(int(verdict.status))}
+        """What the callbacks log per check: ``ww_pred_accuracy``, ``ww_pred_final_accuracy``, ``ww_in_domain``, ..."""
+        nan = float("nan")
+        p, f = verdict.predicted_accuracy, verdict.forecast
+        return {"ww_pred_accuracy": nan if p is None else float(p),
+                "ww_pred_final_accuracy": nan if f is None else float(f),
+                "ww_in_domain": nan if verdict.in_domain is None else float(verdict.in_domain),
+                "ww_doomed": float(verdict.doomed), "ww_status": float(int(verdict.status))}
 
     @property
     def history(self):

@@ -17,7 +17,7 @@ from typing import Optional
 
 import numpy as np
 
-from .errors import PretrainedNotFoundError
+from .errors import FeatureMismatchError, InvalidArgumentError, PretrainedNotFoundError
 
 ENV = "WEIGHTWATCH_PRETRAINED_DIR"
 PAPER_CNN_PREDICTOR = "paper-cnn-pooled-W_L-gbm"
@@ -102,41 +102,121 @@ def auto_predictor(network) -> Optional[tuple]:
     return None
 
 
+def auto_forecaster(network) -> Optional[tuple]:
+    """(forecaster, name, note) of the final accuracy for ``network``'s family, or None when none ships."""
+    if matches_paper_cnn(network) and EARLY_PREDICTOR in set(list()):
+        return load(EARLY_PREDICTOR), EARLY_PREDICTOR, "paper-CNN family: forecast of the final accuracy"
+    return None
+
+
 @dataclass(frozen=True)
 class Prediction:
+    """A predictor's number for one network, and whether it may be trusted.
+
+    ``in_domain`` is False when the network lies outside the envelope of the
+    predictor's training data (``domain_reason`` says why); the number is
+    then not calibrated for that network.
+    """
+
     accuracy: float
     interval: Optional[tuple]
     predictor: str
     note: str
+    in_domain: bool = True
+    domain_reason: str = ""
 
     def to_dict(self) -> dict:
         return {"accuracy": self.accuracy, "interval": [*self.interval] if self.interval else None,
-                "predictor": self.predictor, "note": self.note}
+                "predictor": self.predictor, "note": self.note, "in_domain": self.in_domain,
+                "domain_reason": self.domain_reason or None}
 
 
-def features_for(predictor, network, epoch: Optional[int] = None) -> np.ndarray:
-    """The predictor's feature vector for ``network`` (feature set from its manifest)."""
+def is_forecaster(predictor) -> bool:
+    """True for a predictor of the final accuracy from a run's trajectory (see :mod:`weightwatch.forecast`)."""
+    from .forecast import is_forecast_names
+
+    return is_forecast_names(_names(predictor))
+
+
+def _names(predictor) -> list:
+    m = getattr(predictor, "manifest_", None) or {}
+    names = m.get("feature_names")
+    if names is None:
+        names = getattr(predictor, "feature_names_in_", None)
+    return [] if names is None else [str(n) for n in names]
+
+
+def features_for(predictor, network, epoch: Optional[int] = None, *, init=None, steps=None,
+                 progress: Optional[float] = None, feature_set: Optional[str] = None) -> np.ndarray:
+    """The predictor's feature vector for ``network`` (feature set from its manifest, else ``feature_set``).
+
+    A forecaster (:func:`is_forecaster`) also takes the network at the start of training (``init``), the
+    optimizer ``steps`` so far and the ``progress`` of the run (or ``epoch`` of the zoo's 18).
+    """
+    from . import forecast
     from .features import get_extractor
 
-    m = getattr(predictor, "manifest_", {})
-    names = m.get("feature_names", [])
-    x = get_extractor(m.get("feature_set", "W_L"))(network)
-    if names and names[-1] == "epoch" and len(names) == len(x) + 1:
+    m = getattr(predictor, "manifest_", None) or {}
+    names = _names(predictor)
+    extractor = get_extractor(m.get("feature_set") or feature_set or "W_L")
+    x = extractor(network)
+    if forecast.is_forecast_names(names):
+        if progress is None:
+            if epoch is None:
+                raise InvalidArgumentError("this predictor forecasts the final accuracy from the weights after "
+                                           "epoch k of an 18-epoch run: give the epoch (--epoch in the CLI)")
+            progress = forecast.progress(epoch, None)
+        x0 = None if init is None else extractor(init)
+        if x0 is not None and x0.shape != x.shape:
+            x0 = None
+        x = forecast.vector(x, x0, steps, progress)
+    elif names and names[-1] == "epoch" and len(names) == len(x) + 1:
         if epoch is None:
-            raise ValueError("this predictor forecasts from the weights at epoch k: pass epoch=")
+            raise InvalidArgumentError("this predictor forecasts from the weights at epoch k: give the epoch "
+                                       "(--epoch in the CLI)")
         x = np.append(x, float(epoch))
     if names and len(names) != len(x):
-        raise ValueError(f"predictor expects {len(names)} features, the network gives {len(x)} "
+        raise FeatureMismatchError(f"predictor expects {len(names)} features, the network gives {len(x)} "
                          f"({m.get('feature_set')}); it was trained on another architecture family")
     return x
 
 
+def apply(predictor, network, *, name: Optional[str] = None, note: str = "", epoch: Optional[int] = None,
+          init=None, steps=None, progress: Optional[float] = None, feature_set: Optional[str] = None) -> Prediction:
+    """Apply a loaded predictor to a :class:`~weightwatch.network.Network`: number, interval, domain.
+
+    The one path from a predictor and a network to a :class:`Prediction`, used by
+    :func:`predict_accuracy` and by the monitor. The point prediction always lies inside its interval.
+    """
+    from . import domain
+
+    network.check_finite()
+    x = features_for(predictor, network, epoch, init=init, steps=steps, progress=progress,
+                     feature_set=feature_set)[None, :]
+    acc = float(predictor.predict(x)[0])
+    interval = None
+    if getattr(predictor, "quantile_boosters_", None) is not None:
+        lo, hi = predictor.predict_interval(x)
+        lo, hi = float(np.ravel(lo)[0]), float(np.ravel(hi)[0])
+        interval = (min(lo, acc), max(hi, acc))
+    m = getattr(predictor, "manifest_", None) or {}
+    offset = (m.get("verdict") or {}).get("upper_offset")
+    if offset is not None:  # a forecaster's calibrated upper bound: forecast + one-sided conformal offset
+        interval = (min(acc, interval[0]) if interval else acc, acc + float(offset))
+    reason = domain.check(m.get("domain"), network, x)
+    name = name or m.get("name") or type(predictor).__name__
+    return Prediction(acc, interval, name, note, reason is None, reason or "")
+
+
 def predict_accuracy(model, predictor="auto", epoch: Optional[int] = None) -> Prediction:
-    """Predicted test accuracy of ``model`` (Keras model, torch module, Network, ...) from its weights."""
+    """Predicted test accuracy of ``model`` (Keras model, torch module, Network, ...) from its weights.
+
+    ``Prediction.in_domain`` is False (with ``domain_reason``) when the model lies outside the data the
+    predictor was fitted on.
+    """
     from .adapters import to_network
 
     network = to_network(model)
-    network.check_finite()
     if predictor == "auto":
         chosen = auto_predictor(network)
         if chosen is None:
@@ -146,10 +226,4 @@ def predict_accuracy(model, predictor="auto", epoch: Optional[int] = None) -> Pr
         pred, name, note = load(predictor), predictor, ""
     else:
         pred, name, note = predictor, getattr(predictor, "manifest_", {}).get("name", type(predictor).__name__), ""
-    x = features_for(pred, network, epoch)[None, :]
-    acc = float(pred.predict(x)[0])
-    interval = None
-    if getattr(pred, "quantile_boosters_", None) is not None:
-        lo, hi = pred.predict_interval(x)
-        interval = (float(lo[0]), float(hi[0]))
-    return Prediction(acc, interval, name, note)
+    return apply(pred, network, name=name, note=note, epoch=epoch)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__
+from . import __version__, runs
 from . import evaluation as ev
 from .predictors import GBMPredictor, evaluate, group_kfold, kendall_tau, save_predictor, summarize_folds
 
@@ -33,6 +33,15 @@ SHIP_PARAMS = {"n_estimators": 800, "learning_rate": 0.03, "colsample_bytree": 0
 EARLY_PARAMS = {"n_estimators": 600, "learning_rate": 0.05, "num_leaves": 127, "colsample_bytree": 0.5}
 #: The quantile boosters stay small: they bound an interval that is widened by conformal calibration anyway.
 INTERVAL_PARAMS = {"n_estimators": 300, "learning_rate": 0.05, "num_leaves": 31}
+#: At most this fraction of healthy runs may ever be stopped by the default callback (verdicts issue).
+FALSE_STOP_BUDGET = 0.005
+#: The threshold is chosen for SAFETY x the budget on out-of-fold runs, so that held-out runs keep within it.
+SAFETY = 0.8
+PATIENCE = 2
+#: The doom bound is the point forecast plus the offset below which this fraction of final accuracies lie
+#: (one-sided conformal bound from out-of-fold residuals): the point forecast ranks doomed runs better than
+#: the quantile boosters do (recall at epoch 3 0.82 against 0.70 on a split of the training runs).
+UPPER_COVERAGE = 0.9
 
 
 # ------------------------------------------------------------------ tables
@@ -125,39 +134,44 @@ def _protocol(X, y, groups, seed, interval=INTERVAL, params=None):
     return model, summarize_folds(folds), tr, te, coverage
 
 
-def _doomed_auroc(model, table: Table, feature_fn, seed, epochs=CARD_EPOCHS, num_classes=10, margin=0.1,
-                  with_epoch=False) -> dict:
-    """AUROC of the model's prediction at epoch k for runs whose FINAL accuracy is below chance + margin."""
-    from sklearn.metrics import roc_auc_score
+def _heldout(table: Table, train_runs) -> Table:
+    """The rows of ``table`` whose run the model never trained on."""
+    return table.rows(~table.metrics["modeldir"].isin(set(train_runs)).to_numpy())
 
+
+def _finals(table: Table):
+    """Final test accuracy per run (Series indexed by run id), runs ok at their final checkpoint."""
     ok = table.metrics["status"] == "ok"
     final_epoch = table.metrics.loc[ok, "epoch"].max()
-    finals = table.metrics[ok & (table.metrics["epoch"] == final_epoch)].set_index("modeldir")["test_accuracy"]
-    groups = np.array(sorted(finals.index))
-    _, te = ev.split_rows(groups, seed=seed)
-    test_runs = set(groups[te])
+    return table.metrics[ok & (table.metrics["epoch"] == final_epoch)].set_index("modeldir")["test_accuracy"]
+
+
+def _doomed_auroc(model, table: Table, feature_fn, train_runs, epochs=CARD_EPOCHS, num_classes=10) -> dict:
+    """AUROC at epoch k of the model's prediction for doomed runs, on runs the model never trained on."""
+    from sklearn.metrics import roc_auc_score
+
+    finals = _finals(table)
+    held = _heldout(table, train_runs)
+    m = held.metrics
     out = {}
     for k in epochs:
-        mask = (ok & (table.metrics["epoch"] == k) & table.metrics["modeldir"].isin(test_runs)).to_numpy()
+        mask = ((m["status"] == "ok") & (m["epoch"] == k) & m["modeldir"].isin(finals.index)).to_numpy()
         if not mask.any():
             continue
-        sub = table.rows(mask)
-        X = feature_fn(sub)
-        if with_epoch:
-            X = np.column_stack([X, np.full(len(X), float(k))])
-        y_final = finals.loc[sub.metrics["modeldir"]].to_numpy()
-        doomed = y_final < 1.0 / num_classes + margin
+        sub = held.rows(mask)
+        doomed = runs.doomed(finals.loc[sub.metrics["modeldir"]].to_numpy(), num_classes)
         if 0 < doomed.sum() < len(doomed):
-            out[int(k)] = float(roc_auc_score(doomed, -model.predict(X)))
+            out[int(k)] = float(roc_auc_score(doomed, -model.predict(feature_fn(sub, k))))
     return out
 
 
-def _cross_tau(model, oks: dict, feature_fn, seed) -> dict:
-    """Kendall tau of ``model`` on the held-out rows of each table (no fine-tuning)."""
+def _cross_tau(model, oks: dict, feature_fn, train_runs) -> dict:
+    """Kendall tau of ``model`` on the rows of each table whose runs it never trained on (no fine-tuning)."""
     out = {}
     for name, o in oks.items():
-        _, te = ev.split_rows(o.metrics["modeldir"].to_numpy(), seed=seed)
-        out[name] = float(kendall_tau(o.metrics["test_accuracy"].to_numpy()[te], model.predict(feature_fn(o)[te])))
+        held = _heldout(o, train_runs)
+        if len(held):
+            out[name] = float(kendall_tau(held.metrics["test_accuracy"].to_numpy(), model.predict(feature_fn(held))))
     return out
 
 
@@ -209,13 +223,22 @@ def _card(name, title, manifest_extra, out: Path):
     (out / f"{name}.md").write_text("\n".join(lines))
 
 
+def _split(groups, tr, te) -> dict:
+    """The run ids behind a fit and behind its held-out numbers (disjoint)."""
+    return {"train_runs": sorted(set(map(str, groups[tr]))), "heldout_runs": sorted(set(map(str, groups[te])))}
+
+
 def build_pretrained(tables_dir, out, *, seed=0, paper_cnn=PAPER_CNN_DATASETS, params=None,
                      early_params=None) -> dict:
     """Fit every shipped predictor from the feature tables in ``tables_dir`` and write cards into ``out``.
 
     ``params`` / ``early_params`` override :data:`SHIP_PARAMS` / :data:`EARLY_PARAMS` (GBMPredictor
-    settings; the quantile boosters use :data:`INTERVAL_PARAMS`).
+    settings; the quantile boosters use :data:`INTERVAL_PARAMS`). Every manifest records its ``split``
+    (run ids) and its ``domain`` (envelope of the training features); every number in a card is
+    computed on runs outside ``split["train_runs"]``.
     """
+    from . import domain
+
     params = {**SHIP_PARAMS, "interval_params": INTERVAL_PARAMS, **(params or {})}
     early_params = {**EARLY_PARAMS, "interval_params": INTERVAL_PARAMS, **(early_params or {})}
     tables_dir, out = Path(tables_dir), Path(out)
@@ -225,15 +248,19 @@ def build_pretrained(tables_dir, out, *, seed=0, paper_cnn=PAPER_CNN_DATASETS, p
         raise ValueError(f"no paper-CNN tables ({', '.join(paper_cnn)}) in {tables_dir}")
     t0 = time.perf_counter()
     summary = {}
-    w_l = lambda t: t.X  # noqa: E731
+    w_l = lambda t, k=None: t.X  # noqa: E731
+    agnostic = lambda t, k=None: t.agnostic()  # noqa: E731
 
-    def save(name, model, feature_set, names, family, zoos, rows_train, rows_test, runs_train, metrics):
+    def save(name, model, feature_set, names, family, zoos, X, groups, tr, te, metrics, extra=None):
         target = out / name
+        envelope = domain.fit(X[tr], names)
+        metrics["in_domain_heldout"] = domain.in_domain_rate(envelope, X[te])
         save_predictor(model, target, name=name, feature_set=feature_set, feature_names=names,
                        architecture_family=family,
-                       zoo_summary={"zoos": zoos, "rows_train": int(rows_train), "rows_test": int(rows_test),
-                                    "runs_train": int(runs_train), "seed": seed},
-                       metrics=metrics, overwrite=True)
+                       zoo_summary={"zoos": zoos, "rows_train": int(len(tr)), "rows_test": int(len(te)),
+                                    "runs_train": int(len(set(groups[tr]))), "seed": seed},
+                       metrics=metrics, overwrite=True,
+                       extra={"split": _split(groups, tr, te), "domain": envelope, **(extra or {})})
         summary[name] = metrics
 
     def split_metrics(summ, coverage):
@@ -247,11 +274,11 @@ def build_pretrained(tables_dir, out, *, seed=0, paper_cnn=PAPER_CNN_DATASETS, p
         y, groups = ok.metrics["test_accuracy"].to_numpy(), ok.metrics["modeldir"].to_numpy()
         model, summ, tr, te, cov = _protocol(ok.X, y, groups, seed, params=params)
         metrics = split_metrics(summ, cov)
-        metrics["cross_tau"] = _cross_tau(model, {n: t.ok() for n, t in paper.items()}, w_l, seed)
-        metrics["doomed_auroc"] = _doomed_auroc(model, table, w_l, seed)
+        train_runs = set(groups[tr])
+        metrics["cross_tau"] = _cross_tau(model, {n: t.ok() for n, t in paper.items()}, w_l, train_runs)
+        metrics["doomed_auroc"] = _doomed_auroc(model, table, w_l, train_runs)
         name = f"paper-cnn-{ds}-W_L-gbm"
-        save(name, model, "W_L", table.names, "paper-cnn", {ds: table.build}, len(tr), len(te),
-             len(set(groups[tr])), metrics)
+        save(name, model, "W_L", table.names, "paper-cnn", {ds: table.build}, ok.X, groups, tr, te, metrics)
         _card(name, f"GBM predicting the test accuracy of a paper CNN trained on `{ds}` from its W_L statistics.", [], out)
 
     # pooled over datasets
@@ -261,12 +288,13 @@ def build_pretrained(tables_dir, out, *, seed=0, paper_cnn=PAPER_CNN_DATASETS, p
     groups = np.concatenate([o.metrics["modeldir"].to_numpy() for o in oks.values()])
     model, summ, tr, te, cov = _protocol(X, y, groups, seed, params=params)
     metrics = split_metrics(summ, cov)
-    metrics["cross_tau"] = _cross_tau(model, oks, w_l, seed)
-    metrics["doomed_auroc"] = {ds: _doomed_auroc(model, t, w_l, seed) for ds, t in paper.items()}
+    train_runs = set(groups[tr])
+    metrics["cross_tau"] = _cross_tau(model, oks, w_l, train_runs)
+    metrics["doomed_auroc"] = {ds: _doomed_auroc(model, t, w_l, train_runs) for ds, t in paper.items()}
     from .pretrained import AGNOSTIC_PREDICTOR, EARLY_PREDICTOR, PAPER_CNN_PREDICTOR
 
     save(PAPER_CNN_PREDICTOR, model, "W_L", next(iter(paper.values())).names, "paper-cnn",
-         {ds: t.build for ds, t in paper.items()}, len(tr), len(te), len(set(groups[tr])), metrics)
+         {ds: t.build for ds, t in paper.items()}, X, groups, tr, te, metrics)
     _card(PAPER_CNN_PREDICTOR, "GBM on W_L pooled over the paper-CNN zoos of all embedded datasets; "
           "`predictor=\"auto\"` uses it for networks of the paper-CNN family.", [], out)
 
@@ -277,50 +305,214 @@ def build_pretrained(tables_dir, out, *, seed=0, paper_cnn=PAPER_CNN_DATASETS, p
     groups = np.concatenate([o.metrics["modeldir"].to_numpy() for o in oks_all.values()])
     model, summ, tr, te, cov = _protocol(X, y, groups, seed, params=params)
     metrics = split_metrics(summ, cov)
-    metrics["cross_tau"] = _cross_tau(model, oks_all, Table.agnostic, seed)
-    metrics["doomed_auroc"] = {n: _doomed_auroc(model, t, Table.agnostic, seed) for n, t in tables.items()}
+    train_runs = set(groups[tr])
+    metrics["cross_tau"] = _cross_tau(model, oks_all, agnostic, train_runs)
+    metrics["doomed_auroc"] = {n: _doomed_auroc(model, t, agnostic, train_runs) for n, t in tables.items()}
     from .features import get_extractor
     from .network import LayerWeights, Network
 
     agn_names = get_extractor("W_L-agnostic").feature_names(
         Network((LayerWeights("x", "dense", np.ones((1, 1)), np.ones(1)),)))
     save(AGNOSTIC_PREDICTOR, model, "W_L-agnostic", agn_names, "any (trained on: " + ", ".join(tables) + ")",
-         {n: t.build for n, t in tables.items()}, len(tr), len(te), len(set(groups[tr])), metrics)
+         {n: t.build for n, t in tables.items()}, X, groups, tr, te, metrics)
     _card(AGNOSTIC_PREDICTOR, "GBM on W_L-agnostic features (fixed length for any depth) trained across all "
           "zoo families; `predictor=\"auto\"` uses it outside the paper-CNN family.",
           ["- Cross-family τ above is the honest measure here: treat outputs as rankings."], out)
 
-    # early forecast: final accuracy from the weights at epoch k (k is a feature)
-    Xs, ys, gs, per_ds = [], [], [], {}
-    for ds, t in paper.items():
-        ok = t.metrics["status"] == "ok"
-        final_epoch = t.metrics.loc[ok, "epoch"].max()
-        finals = t.metrics[ok & (t.metrics["epoch"] == final_epoch)].set_index("modeldir")["test_accuracy"]
-        mask = (ok & (t.metrics["epoch"] < final_epoch) & t.metrics["modeldir"].isin(finals.index)).to_numpy()
-        sub = t.rows(mask)
-        Xs.append(np.column_stack([sub.X, sub.metrics["epoch"].to_numpy().astype(float)]))
-        ys.append(finals.loc[sub.metrics["modeldir"]].to_numpy())
-        gs.append(sub.metrics["modeldir"].to_numpy())
-    X, y, groups = np.vstack(Xs), np.concatenate(ys), np.concatenate(gs)
-    model, summ, tr, te, cov = _protocol(X, y, groups, seed, params=early_params)
-    metrics = split_metrics(summ, cov)
-    epochs_col = X[:, -1]
-    metrics["per_epoch"] = {}
-    for k in sorted(set(epochs_col[te].astype(int))):
-        sel = te[epochs_col[te] == k]
-        p = model.predict(X[sel])
-        metrics["per_epoch"][f"epoch {k}"] = {"r2": float(ev.evaluate(y[sel], p)["r2"]), "tau": float(kendall_tau(y[sel], p))}
-    metrics["doomed_auroc"] = {ds: _doomed_auroc(model, t, w_l, seed, epochs=(0, 1, 2, 3), with_epoch=True)
-                               for ds, t in paper.items()}
-    save(EARLY_PREDICTOR, model, "W_L", next(iter(paper.values())).names + ["epoch"], "paper-cnn",
-         {ds: t.build for ds, t in paper.items()}, len(tr), len(te), len(set(groups[tr])), metrics)
-    _card(EARLY_PREDICTOR, "GBM forecasting the FINAL (epoch-18) test accuracy of a paper CNN from its W_L "
-          "statistics at epoch k (k is the last feature). Give its name to a callback "
-          f"(`WeightWatchCallback(predictor=\"{EARLY_PREDICTOR}\")`) to judge every epoch by the forecast of the "
-          "final accuracy.", ["- The epoch feature counts epochs of the zoo's regime (18 epochs of Adam); for "
-                              "runs of another length treat k as a rough stage of training."], out)
+    # the forecast of the final accuracy, with its doom threshold and verdict card
+    summary.update(build_forecaster(paper, out, seed=seed, params=early_params))
     summary["seconds"] = time.perf_counter() - t0
     return summary
+
+
+def build_forecaster(paper: dict, out, *, seed=0, params=None, budget=FALSE_STOP_BUDGET, patience=PATIENCE) -> dict:
+    """Fit the final-accuracy forecaster, choose its doom threshold, write it, its card and the verdict card.
+
+    The threshold on the forecast's upper bound is the largest one whose out-of-fold false-stop rate on the
+    healthy runs of the training split stays within ``budget * SAFETY``; the verdict card then measures the
+    stopping policy on the held-out runs only.
+    """
+    from . import domain, forecast, trajectories as tj
+    from .pretrained import EARLY_PREDICTOR, PAPER_CNN_PREDICTOR
+
+    params = {**EARLY_PARAMS, "interval_params": INTERVAL_PARAMS, **(params or {})}
+    out = Path(out)
+    trajs = {ds: tj.Trajectories.from_table(t) for ds, t in paper.items()}
+    checks = tj.common_checks(trajs.values())
+    all_ids = np.concatenate([t.run_ids for t in trajs.values()])
+    tr_runs_idx, te_runs_idx = ev.split_rows(all_ids, seed=seed)
+    train_runs = set(all_ids[tr_runs_idx])
+
+    def rows(train: bool):
+        Xs, ys, gs, ks = [], [], [], []
+        for t in trajs.values():
+            sel = np.isin(t.run_ids, list(train_runs)) == train
+            X, y, g, k = t.forecast_rows(sel, checks)
+            Xs.append(X), ys.append(y), gs.append(g), ks.append(k)
+        return np.vstack(Xs), np.concatenate(ys), np.concatenate(gs), np.concatenate(ks)
+
+    X_tr, y_tr, g_tr, k_tr = rows(True)
+    X_te, y_te, g_te, k_te = rows(False)
+    X, y, groups = np.vstack([X_tr, X_te]), np.concatenate([y_tr, y_te]), np.concatenate([g_tr, g_te])
+    tr, te = np.arange(len(X_tr)), np.arange(len(X_tr), len(X))
+
+    # out-of-fold forecasts on the training split: where the upper bound and the threshold are chosen
+    oof = np.full(len(X_tr), np.nan)
+    folds = []
+    for f_tr, f_va in group_kfold(g_tr, n_splits=3, seed=seed):
+        m = _gbm(interval=None, **params).fit(X_tr[f_tr], y_tr[f_tr])
+        oof[f_va] = m.predict(X_tr[f_va])
+        folds.append(evaluate(y_te, m.predict(X_te)))
+    # one-sided conformal bound: the final accuracy is below forecast + offset for UPPER_COVERAGE of the rows
+    upper_offset = float(np.quantile(y_tr - oof, UPPER_COVERAGE))
+    threshold = _choose_threshold(oof + upper_offset, y_tr, g_tr, k_tr, budget * SAFETY, patience, checks)
+    model = _gbm(**params).fit(X_tr, y_tr)
+    f_tr, f_cal = group_kfold(g_tr, n_splits=3, seed=seed)[0]
+    cal = _gbm(**params).fit(X_tr[f_tr], y_tr[f_tr])
+    model.set_params(interval_offset=cal.calibrate_interval(X_tr[f_cal], y_tr[f_cal]))
+
+    metrics = {k: {"mean": v[0], "std": v[1]} for k, v in summarize_folds(folds).items()}
+    metrics["interval_coverage"] = float(model.interval_coverage(X_te, y_te))
+    p_te = model.predict(X_te)
+    metrics["upper_bound_coverage"] = float(np.mean(y_te <= p_te + upper_offset))
+    metrics["per_epoch"] = {f"epoch {k}": {"r2": float(evaluate(y_te[k_te == k], p_te[k_te == k])["r2"]),
+                                           "tau": float(kendall_tau(y_te[k_te == k], p_te[k_te == k]))}
+                            for k in checks}
+    from sklearn.metrics import roc_auc_score
+
+    metrics["doomed_auroc"] = {}
+    for ds, t in trajs.items():
+        held = ~np.isin(t.run_ids, list(train_runs))
+        doomed = runs.doomed(t.final[held])
+        if 0 < doomed.sum() < len(doomed):
+            metrics["doomed_auroc"][ds] = {int(k): float(roc_auc_score(doomed, -model.predict(t.forecast_features(k, held))))
+                                           for k in CARD_EPOCHS if k in checks}
+    names = forecast.feature_names(next(iter(paper.values())).names)
+    envelope = domain.fit(X_tr, names)
+    metrics["in_domain_heldout"] = domain.in_domain_rate(envelope, X_te)
+    verdict = {"rule": "forecast_doomed", "bound": "forecast + upper_offset", "upper_offset": upper_offset,
+               "upper_coverage": UPPER_COVERAGE, "threshold": float(threshold),
+               "chance": runs.chance(10), "patience": int(patience), "false_stop_budget": float(budget),
+               "chosen_on": "out-of-fold upper bounds on the training split's healthy runs"}
+    save_predictor(model, out / EARLY_PREDICTOR, name=EARLY_PREDICTOR, feature_set="W_L", feature_names=names,
+                   architecture_family="paper-cnn",
+                   zoo_summary={"zoos": {ds: t.build for ds, t in paper.items()}, "rows_train": int(len(tr)),
+                                "rows_test": int(len(te)), "runs_train": len(train_runs), "seed": seed,
+                                "checks": list(checks)},
+                   metrics=metrics, overwrite=True,
+                   extra={"split": _split(groups, tr, te), "domain": envelope, "verdict": verdict,
+                          "forecast": {"target": "test accuracy at the end of the run",
+                                       "zoo_epochs": forecast.ZOO_EPOCHS,
+                                       "progress": "epoch / planned epochs (zoo: k / 18)",
+                                       "features": "W_L now, W_L now - W_L at start, log10(1 + steps), progress"}})
+    _card(EARLY_PREDICTOR, "GBM forecasting the test accuracy at the END of a paper-CNN run from W_L now, its "
+          "change since initialisation, the optimizer steps so far and the fraction of the run done. "
+          "`WeightWatchCallback()` judges doom by its calibrated upper bound.",
+          ["- The epoch mapping: a check after epoch e of a run planned for E epochs is the zoo's epoch "
+           "18·e/E. Rows: zoo checkpoints at epochs " + ", ".join(map(str, checks)) + " of every run."], out)
+    envelopes = [envelope]
+    current = out / PAPER_CNN_PREDICTOR / "manifest.json"
+    if current.is_file():  # the monitor also needs the current-accuracy predictor in domain
+        envelopes.append(json.loads(current.read_text())["domain"])
+    card = write_verdict_card(trajs, model, train_runs, verdict, out, envelopes, checks)
+    return {EARLY_PREDICTOR: metrics, "verdict": card}
+
+
+def _choose_threshold(upper, y_final, groups, epochs, budget, patience, checks) -> float:
+    """Largest threshold on the upper bound whose healthy false-stop rate (per run, any check) is <= budget."""
+    runs_, inv = np.unique(groups, return_inverse=True)
+    grid = np.full((len(runs_), len(checks)), np.inf)
+    col = np.searchsorted(np.asarray(checks), epochs)
+    grid[inv, col] = upper
+    final = np.zeros(len(runs_))
+    final[inv] = y_final
+    healthy = runs.healthy(final)
+    # a run stops when `patience` consecutive checks are below t: its stopping level is the largest t that
+    # stops it, the max over windows of the window's largest upper bound
+    need = min(max(patience, 1), grid.shape[1])
+    windows = np.lib.stride_tricks.sliding_window_view(grid, need, axis=1).max(axis=2)
+    level = windows.min(axis=1)  # stopped iff threshold > level
+    h = np.sort(level[healthy])
+    if not len(h):  # nothing to measure a false-stop rate on: never stop
+        return float("-inf")
+    allowed = int(np.floor(budget * len(h)))
+    return float(h[allowed]) if allowed < len(h) else float("inf")
+
+
+def write_verdict_card(trajs: dict, model, train_runs, verdict: dict, out, envelopes=(), checks=None) -> dict:
+    """Measure the forecast stopping policy on held-out runs; write ``pretrained/VERDICTS.md`` and return it.
+
+    A check stops nothing when its row lies outside one of ``envelopes`` (out of domain), as in the monitor.
+    """
+    from . import domain, trajectories as tj
+
+    out = Path(out)
+    checks = tj.common_checks(trajs.values()) if checks is None else checks
+    threshold, patience = verdict["threshold"], verdict["patience"]
+    rows, by_slice = {}, []
+    pooled_stop, pooled_final, pooled_cfg, in_domain_rates = [], [], [], []
+    for ds, t in trajs.items():
+        held = ~np.isin(t.run_ids, list(train_runs))
+        feats = [t.forecast_features(k, held) for k in checks]
+        upper = np.column_stack([model.predict(f) for f in feats]) + verdict["upper_offset"]
+        inside = np.column_stack([~np.any([domain.outside(e, f[:, :len(e["features"]["names"])]).any(axis=1)
+                                           for e in envelopes], axis=0) if envelopes else np.ones(len(f), bool)
+                                  for f in feats])
+        stop = tj.stops((upper < threshold) & inside, patience, checks)
+        in_domain_rates.append(inside.mean())
+        rows[ds] = tj.rates(stop, t.final[held])
+        pooled_stop.append(stop), pooled_final.append(t.final[held])
+        pooled_cfg.append(t.config[held].assign(_zoo=ds))
+    import pandas as pd
+
+    stop, final = np.concatenate(pooled_stop), np.concatenate(pooled_final)
+    cfg = pd.concat(pooled_cfg)
+    rows["all held-out runs"] = tj.rates(stop, final)
+    lr = cfg["config.learning_rate"].to_numpy()
+    deciles = np.quantile(lr, np.linspace(0, 1, 11))
+    lr_bin = np.clip(np.searchsorted(deciles, lr, side="right") - 1, 0, 9)
+    slices = [("learning-rate decile", lr_bin, lambda b: f"{b + 1} ({deciles[b]:.2g}–{deciles[b + 1]:.2g})"),
+              ("training fraction", cfg["config.train_fraction"].to_numpy(), lambda v: f"{v:g}"),
+              ("activation", cfg["config.activation"].to_numpy(), str), ("zoo", cfg["_zoo"].to_numpy(), str)]
+    for what, values, label in slices:
+        for v in sorted(set(values.tolist())):
+            sel = values == v
+            by_slice.append((what, label(v), tj.rates(stop[sel], final[sel])))
+
+    def pct(x):
+        return "–" if x != x else f"{100 * x:.1f}%"
+
+    lines = ["# Verdicts of the default callback, measured on held-out runs", "",
+             "Generated by `weightwatch pretrained build` (`weightwatch.shipping.write_verdict_card`); do not edit.", "",
+             f"Policy: `WeightWatchCallback()` with a paper CNN stops a run (`stop_on_doom=True`) when the upper bound "
+             f"of `paper-cnn-early-forecast-gbm`'s forecast of the final accuracy (forecast + "
+             f"{verdict['upper_offset']:.4f}, a one-sided {verdict['upper_coverage']:.0%} conformal bound) is "
+             f"below **{threshold:.4f}** at {patience} consecutive checks (chance 0.1). The threshold was chosen on "
+             f"out-of-fold forecasts of the training split's runs for a false-stop budget of "
+             f"{100 * verdict['false_stop_budget']:.1f}% (target {100 * verdict['false_stop_budget'] * SAFETY:.2f}% "
+             "there); every number below is on runs the forecaster never trained on.", "",
+             "Doomed: final accuracy < chance + 0.1; healthy: final accuracy ≥ chance + 0.3. Checks are the zoo's "
+             "checkpoints (epochs " + ", ".join(map(str, checks)) + " of 18); 'ever' is any of them. Compute "
+             "saved: epochs not trained after a stop, over all epochs of the runs.", "",
+             "| held-out runs | runs | doomed | healthy | doomed stopped by epoch 1 / 2 / 3 / ever | healthy stopped "
+             "by epoch 1 / 2 / 3 / ever | compute saved |", "|---|---|---|---|---|---|---|"]
+    for name, r in rows.items():
+        lines.append(f"| {name} | {r['runs']} | {r['doomed']} | {r['healthy']} | {pct(r['recall@1'])} / "
+                     f"{pct(r['recall@2'])} / {pct(r['recall@3'])} / {pct(r['recall'])} | {pct(r['false_stop@1'])} / "
+                     f"{pct(r['false_stop@2'])} / {pct(r['false_stop@3'])} / {pct(r['false_stop'])} | "
+                     f"{pct(r['compute_saved'])} |")
+    lines += ["", "## By hyperparameter slice (all held-out runs)", "",
+              "| slice | value | runs | doomed stopped by epoch 3 | doomed stopped ever | healthy stopped ever |",
+              "|---|---|---|---|---|---|"]
+    for what, label, r in by_slice:
+        lines.append(f"| {what} | {label} | {r['runs']} | {pct(r['recall@3'])} ({r['doomed']}) | {pct(r['recall'])} | "
+                     f"{pct(r['false_stop'])} ({r['healthy']}) |")
+    lines += ["", f"A check stops nothing when the run is outside the forecaster's or the current-accuracy predictor's "
+              f"training envelope (out of domain): {100 * (1 - float(np.mean(in_domain_rates))):.2f}% of the held-out "
+              "checks above. Runs whose weights became non-finite are not in these tables: the `non_finite` rule "
+              "stops them at the first check, whatever the forecast.", ""]
+    (out / "VERDICTS.md").write_text("\n".join(lines))
+    return {"threshold": threshold, "rates": rows}
 
 
 def register_cli(sub) -> None:
@@ -337,6 +529,9 @@ def register_cli(sub) -> None:
     b.set_defaults(func=_cmd_build)
     ls = s.add_parser("list", help="shipped predictors")
     ls.set_defaults(func=_cmd_list)
+    tb = s.add_parser("table", help="the README's table of shipped predictors, from their manifests")
+    tb.add_argument("--root", default=None, help="predictor directory (default: the shipped one)")
+    tb.set_defaults(func=_cmd_table)
 
 
 def _cmd_tables(args) -> int:
@@ -358,9 +553,39 @@ def _cmd_build(args) -> int:
     return 0
 
 
+def _cmd_table(args) -> int:
+    from . import pretrained
+
+    print(predictor_table(args.root or pretrained.root()))
+    return 0
+
+
 def _cmd_list(args) -> int:
     from . import pretrained
 
     for name in pretrained.list():
         print(name)
     return 0
+
+
+def predictor_table(root) -> str:
+    """The README's table of shipped predictors, from their manifests (``weightwatch pretrained table``)."""
+    from . import pretrained
+
+    root = Path(root)
+    lines = ["| predictor | runs (train / held-out) | R² | Kendall τ | doomed AUROC at epoch 1 (held-out runs) |",
+             "|---|---|---|---|---|"]
+    for name in sorted(p.name for p in root.iterdir() if (p / "manifest.json").is_file()):
+        m = json.loads((root / name / "manifest.json").read_text())
+        met, split = m["metrics"], m.get("split") or {}
+        auroc = met.get("doomed_auroc") or {}
+        if auroc and all(isinstance(v, dict) for v in auroc.values()):
+            cell = " / ".join(f"{k} {v['1']:.3f}" for k, v in auroc.items() if "1" in v)
+        else:
+            cell = f"{auroc['1']:.3f}" if "1" in auroc else "–"
+        role = {pretrained.PAPER_CNN_PREDICTOR: " (accuracy now, default for the paper CNN)",
+                pretrained.EARLY_PREDICTOR: " (final accuracy, judges doom)",
+                pretrained.AGNOSTIC_PREDICTOR: " (any depth; ranks)"}.get(name, "")
+        lines.append(f"| `{name}`{role} | {len(split.get('train_runs', []))} / {len(split.get('heldout_runs', []))} | "
+                     f"{met['r2']['mean']:.3f} | {met['kendall_tau']['mean']:.3f} | {cell} |")
+    return "\n".join(lines)

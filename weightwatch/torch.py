@@ -14,6 +14,8 @@
 from __future__ import annotations
 
 
+from typing import Optional
+
 from ._compat import require
 
 torch = require("torch", "weightwatch.torch")
@@ -60,17 +62,21 @@ class WeightWatch(Watcher):
     Parameters are those of :class:`weightwatch.keras.WeightWatchCallback`
     (``predictor``, ``every``, ``stop_on_doom``, ``patience``,
     ``start_from_epoch``, ``min_delta``, ``input_range``, ``log_stats``,
-    ``strict``, ``verbose``, ``rules``, monitor options).
+    ``strict``, ``verbose``, ``rules``, monitor options). The weights at
+    construction are taken as the start of training; pass ``epochs=`` (the
+    planned number of epochs) so the forecast knows how far the run is, and
+    ``steps=`` to :meth:`step` (optimizer steps so far) when you count them.
     """
 
     framework = "PyTorch"
 
     def __init__(self, model, predictor="auto", every: int = 1, stop_on_doom: bool = False, patience: int = 2,
-                 start_from_epoch: int = 1, min_delta: float = 0.02, input_range=(-1, 1), log_stats: bool = False,
+                 start_from_epoch: int = 1, min_delta: float = 0.02, input_range=None, log_stats: bool = False,
                  strict: bool = False, verbose: int = 0, rules="all", **monitor_options):
         self.model = model
         self._setup_watch(predictor, every, stop_on_doom, patience, start_from_epoch, min_delta, input_range,
                           log_stats, strict, verbose, rules, **monitor_options)
+        self._begin(self._read)
 
     def _reset_watch(self) -> None:
         super()._reset_watch()
@@ -82,19 +88,17 @@ class WeightWatch(Watcher):
         return self.stopped_epoch is not None
 
     def reset(self) -> None:
-        """Start a new run (history and counters cleared)."""
-        self.monitor.reset()
-        self._reset_watch()
+        """Start a new run (history and counters cleared; the weights now are its start)."""
+        self._begin(self._read)
 
-    def step(self, epoch: int):
+    def _read(self):
+        with torch.no_grad():
+            return to_network(self.model)
+
+    def step(self, epoch: int, steps: Optional[int] = None):
         """Check the weights after ``epoch`` completed epochs; returns the Verdict (None if skipped)."""
         epoch = int(epoch)
-
-        def read():
-            with torch.no_grad():
-                return to_network(self.model)
-
-        verdict = self._watch(epoch, read, lambda: is_plain_torch_chain(self.model))
+        verdict = self._watch(epoch, self._read, lambda: is_plain_torch_chain(self.model), steps=steps)
         if verdict is not None and self.stopped_epoch == epoch:
             self.stopping_reason = verdict.reasons[0] if verdict.reasons else None
         return verdict

@@ -28,7 +28,10 @@ def _numpy(variable) -> np.ndarray:
     # Variable.numpy() asks the backend for a copy; np.asarray on a TF variable would go through its
     # __array__, which lacks numpy 2's copy keyword and warns
     value = variable.numpy() if hasattr(variable, "numpy") else variable
-    return np.array(value, copy=True)
+    arr = np.array(value, copy=True)
+    if arr.dtype.kind not in "fiub" or arr.dtype.itemsize < 2 or arr.dtype.name not in np.sctypeDict:
+        arr = arr.astype(np.float32)  # bfloat16 (ml_dtypes) and other non-numpy floats
+    return arr
 
 
 def _leaf_layers(model) -> list:
@@ -53,6 +56,7 @@ def convert(model, **_options) -> Network:
     from keras import layers as kl
 
     out: list = []
+    skipped: list = []
     for layer in _leaf_layers(model):
         cls = type(layer).__name__
         if isinstance(layer, (kl.Conv1DTranspose, kl.Conv2DTranspose, kl.Conv3DTranspose)):
@@ -80,7 +84,8 @@ def convert(model, **_options) -> Network:
                 out[-1] = LayerWeights(last.name, last.kind, last.kernel, last.bias, name)
         elif layer.weights:
             log.debug("weightwatch: skipping unsupported layer %s (%s)", layer.name, cls)
-    return Network(tuple(out), source="keras", name=getattr(model, "name", ""))
+            skipped.append((layer.name, cls))
+    return Network(tuple(out), source="keras", name=getattr(model, "name", ""), meta={"skipped": skipped})
 
 
 ADAPTER = Adapter(

@@ -56,6 +56,7 @@ def convert(obj, **_options) -> Network:
     import torch.nn as nn
 
     out: list = []
+    skipped: list = []
     for name, module in obj.named_modules():
         cls = type(module).__name__
         if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
@@ -71,7 +72,8 @@ def convert(obj, **_options) -> Network:
                 out[-1] = LayerWeights(last.name, last.kind, last.kernel, last.bias, _ACTIVATIONS[cls])
         elif any(True for _ in module.parameters(recurse=False)):
             log.debug("weightwatch: skipping unsupported module %s (%s)", name, cls)
-    return Network(tuple(out), source="torch", name=type(obj).__name__)
+            skipped.append((name, cls))
+    return Network(tuple(out), source="torch", name=type(obj).__name__, meta={"skipped": skipped})
 
 
 def _from_state_dict(state: Mapping) -> Network:

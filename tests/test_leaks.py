@@ -1,0 +1,88 @@
+"""Held-out means held out: every shipped predictor records its split, and its card numbers use only held-out runs.
+
+The numbers are recomputed here from the committed feature tables
+(``zoo_tables/``) with only the runs in ``split["heldout_runs"]``, and must
+equal the manifest's; the same number over all runs must not (so the check
+can fail). The README's predictor table must equal the one generated from
+the manifests.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from weightwatch import pretrained, runs, shipping
+from weightwatch.predictors import kendall_tau
+
+ROOT = Path(__file__).resolve().parent.parent
+TABLES = ROOT / "zoo_tables"
+SHIPPED = ROOT / "pretrained"
+NAMES = sorted(p.name for p in SHIPPED.iterdir() if (p / "manifest.json").is_file())
+
+pytestmark = pytest.mark.skipif(not TABLES.is_dir(), reason="zoo_tables/ is in the source tree only")
+
+
+@pytest.fixture(scope="module")
+def tables():
+    return {p.name.removesuffix(".npz"): shipping.Table(p) for p in sorted(TABLES.glob("*.npz"))}
+
+
+def manifest(name):
+    return json.loads((SHIPPED / name / "manifest.json").read_text())
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_shipped_predictor_records_a_disjoint_split(name, tables):
+    m = manifest(name)
+    train, held = set(m["split"]["train_runs"]), set(m["split"]["heldout_runs"])
+    assert train and held and not train & held
+    assert len(train) == m["zoo_summary"]["runs_train"]
+    known = set().union(*(set(t.metrics["modeldir"]) for t in tables.values()))
+    assert train | held <= known  # run ids of the committed tables
+
+
+def _heldout_tau(model, table, held):
+    ok = table.ok()
+    mask = ok.metrics["modeldir"].isin(held).to_numpy()
+    X = ok.agnostic() if model.manifest_["feature_set"] == "W_L-agnostic" else ok.X
+    y = ok.metrics["test_accuracy"].to_numpy()
+    return float(kendall_tau(y[mask], model.predict(X[mask]))), float(kendall_tau(y, model.predict(X)))
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if n != pretrained.EARLY_PREDICTOR])
+def test_card_tau_is_computed_on_heldout_runs_only(name, tables):
+    from weightwatch.predictors import load_predictor
+
+    model = load_predictor(SHIPPED / name)
+    m = model.manifest_
+    zoo = next(iter(m["metrics"]["cross_tau"]))
+    held, leaky = _heldout_tau(model, tables[zoo], set(m["split"]["heldout_runs"]))
+    assert held == pytest.approx(m["metrics"]["cross_tau"][zoo], abs=1e-9)
+    assert abs(leaky - held) > 1e-6
+
+
+def test_forecaster_auroc_and_verdicts_are_computed_on_heldout_runs_only(tables):
+    from sklearn.metrics import roc_auc_score
+
+    from weightwatch.predictors import load_predictor
+    from weightwatch.trajectories import Trajectories
+
+    model = load_predictor(SHIPPED / pretrained.EARLY_PREDICTOR)
+    m = model.manifest_
+    t = Trajectories.from_table(tables["digits"])
+    held = np.isin(t.run_ids, m["split"]["heldout_runs"])
+    assert held.any() and (~held).any()
+    doomed = runs.doomed(t.final)
+    auc = roc_auc_score(doomed[held], -model.predict(t.forecast_features(1, held)))
+    assert auc == pytest.approx(m["metrics"]["doomed_auroc"]["digits"]["1"], abs=1e-9)
+    assert abs(roc_auc_score(doomed, -model.predict(t.forecast_features(1))) - auc) > 1e-6
+
+
+def test_readme_predictor_table_is_generated_from_the_manifests():
+    table = shipping.predictor_table(SHIPPED)
+    assert table in (ROOT / "README.md").read_text(), (
+        "README's predictor table differs from `weightwatch pretrained table`:\n" + table)

@@ -1,0 +1,111 @@
+"""Where a predictor knows what it is talking about: the envelope of its training data.
+
+Every shipped predictor stores, as data in its manifest (``"domain"``), what
+the networks it was fitted on looked like:
+
+* ``features``: per feature, the range ``[lo, hi]`` of the training rows
+  (the 0.1% and 99.9% quantiles, widened by 10% of the inter-quantile range);
+* ``num_classes``: the number of classes of the zoo networks;
+* ``normalisation``: whether the zoo networks had normalisation layers.
+
+:func:`check` compares a network (and its feature row) with that envelope
+and gives the first reason it is outside, or None. Outside the envelope a
+predicted accuracy is not calibrated: the monitor logs ``ww_in_domain = 0``
+and never stops a run on such a number.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional, Sequence
+
+import numpy as np
+
+QUANTILES = (0.001, 0.999)
+PAD = 0.1
+#: Layer classes (Keras and torch names) that rescale activations with statistics the weights don't show.
+NORMALISATION = ("BatchNormalization", "LayerNormalization", "GroupNormalization", "UnitNormalization",
+                 "Normalization", "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "LayerNorm", "GroupNorm",
+                 "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d", "SyncBatchNorm", "RMSNorm")
+
+
+def fit(X, names: Sequence[str], num_classes: int = 10, normalisation: bool = False,
+        quantiles=QUANTILES, pad: float = PAD) -> dict:
+    """Envelope of the rows of ``X`` (NaN ignored), as a JSON-ready dict."""
+    X = np.asarray(X, np.float64)
+    if X.ndim != 2 or X.shape[1] != len(names):
+        raise ValueError(f"X must be (rows, {len(names)}), got shape {X.shape}")
+    with np.errstate(all="ignore"):
+        lo, hi = np.nanquantile(X, quantiles[0], axis=0), np.nanquantile(X, quantiles[1], axis=0)
+    width = hi - lo
+    return {"features": {"names": [str(n) for n in names], "lo": (lo - pad * width).tolist(),
+                         "hi": (hi + pad * width).tolist()},
+            "quantiles": list(quantiles), "pad": pad, "num_classes": int(num_classes),
+            "normalisation": bool(normalisation)}
+
+
+def outside(envelope: dict, X) -> np.ndarray:
+    """Boolean (rows, features): finite values outside the envelope's range (NaN never counts)."""
+    f = envelope["features"]
+    X = np.atleast_2d(np.asarray(X, np.float64))
+    lo, hi = np.asarray(f["lo"], float), np.asarray(f["hi"], float)
+    if X.shape[1] != lo.shape[0]:
+        raise ValueError(f"feature row has {X.shape[1]} values, the envelope {lo.shape[0]}")
+    with np.errstate(invalid="ignore"):
+        return (X < lo) | (X > hi)
+
+
+def in_domain_rate(envelope: dict, X) -> float:
+    """Fraction of the rows of ``X`` inside the envelope."""
+    return float((~outside(envelope, X).any(axis=1)).mean())
+
+
+@dataclass(frozen=True)
+class NetworkFacts:
+    """What the weights tell about a network's setting (read by the adapters)."""
+
+    num_classes: Optional[int]
+    normalisation: tuple  # names of normalisation layers the adapter skipped
+
+
+def facts(network) -> NetworkFacts:
+    """Number of classes from the last layer (1 sigmoid unit: 2) and the normalisation layers skipped."""
+    classes = None
+    if len(network):
+        last = network[-1]
+        if last.kind == "dense":
+            units = last.units
+            classes = 2 if units == 1 else units
+    skipped = tuple(network.meta.get("skipped", ()))
+    norm = tuple(name for name, cls in skipped if cls in NORMALISATION)
+    return NetworkFacts(classes, norm)
+
+
+def check(envelope: Optional[dict], network, x=None) -> Optional[str]:
+    """Why ``network`` (with feature row ``x``) is outside ``envelope``; None when inside or no envelope."""
+    if not envelope:
+        return None
+    nf = facts(network)
+    want = envelope.get("num_classes")
+    if want is not None and nf.num_classes is not None and nf.num_classes != want:
+        return f"it has {nf.num_classes} classes, the predictor's zoo networks have {want}"
+    if nf.normalisation and not envelope.get("normalisation", False):
+        return (f"it has normalisation layers ({', '.join(nf.normalisation[:3])}), which the predictor's zoo "
+                "networks do not have")
+    if x is not None and envelope.get("features"):
+        out = outside(envelope, x)[0]
+        if out.any():
+            names = envelope["features"]["names"]
+            lo, hi = envelope["features"]["lo"], envelope["features"]["hi"]
+            x = np.ravel(np.asarray(x, float))
+            i = int(np.flatnonzero(out)[0])
+            where = _where(names[i])
+            return (f"{int(out.sum())} of its {out.size} weight statistics lie outside the predictor's training "
+                    f"range, e.g. {names[i]} = {x[i]:.4g} not in [{lo[i]:.4g}, {hi[i]:.4g}]{where}")
+    return None
+
+
+def _where(name: str) -> str:
+    if name.startswith(("l0.kernel", "first.kernel")):
+        return " (first-layer weights: is the input scale unlike the zoo's [-1, 1]?)"
+    return ""
