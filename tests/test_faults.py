@@ -8,6 +8,7 @@ file and the problem, no traceback, and nothing lost (files left as they
 were, or a zoo byte-identical to an uninterrupted build).
 """
 
+import collections
 import contextlib
 import hashlib
 import json
@@ -35,6 +36,15 @@ POOLED, AGNOSTIC, EARLY = pretrained.PAPER_CNN_PREDICTOR, pretrained.AGNOSTIC_PR
 ZOO_ARGS = ["--dataset", "digits", "--runs", "8", "--epochs", "2", "--checkpoints", "0", "2", "--shard-size", "2",
             "--seed", "3", "--quiet"]
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
+#: The figures the suite measures; written as JSON to $WEIGHTWATCH_FAULT_LEDGER when that is set.
+LEDGER = collections.Counter()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _ledger():
+    yield
+    if os.environ.get("WEIGHTWATCH_FAULT_LEDGER"):
+        Path(os.environ["WEIGHTWATCH_FAULT_LEDGER"]).write_text(json.dumps(dict(LEDGER), indent=2, sort_keys=True))
 
 
 # ------------------------------------------------------------------ helpers
@@ -53,6 +63,8 @@ def run(capsys, *argv):
 def assert_one_error(result, *needles):
     """Status 2, exactly one error line, which starts with 'weightwatch: error:' and holds every needle."""
     code, _, err = result
+    LEDGER["bad inputs tried"] += 1
+    LEDGER["tracebacks"] += "Traceback" in err
     assert "Traceback" not in err, err
     errors = [line for line in err.splitlines() if "error" in line.lower()]
     assert code == 2, err
@@ -61,6 +73,7 @@ def assert_one_error(result, *needles):
     assert line.startswith("weightwatch: error: ") or ": error: argument" in line, line
     for needle in needles:
         assert str(needle) in line, (needle, line)
+    LEDGER["clear errors"] += 1
     return line
 
 
@@ -79,7 +92,9 @@ def tree(path) -> dict:
 def same_zoo(a, b):
     """The merged zoos of two builds are byte-identical, file by file."""
     ta, tb = tree(Path(a) / "zoo"), tree(Path(b) / "zoo")
+    LEDGER["zoo builds compared with the uninterrupted one"] += 1
     assert ta and ta == tb
+    LEDGER["zoo builds byte-identical"] += 1
 
 
 @contextlib.contextmanager
@@ -173,6 +188,13 @@ def reference(tmp_path_factory):
     out = tmp_path_factory.mktemp("reference") / "zoo-build"
     assert main(["zoo", "build", *ZOO_ARGS, "--out", str(out)]) == 0
     return out
+
+
+@pytest.fixture
+def zoo_fault():
+    """Counts a zoo fault as injected; the test calls it once the build has survived it."""
+    LEDGER["zoo faults injected"] += 1
+    return lambda: LEDGER.update(["zoo faults survived"])
 
 
 def copy_build(reference, dest, *, zoo=True):
@@ -554,7 +576,7 @@ def test_mistyped_dataset_then_the_corrected_command_works(reference, tmp_path, 
     same_zoo(out, reference)
 
 
-def test_other_settings_are_refused_with_a_hint_then_force_starts_over(reference, tmp_path, capsys):
+def test_other_settings_are_refused_with_a_hint_then_force_starts_over(reference, tmp_path, capsys, zoo_fault):
     out = copy_build(reference, tmp_path / "build")
     before = tree(out)
     args = [a if a != "8" else "6" for a in ZOO_ARGS]  # --runs 6
@@ -566,9 +588,10 @@ def test_other_settings_are_refused_with_a_hint_then_force_starts_over(reference
     assert json.loads((out / "zoo" / "zoo.json").read_text())["build"]["runs"] == 6
     assert json.loads(stdout)["trained_shards"] == 3  # shards record their settings: all of the old ones go
     assert not (out / "shards" / "shard-00003").exists()
+    zoo_fault()  # survived: nothing lost
 
 
-def test_corrupt_build_json(reference, tmp_path, capsys):
+def test_corrupt_build_json(reference, tmp_path, capsys, zoo_fault):
     out = copy_build(reference, tmp_path / "build")
     (out / "build.json").write_text('{"dataset": "digits", "runs": 8,')
     before = tree(out)
@@ -578,21 +601,23 @@ def test_corrupt_build_json(reference, tmp_path, capsys):
     result = build(capsys, out, "--force")
     assert result["trained_shards"] == 0  # the shards record their own settings: none retrained
     same_zoo(out, reference)
+    zoo_fault()  # survived: nothing lost
 
 
 # ------------------------------------------------------------------ zoo builds: damaged files, re-runs
 
 
-def test_finished_build_rerun_is_a_no_op(reference, tmp_path, capsys):
+def test_finished_build_rerun_is_a_no_op(reference, tmp_path, capsys, zoo_fault):
     out = copy_build(reference, tmp_path / "build")
     before = tree(out)
     inode = (out / "zoo" / "weights.npy").stat().st_ino
     result = build(capsys, out)
     assert result["unchanged"] is True and result["trained_shards"] == 0
     assert tree(out) == before and (out / "zoo" / "weights.npy").stat().st_ino == inode
+    zoo_fault()  # survived: nothing lost
 
 
-def test_truncated_shard_never_costs_the_merged_zoo(reference, tmp_path, capsys):
+def test_truncated_shard_never_costs_the_merged_zoo(reference, tmp_path, capsys, zoo_fault):
     out = copy_build(reference, tmp_path / "build")
     shard = out / "shards" / "shard-00001"
     (shard / "weights.npy").write_bytes((shard / "weights.npy").read_bytes()[:1000])
@@ -603,11 +628,12 @@ def test_truncated_shard_never_costs_the_merged_zoo(reference, tmp_path, capsys)
     assert result["trained_shards"] == 1 and result["retrained"] == [str(shard)]
     same_zoo(out, reference)
     assert tree(out / "shards") == tree(reference / "shards")
+    zoo_fault()  # survived: nothing lost
 
 
 @pytest.mark.parametrize("damage", ["flip metrics", "truncate weights, no SHA256SUMS", "delete layout",
                                     "garble SHA256SUMS"])
-def test_damaged_shard_is_retrained(reference, tmp_path, capsys, damage):
+def test_damaged_shard_is_retrained(reference, tmp_path, capsys, damage, zoo_fault):
     out = copy_build(reference, tmp_path / "build", zoo=False)
     shard = out / "shards" / "shard-00002"
     if damage == "flip metrics":
@@ -622,17 +648,19 @@ def test_damaged_shard_is_retrained(reference, tmp_path, capsys, damage):
     result = build(capsys, out)
     assert result["trained_shards"] == 1 and result["retrained"] == [str(shard)]
     same_zoo(out, reference)
+    zoo_fault()  # survived: nothing lost
 
 
-def test_corrupt_merged_zoo_is_merged_again_without_training(reference, tmp_path, capsys):
+def test_corrupt_merged_zoo_is_merged_again_without_training(reference, tmp_path, capsys, zoo_fault):
     out = copy_build(reference, tmp_path / "build")
     flip_byte(out / "zoo" / "weights.npy")
     result = build(capsys, out)
     assert result["trained_shards"] == 0 and "unchanged" not in result
     same_zoo(out, reference)
+    zoo_fault()  # survived: nothing lost
 
 
-def test_stale_temporary_folders_are_cleaned(reference, tmp_path, capsys):
+def test_stale_temporary_folders_are_cleaned(reference, tmp_path, capsys, zoo_fault):
     out = copy_build(reference, tmp_path / "build", zoo=False)
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
@@ -647,6 +675,7 @@ def test_stale_temporary_folders_are_cleaned(reference, tmp_path, capsys):
     leftovers = sorted(p.name for p in [*out.iterdir(), *(out / "shards").iterdir()] if p.name.startswith("."))
     assert leftovers == [mine.name]
     same_zoo(out, reference)
+    zoo_fault()  # survived: nothing lost
 
 
 # ------------------------------------------------------------------ zoo builds: kill -9
@@ -679,7 +708,7 @@ def _paused_build(out, flag, patch):
                             stderr=subprocess.PIPE, text=True)
 
 
-def test_kill_during_a_shard_then_rerun(reference, tmp_path, capsys):
+def test_kill_during_a_shard_then_rerun(reference, tmp_path, capsys, zoo_fault):
     out = tmp_path / "build"
     flag = tmp_path / "flag"
     proc = _paused_build(out, flag, """
@@ -699,9 +728,10 @@ def test_kill_during_a_shard_then_rerun(reference, tmp_path, capsys):
     assert result["trained_shards"] == 3
     same_zoo(out, reference)
     assert tree(out / "shards") == tree(reference / "shards")
+    zoo_fault()  # survived: nothing lost
 
 
-def test_kill_during_the_merge_then_rerun(reference, tmp_path, capsys):
+def test_kill_during_the_merge_then_rerun(reference, tmp_path, capsys, zoo_fault):
     out = copy_build(reference, tmp_path / "build", zoo=False)
     flag = tmp_path / "flag"
     proc = _paused_build(out, flag, """
@@ -718,9 +748,10 @@ def test_kill_during_the_merge_then_rerun(reference, tmp_path, capsys):
     assert result["trained_shards"] == 0
     same_zoo(out, reference)
     assert not [p for p in out.iterdir() if p.name.startswith(".")]
+    zoo_fault()  # survived: nothing lost
 
 
-def test_kill_while_a_merged_zoo_is_being_replaced(reference, tmp_path, capsys):
+def test_kill_while_a_merged_zoo_is_being_replaced(reference, tmp_path, capsys, zoo_fault):
     out = copy_build(reference, tmp_path / "build")
     flip_byte(out / "zoo" / "metrics.csv.gz")  # the merged zoo must be merged again ...
     flag = tmp_path / "flag"
@@ -738,3 +769,4 @@ def test_kill_while_a_merged_zoo_is_being_replaced(reference, tmp_path, capsys):
     assert result["trained_shards"] == 0
     same_zoo(out, reference)
     assert not [p for p in out.iterdir() if p.name.startswith(".")]
+    zoo_fault()  # survived: nothing lost
