@@ -130,5 +130,6 @@ def test_monitor_takes_a_shipped_predictor_by_name(rng, monkeypatch):
 
     x = get_extractor("W_L")(net)
     assert v3.predicted_accuracy == pytest.approx(float(model.predict(np.append(x, 3.0)[None])[0]))
-    with pytest.raises(ValueError, match=f"'nope-predictor' is neither .*shipped: .*{pretrained.EARLY_PREDICTOR}"):
+    with pytest.raises(pretrained.PretrainedNotFoundError,
+                       match=f"no pretrained predictor 'nope-predictor' in .*available: .*{pretrained.EARLY_PREDICTOR}"):
         Monitor(predictor="nope-predictor", rules=[], strict=True).step(net, 1)
