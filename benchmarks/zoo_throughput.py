@@ -50,7 +50,8 @@ def run_population(configs, data, epochs, checkpoints_mode, population_size, thr
 
 
 def _warmup(data, population_size):
-    """Trace the tf.functions outside the timed region (both activations, dropout on/off).
+    """Trace the tf.functions outside the timed region (both activations, dropout on/off,
+    train metrics over a shared input and over gathered small subsets).
 
     Two calls with different shapes make ``reduce_retracing`` produce the
     shape-generic trace that the timed run then reuses.
@@ -59,12 +60,13 @@ def _warmup(data, population_size):
 
     for act in ("relu", "tanh"):
         for rate in (0.0, 0.1):
-            for n_cfg in (1, 2):
-                cfgs = _configs(n_cfg, 1, 12345, "1.0")
-                for c in cfgs:
-                    c.update(activation=act, dropout=rate)
-                small = tuple(a[: 32 + 32 * n_cfg] for a in data)
-                train_population(cfgs, *small, checkpoints=(0, 1), population_size=population_size)
+            for fraction in ("1.0", "0.25"):
+                for n_cfg in (1, 2):
+                    cfgs = _configs(n_cfg, 1, 12345, fraction)
+                    for c in cfgs:
+                        c.update(activation=act, dropout=rate)
+                    small = tuple(a[: 32 + 32 * n_cfg] for a in data)
+                    train_population(cfgs, *small, checkpoints=(0, 1), population_size=population_size)
 
 
 def _worker(configs, data, epochs, checkpoints_mode, population_size):

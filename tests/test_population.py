@@ -13,7 +13,7 @@ from weightwatch.zoo.architectures import (
     param_shapes,
 )
 from weightwatch.zoo.hparams import CONFIG_KEYS, DEFAULT_RANGES, sample_configs
-from weightwatch.zoo.population import member_batch_orders, plan_populations, train_population
+from weightwatch.zoo.population import member_batch_orders, member_subset, plan_populations, train_population
 
 SHAPE = (16, 16, 1)
 
@@ -158,8 +158,12 @@ def test_population_member_matches_keras_fit(data, population_run, member):
     logits = model.predict(xt, batch_size=len(xt), verbose=0)
     ce = keras.losses.SparseCategoricalCrossentropy(from_logits=True)(yt, logits)
     assert final.test_loss == pytest.approx(float(ce), rel=1e-4)
-    train_logits = model.predict(x, batch_size=len(x), verbose=0)
-    assert final.train_accuracy == pytest.approx(np.mean(train_logits.argmax(1) == y), abs=1e-6)
+    # train metrics: on the member's own subset (the examples its epochs visited), not the whole x
+    subset = np.unique(np.concatenate(orders))
+    train_logits = model.predict(x[subset], batch_size=len(x), verbose=0)
+    assert final.train_accuracy == pytest.approx(np.mean(train_logits.argmax(1) == y[subset]), abs=1e-6)
+    ce = keras.losses.SparseCategoricalCrossentropy(from_logits=True)(y[subset], train_logits)
+    assert final.train_loss == pytest.approx(float(ce), rel=1e-4)
 
 
 def test_population_structure(population_run):
@@ -188,6 +192,47 @@ def test_nonfinite_member_is_isolated(data):
             for a, b in zip(r.final.weights, rr.final.weights):
                 np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
             assert r.final.test_loss == pytest.approx(rr.final.test_loss, rel=1e-5)
+
+
+@pytest.mark.parametrize("gather_below", [0.0, 1.01], ids=["shared-input", "gathered-subsets"])
+def test_train_metrics_are_measured_on_the_members_own_subset(data, monkeypatch, gather_below):
+    """Labels outside a member's subset are all wrong for it: metrics on the whole set would show it."""
+    import keras
+
+    from weightwatch.zoo import population
+
+    monkeypatch.setattr(population, "_GATHER_BELOW", gather_below)  # force either evaluation path
+    x, y, xt, yt = data
+    cfgs = [dict(c, dropout=0.0) for c in _population_configs()[:2]]
+    cfgs[0]["train_fraction"] = 0.25
+    w0 = [initial_weights("paper-cnn", c, SHAPE) for c in cfgs]
+    model = build_keras_model("paper-cnn", cfgs[0], SHAPE)
+    model.set_weights(w0[0])
+    pred = model.predict(x, batch_size=len(x), verbose=0).argmax(1)
+    subset = np.sort(member_subset(cfgs[0], len(x)))
+    assert len(subset) == round(0.25 * len(x))
+    outside = np.setdiff1d(np.arange(len(x)), subset)
+    # inside the subset the labels are the initial network's predictions; outside, never
+    y2 = y.copy()
+    y2[subset] = pred[subset]
+    y2[outside] = (pred[outside] + 1) % 10
+    res = train_population(cfgs, x, y2, xt, yt, checkpoints=(0, 1), initial_weights=w0, group_keys=())
+    cp = res[0].checkpoints[0]
+    assert cp.train_accuracy == 1.0  # the whole training set would give 0.25
+    logits = model.predict(x[subset], batch_size=len(x), verbose=0)
+    ce = keras.losses.SparseCategoricalCrossentropy(from_logits=True)(y2[subset], logits)
+    assert cp.train_loss == pytest.approx(float(ce), rel=1e-5)
+    # a member given explicit batch orders is measured on the examples they visit
+    orders = [[np.arange(10, 50)], [np.arange(250)]]
+    res = train_population(cfgs, x, y2, xt, yt, checkpoints=(0, 1), initial_weights=w0, batch_orders=orders,
+                           group_keys=())
+    model.set_weights(w0[0])
+    want = np.mean(model.predict(x[10:50], verbose=0).argmax(1) == y2[10:50])
+    assert res[0].checkpoints[0].train_accuracy == pytest.approx(want, abs=1e-6)
+    model = build_keras_model("paper-cnn", cfgs[1], SHAPE)
+    model.set_weights(w0[1])
+    want = np.mean(model.predict(x, verbose=0).argmax(1) == y2)
+    assert res[1].checkpoints[0].train_accuracy == pytest.approx(want, abs=1e-6)
 
 
 def test_batch_orders_and_initial_weights_are_used(data):

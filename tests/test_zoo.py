@@ -42,9 +42,11 @@ def test_stored_weights_reproduce_stored_accuracy_in_fresh_keras_model(small_zoo
 
     from weightwatch.zoo.architectures import build_keras_model, get_architecture
     from weightwatch.zoo.datasets import load_digits
+    from weightwatch.zoo.population import member_subset
 
     data = load_digits(16)
     final = small_zoo.filter(epoch=2)
+    assert final.metrics["config.train_fraction"].iloc[:3].min() < 1  # a run trained on a subset is checked
     for i in range(3):
         row = final.metrics.iloc[i]
         net = final.network(i)
@@ -56,6 +58,11 @@ def test_stored_weights_reproduce_stored_accuracy_in_fresh_keras_model(small_zoo
         assert acc == pytest.approx(row["test_accuracy"], abs=1.5 / len(data.y_test))
         loss = float(keras.losses.SparseCategoricalCrossentropy(from_logits=True)(data.y_test, logits))
         assert loss == pytest.approx(row["test_loss"], rel=1e-3)
+        # train metrics: on the run's own train_fraction subset of the training set
+        subset = member_subset(config, data.n_train)
+        logits = model.predict(data.x_train[subset], verbose=0, batch_size=512)
+        acc = float((logits.argmax(1) == data.y_train[subset]).mean())
+        assert acc == pytest.approx(row["train_accuracy"], abs=1.5 / len(subset))
 
 
 def test_vectorised_w_l_equals_extractor(small_zoo):
