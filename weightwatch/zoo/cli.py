@@ -76,7 +76,11 @@ def cmd_merge(args) -> int:
 def register_cli(sub) -> None:
     zoo = sub.add_parser("zoo", help="build and inspect CNN zoos").add_subparsers(dest="zoo_command", required=True)
     b = zoo.add_parser("build", help="train a zoo (resumable: re-run the same command to continue)")
-    b.add_argument("--dataset", default="digits")
+    b.add_argument("--dataset", default="digits",
+                   help="digits (sklearn, real); digits_jitter (AUGMENTED digits: three jittered copies of every "
+                        "training image, offline augmentation, which the paper excluded); mnist5k (5,000 real "
+                        "MNIST images, 28x28: pass --resolution 28); textures; shapes (synthetic); mnist, "
+                        "fashion_mnist, cifar10, svhn from your files (--data-dir); or a plugin's (default: digits)")
     b.add_argument("--architecture", default="paper-cnn")
     b.add_argument("--runs", type=int_at_least(1), default=100)
     b.add_argument("--out", required=True)
@@ -86,8 +90,9 @@ def register_cli(sub) -> None:
                    help="epochs to save (default 0 1 2 3 6 9 12 15 18)")
     b.add_argument("--shard-size", type=int_at_least(1), default=64)
     b.add_argument("--population-size", type=int_at_least(1), default=64)
-    b.add_argument("--batch-size", type=int_at_least(1), default=None, help="default: 32 for digits, 64 otherwise")
-    b.add_argument("--resolution", type=int_at_least(1), default=16)
+    b.add_argument("--batch-size", type=int_at_least(1), default=None, help="default: 32 for digits, digits_jitter and mnist5k, 64 otherwise")
+    b.add_argument("--resolution", type=int_at_least(1), default=16,
+                   help="image side the data is resized to (default 16; mnist5k's native size is 28)")
     b.add_argument("--jobs", type=int_at_least(1), default=1, help="local worker processes")
     b.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://127.0.0.1:8786")
     b.add_argument("--data-dir", help="where mnist/fashion_mnist/cifar10/svhn files are (never downloaded)")
