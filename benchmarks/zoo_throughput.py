@@ -1,7 +1,8 @@
 """Throughput of the population trainer vs. one-at-a-time Keras ``model.fit``.
 
-Paper CNN on sklearn digits upscaled to 16x16 in [-1, 1], batch 32.  Prints
-CNN-epochs per second for both paths and their ratio.
+Paper CNN on sklearn digits upscaled to 16x16 in [-1, 1], batch 32 (or any
+zoo dataset: ``--dataset mnist5k --resolution 28``).  Prints CNN-epochs per
+second for both paths and their ratio.
 
 Example::
 
@@ -20,11 +21,11 @@ import numpy as np
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
 
 
-def load_digits_16():
-    """The zoo's own digits dataset (sklearn digits at 16x16 in [-1, 1], fixed split)."""
-    from weightwatch.zoo.datasets import load_digits
+def load_data(name: str, resolution: int):
+    """A zoo dataset as ``(x_train, y_train, x_test, y_test)``."""
+    from weightwatch.zoo.datasets import load_dataset
 
-    d = load_digits(16)
+    d = load_dataset(name, resolution=resolution)
     return d.x_train, d.y_train, d.x_test, d.y_test
 
 
@@ -37,7 +38,7 @@ def _configs(k: int, epochs: int, seed: int, train_fraction: str):
     return sample_configs(k, seed=seed, dataset="digits16", epochs=epochs, ranges=ranges)
 
 
-def run_population(configs, data, epochs, checkpoints_mode, population_size, threads=None):
+def run_population(configs, data, epochs, checkpoints_mode, population_size, threads=None, batch_size=32):
     """Train ``configs`` with the population trainer; returns (seconds, n_nan)."""
     from weightwatch.zoo.population import configure_threads, train_population
 
@@ -45,11 +46,11 @@ def run_population(configs, data, epochs, checkpoints_mode, population_size, thr
         configure_threads(threads, 1)
     ckpts = tuple(range(epochs + 1)) if checkpoints_mode == "every" else (epochs,)
     t0 = time.perf_counter()
-    res = train_population(configs, *data, checkpoints=ckpts, population_size=population_size)
+    res = train_population(configs, *data, checkpoints=ckpts, population_size=population_size, batch_size=batch_size)
     return time.perf_counter() - t0, sum(r.status != "ok" for r in res)
 
 
-def _warmup(data, population_size):
+def _warmup(data, population_size, batch_size=32):
     """Trace the tf.functions outside the timed region (both activations, dropout on/off,
     train metrics over a shared input and over gathered small subsets).
 
@@ -66,18 +67,19 @@ def _warmup(data, population_size):
                     for c in cfgs:
                         c.update(activation=act, dropout=rate)
                     small = tuple(a[: 32 + 32 * n_cfg] for a in data)
-                    train_population(cfgs, *small, checkpoints=(0, 1), population_size=population_size)
+                    train_population(cfgs, *small, checkpoints=(0, 1), population_size=population_size,
+                                     batch_size=batch_size)
 
 
-def _worker(configs, data, epochs, checkpoints_mode, population_size):
+def _worker(configs, data, epochs, checkpoints_mode, population_size, batch_size=32):
     from weightwatch.zoo.population import configure_threads
 
     configure_threads(1, 1)
-    _warmup(data, population_size)
-    return run_population(configs, data, epochs, checkpoints_mode, population_size)
+    _warmup(data, population_size, batch_size)
+    return run_population(configs, data, epochs, checkpoints_mode, population_size, batch_size=batch_size)
 
 
-def run_keras(configs, data, epochs):
+def run_keras(configs, data, epochs, batch_size=32):
     """Train ``configs`` one at a time with ``model.fit``; returns seconds."""
     import keras
 
@@ -94,7 +96,7 @@ def run_keras(configs, data, epochs):
             metrics=["accuracy"],
         )
         order = member_batch_orders(c, len(x), 1)[0]
-        m.fit(x[order], y[order], batch_size=32, epochs=epochs, shuffle=True, verbose=0)
+        m.fit(x[order], y[order], batch_size=batch_size, epochs=epochs, shuffle=True, verbose=0)
     return time.perf_counter() - t0
 
 
@@ -110,22 +112,26 @@ def main(argv=None):
     p.add_argument("--workers", type=int, default=2, help="also run the population path in this many "
                    "loky processes with 1 thread each (0 or 1 to skip)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--dataset", default="digits", help="a zoo dataset (default digits)")
+    p.add_argument("--resolution", type=int, default=16, help="image side (default 16; mnist5k natively 28)")
+    p.add_argument("--batch-size", type=int, default=32)
     args = p.parse_args(argv)
 
-    data = load_digits_16()
+    data = load_data(args.dataset, args.resolution)
+    bs = args.batch_size
     configs = _configs(args.population, args.epochs, args.seed, args.train_fraction)
-    print(f"data: train {data[0].shape}, test {data[2].shape}; train_fraction={args.train_fraction}, "
-          f"checkpoint eval={args.checkpoints}")
+    print(f"data: {args.dataset} train {data[0].shape}, test {data[2].shape}; batch {bs}; "
+          f"train_fraction={args.train_fraction}, checkpoint eval={args.checkpoints}")
 
-    _warmup(data, args.population_size)
-    t_pop, n_nan = run_population(configs, data, args.epochs, args.checkpoints, args.population_size)
+    _warmup(data, args.population_size, bs)
+    t_pop, n_nan = run_population(configs, data, args.epochs, args.checkpoints, args.population_size, batch_size=bs)
     pop_rate = args.population * args.epochs / t_pop
     print(f"population: {args.population} CNNs x {args.epochs} epochs in {t_pop:.2f}s "
           f"-> {pop_rate:.1f} CNN-epochs/s ({1000 / pop_rate:.1f} ms/CNN-epoch), {n_nan} non-finite")
 
     kcfg = configs[: args.keras]
-    run_keras(kcfg[:1], data, 1)  # warm-up
-    t_k = run_keras(kcfg, data, args.epochs)
+    run_keras(kcfg[:1], data, 1, bs)  # warm-up
+    t_k = run_keras(kcfg, data, args.epochs, bs)
     k_rate = args.keras * args.epochs / t_k
     print(f"keras fit:  {args.keras} CNNs x {args.epochs} epochs in {t_k:.2f}s "
           f"-> {k_rate:.2f} CNN-epochs/s ({1000 / k_rate:.0f} ms/CNN-epoch)")
@@ -137,7 +143,7 @@ def main(argv=None):
         chunks = [configs[i:: args.workers] for i in range(args.workers)]
         t0 = time.perf_counter()
         out = Parallel(n_jobs=args.workers, backend="loky")(
-            delayed(_worker)(c, data, args.epochs, args.checkpoints, args.population_size) for c in chunks
+            delayed(_worker)(c, data, args.epochs, args.checkpoints, args.population_size, bs) for c in chunks
         )
         wall = time.perf_counter() - t0
         busy = max(t for t, _ in out)
