@@ -142,26 +142,44 @@ def test_tiny_mnist5k_zoo_builds_with_the_cli(tmp_path):
     assert acc == pytest.approx(row["test_accuracy"], abs=1.5e-3)
 
 
+RELEASE_CONFIG = {  # the columns of the release's metrics.csv.gz, as its README lists them
+    "config.activation": "relu", "config.b_init": "zero", "config.dataset": "mnist", "config.dnn_architecture": "cnn",
+    "config.dropout": 0.1, "config.epochs": 86, "config.epochs_between_checkpoints": 20, "config.init_std": 0.05,
+    "config.l2reg": 1e-5, "config.learning_rate": 1e-3, "config.num_layers": 3, "config.num_units": 16,
+    "config.optimizer": "adam", "config.random_seed": 42, "config.train_fraction": 1.0, "config.w_init": "he_normal",
+}
+
+
+def _write_release(directory, rows, records, name="metrics.csv.gz"):
+    """A zoo as the release ships it: weights.npy, layout.csv (bias before kernel), metrics without status/epoch."""
+    from weightwatch.zoo.architectures import param_shapes
+
+    layout, start = [], 0
+    for layer, kshape, bshape in param_shapes("paper-cnn", (28, 28, 1)):
+        for part, shape in (("bias", bshape), ("kernel", kshape)):
+            size = int(np.prod(shape))
+            layout.append({"varname": f"sequential/{layer}/{part}:0", "start_idx": start, "end_idx": start + size,
+                           "shape": str(tuple(shape))})
+            start += size
+    np.save(directory / "weights.npy", np.vstack(rows).astype(np.float32))
+    pd.DataFrame(layout).to_csv(directory / "layout.csv", index=False)
+    pd.DataFrame([{**RELEASE_CONFIG, **r} for r in records]).to_csv(directory / name, index=False)
+
+
+def _release_row(w):
+    return np.concatenate([np.concatenate([w[2 * i + 1].ravel(), w[2 * i].ravel()]) for i in range(4)])
+
+
 def test_official_release_convention_is_read_through_layout(tmp_path, rng):
     """A file written exactly like the release: metrics.csv, no status/epoch, bias before kernel."""
     from helpers import paper_cnn_weights
 
     runs = [paper_cnn_weights(rng) for _ in range(3)]
-    names = ["conv2d", "conv2d_1", "conv2d_2", "dense"]
-    layout, start = [], 0
-    for i, name in enumerate(names):
-        for part, arr in (("bias", runs[0][2 * i + 1]), ("kernel", runs[0][2 * i])):
-            layout.append({"varname": f"sequential/{name}/{part}:0", "start_idx": start,
-                           "end_idx": start + arr.size, "shape": str(arr.shape)})
-            start += arr.size
-    rows = [np.concatenate([np.concatenate([w[2 * i + 1].ravel(), w[2 * i].ravel()]) for i in range(4)]) for w in runs]
-    np.save(tmp_path / "weights.npy", np.vstack(rows))
-    pd.DataFrame(layout).to_csv(tmp_path / "layout.csv", index=False)
-    metrics = pd.DataFrame({c: [0.5, 0.6, 0.7] if "accuracy" in c or "loss" in c else ["x"] * 3 for c in METRIC_COLUMNS})
-    metrics["modeldir"] = ["a", "b", "c"]
-    metrics["step"] = [86000] * 3
-    metrics.to_csv(tmp_path / "metrics.csv", index=False)
+    records = [{"modeldir": d, "step": 86000, "test_accuracy": a, "test_loss": a, "train_accuracy": a,
+                "train_loss": a} for d, a in zip("abc", (0.5, 0.6, 0.7))]
+    _write_release(tmp_path, [_release_row(w) for w in runs], records, name="metrics.csv")
     zoo = Zoo(tmp_path)
+    assert set(METRIC_COLUMNS) <= set(zoo.metrics.columns)
     assert len(zoo.filter(status="ok")) == 3
     for i, w in enumerate(runs):
         net = zoo.network(i)
@@ -175,6 +193,68 @@ def test_official_release_convention_is_read_through_layout(tmp_path, rng):
     assert Zoo(merged).manifest["build"] == {"runs": 3, "merged": [{"path": str(tmp_path)}]}
     with pytest.raises(ZooFormatError, match="already exists"):
         merge_zoos([tmp_path], merged)
+
+
+def test_release_runs_with_non_finite_weights_are_not_ok(tmp_path, rng):
+    """The paper drops runs with non-finite weights; the release has no status column to say so."""
+    from helpers import paper_cnn_weights
+
+    rows, records = [], []
+    for run, (w_init, bad, acc) in enumerate([("he_normal", None, 0.9), ("orthogonal", None, 0.8),
+                                               ("glorot_normal", None, np.nan), ("RandomNormal", np.nan, 0.1),
+                                               ("TruncatedNormal", np.inf, 0.1)]):
+        for step in (0, 86000):
+            w = _release_row(paper_cnn_weights(rng))
+            if step and bad is not None:
+                w[123] = bad  # the final checkpoint of a diverged run; its accuracy was still written
+            rows.append(w)
+            records.append({"config.w_init": w_init, "modeldir": f"run{run}", "step": step,
+                            "test_accuracy": acc if step else 0.1, "test_loss": 2.3, "train_accuracy": 0.1,
+                            "train_loss": 2.3})
+    _write_release(tmp_path, rows, records)
+    zoo = Zoo(tmp_path)
+    status = zoo.metrics.groupby("modeldir")["status"].agg(set).to_dict()
+    assert status == {"run0": {"ok"}, "run1": {"ok"}, "run2": {"nan"}, "run3": {"nan"}, "run4": {"nan"}}
+    assert sorted(zoo.filter(status="ok").metrics["modeldir"].unique()) == ["run0", "run1"]
+    assert np.isfinite(zoo.filter(status="ok").weights()).all()
+
+
+def test_release_initializer_names_are_matched_case_and_underscore_blind(tmp_path, rng):
+    from helpers import paper_cnn_weights
+
+    from weightwatch.evaluation import W_INITS, hyperparameter_matrix
+
+    spelled = ["TruncatedNormal", "truncated_normal", "he_normal", "HeNormal", "GlorotNormal", "Orthogonal",
+               "RandomNormal", "random_normal"]
+    rows = [_release_row(paper_cnn_weights(rng)) for _ in spelled]
+    records = [{"config.w_init": name, "modeldir": f"run{i}", "step": 86000, "test_accuracy": 0.9,
+                "test_loss": 0.3, "train_accuracy": 0.9, "train_loss": 0.3} for i, name in enumerate(spelled)]
+    _write_release(tmp_path, rows, records)
+    zoo = Zoo(tmp_path)
+    assert zoo.metrics["config.w_init"].tolist() == [
+        "truncated_normal", "truncated_normal", "he_normal", "he_normal", "glorot_normal", "orthogonal",
+        "random_normal", "random_normal"]
+    X, names = hyperparameter_matrix(zoo.metrics, "A")
+    onehot = X[:, [names.index(f"w_init={w}") for w in W_INITS]]
+    np.testing.assert_array_equal(onehot.sum(axis=1), 1.0)  # never an all-zero one-hot
+    assert onehot[0, W_INITS.index("truncated_normal")] == 1 and onehot[3, W_INITS.index("he_normal")] == 1
+
+
+def test_release_with_an_unknown_initializer_is_an_error_naming_it(tmp_path, rng):
+    from helpers import paper_cnn_weights
+
+    from weightwatch.errors import InvalidArgumentError
+    from weightwatch.evaluation import hyperparameter_matrix
+
+    records = [{"config.w_init": name, "modeldir": name, "step": 86000, "test_accuracy": 0.9, "test_loss": 0.3,
+                "train_accuracy": 0.9, "train_loss": 0.3} for name in ("HeNormal", "GlorotUniform")]
+    _write_release(tmp_path, [_release_row(paper_cnn_weights(rng)) for _ in records], records)
+    with pytest.raises(ZooFormatError, match=f"{tmp_path}.*'GlorotUniform'.*truncated_normal"):
+        Zoo(tmp_path)
+    # features from metrics read some other way: the same error, never an all-zero row
+    metrics = pd.DataFrame([{**RELEASE_CONFIG, **r} for r in records])
+    with pytest.raises(InvalidArgumentError, match="'GlorotUniform'"):
+        hyperparameter_matrix(metrics, "A")
 
 
 def test_missing_zoo_is_a_clear_error(tmp_path):

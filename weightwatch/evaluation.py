@@ -18,6 +18,7 @@ from typing import Sequence
 import numpy as np
 
 from .errors import InvalidArgumentError
+from .zoo.architectures import WEIGHT_INITIALIZERS, canonical_initializer
 from .network import LayerWeights, Network
 from .predictors import (DNNPredictor, GBMPredictor, LogitLinearPredictor, evaluate, group_kfold,
                          group_train_test_split, random_search, summarize_folds)
@@ -36,11 +37,16 @@ DEFAULT_PARAMS = {
 HYPER_SETS = ("A", "lambda_LR", "A+W")
 PAPER_FEATURE_SETS = ("W", "W^1", "W^2", "W^3", "W^4", "W_L", "W_L-l1", "W_L-l2", "W-global", "W_L^4",
                       "W_L^{1,4}", "A", "lambda_LR", "A+W")
-W_INITS = ("glorot_normal", "he_normal", "orthogonal", "random_normal", "truncated_normal")
+W_INITS = WEIGHT_INITIALIZERS
 
 
 def hyperparameter_matrix(metrics, which: str = "A") -> tuple:
-    """Hyperparameter features from ``config.*`` columns: ``A`` (all) or ``lambda_LR`` (learning rate)."""
+    """Hyperparameter features from ``config.*`` columns: ``A`` (all) or ``lambda_LR`` (learning rate).
+
+    ``config.w_init`` is one-hot over :data:`W_INITS`, names matched as
+    :func:`~weightwatch.zoo.architectures.canonical_initializer` does; an
+    unknown name is an error, never an all-zero row.
+    """
     lr = np.log10(metrics["config.learning_rate"].astype(float).to_numpy())
     if which == "lambda_LR":
         return lr[:, None], ["log10_learning_rate"]
@@ -50,8 +56,10 @@ def hyperparameter_matrix(metrics, which: str = "A") -> tuple:
             metrics["config.train_fraction"].astype(float).to_numpy(),
             (metrics["config.activation"] == "relu").to_numpy().astype(float)]
     names = ["log10_learning_rate", "log10_l2reg", "dropout", "log10_init_std", "train_fraction", "relu"]
+    w_init = metrics["config.w_init"]
+    w_init = w_init.map({v: canonical_initializer(v) for v in w_init.unique()})
     for w in W_INITS:
-        cols.append((metrics["config.w_init"] == w).to_numpy().astype(float))
+        cols.append((w_init == w).to_numpy().astype(float))
         names.append(f"w_init={w}")
     if "epoch" in metrics:
         cols.append(metrics["epoch"].astype(float).to_numpy())

@@ -28,9 +28,25 @@ __all__ = [
     "initial_weights",
     "build_keras_model",
     "WEIGHT_INITIALIZERS",
+    "canonical_initializer",
 ]
 
 WEIGHT_INITIALIZERS = ("glorot_normal", "he_normal", "orthogonal", "random_normal", "truncated_normal")
+
+
+def canonical_initializer(name) -> str:
+    """Our name for a weight initializer, matched case-insensitively and without underscores.
+
+    The Small CNN Zoo release spells some as Keras classes (``TruncatedNormal``,
+    ``RandomNormal``); both spellings give ``truncated_normal`` / ``random_normal``.
+    An unknown name (or a missing one) is an :class:`InvalidArgumentError` naming it.
+    """
+    key = str(name).replace("_", "").lower()
+    for known in WEIGHT_INITIALIZERS:
+        if known.replace("_", "") == key:
+            return known
+    raise InvalidArgumentError(f"unknown weight initializer {name!r}; known: {', '.join(WEIGHT_INITIALIZERS)} "
+                               "(matched case-insensitively, without underscores)")
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,8 @@ A zoo directory holds
 * ``layout.csv`` — ``varname, start_idx, end_idx, shape``; like the release,
   each layer's bias comes before its kernel (``sequential/conv2d/bias:0``);
 * ``metrics.csv.gz`` — the release's columns (``config.*``, ``modeldir``,
-  ``step``, ``test_accuracy``, ...) plus our ``status`` (``ok``/``nan``) and
-  ``epoch``;
+  ``step``, ``test_accuracy``, ...) plus our ``status`` (``ok``/``nan``, per
+  run) and ``epoch``;
 * ``zoo.json`` — what built it (ours; absent in the release);
 * ``SHA256SUMS`` — sha256 of every other file (``sha256sum -c`` format),
   written last; :func:`verify_zoo` checks it before a build trusts or
@@ -16,7 +16,13 @@ A zoo directory holds
   whole).
 
 :class:`Zoo` opens our zoos and the official release alike (weights
-memory-mapped; columns always mapped through ``layout.csv``).
+memory-mapped; columns always mapped through ``layout.csv``). Reading a zoo
+without ``status`` (the release) marks a run ``nan`` when any of its rows has
+a non-finite weight or no test accuracy (the paper drops runs with
+non-finite weights); ``config.w_init`` is read as our initializer names,
+matched case-insensitively and without underscores (the release's
+``TruncatedNormal`` is ``truncated_normal``), and an unknown name is a
+:class:`ZooFormatError` naming it.
 """
 
 from __future__ import annotations
@@ -33,8 +39,9 @@ import numpy as np
 
 from ..adapters.flat import FlatWeights, read_layout, write_layout
 from .._files import SUMS, fsync_dir, fsync_file, verify_sums, write_sums
-from ..errors import ZooFormatError
+from ..errors import InvalidArgumentError, ZooFormatError
 from ..network import Network
+from .architectures import canonical_initializer
 
 CONFIG_KEYS = (
     "activation", "b_init", "dataset", "dnn_architecture", "dropout", "epochs", "init_std",
@@ -177,6 +184,12 @@ def _load_weights(path: Path):
         raise ZooFormatError(f"{path} is unreadable ({exc}): truncated, or not a .npy file") from None
 
 
+def _finite_rows(weights, chunk: int = 4096) -> np.ndarray:
+    """True for each row of ``weights`` (memory-mapped, read in chunks) whose values are all finite."""
+    return np.concatenate([np.isfinite(weights[i:i + chunk]).all(axis=1) for i in range(0, len(weights), chunk)]
+                          or [np.zeros(0, bool)])
+
+
 def verify_zoo(directory) -> str | None:
     """None if ``directory`` is a complete zoo whose files are intact, else what is wrong.
 
@@ -311,8 +324,16 @@ class Zoo:
                 raise ZooFormatError(
                     f"{self.path}: metrics has {len(all_metrics)} rows, weights.npy {self._weights.shape[0]}"
                 )
-            if "status" not in all_metrics:
-                all_metrics["status"] = np.where(all_metrics["test_accuracy"].notna(), "ok", "nan")
+            if "status" not in all_metrics:  # the release: a run with a non-finite weight or no accuracy is out
+                ok = _finite_rows(self._weights) & all_metrics["test_accuracy"].notna().to_numpy()
+                run_ok = all_metrics.assign(_ok=ok).groupby("modeldir")["_ok"].transform("all").to_numpy()
+                all_metrics["status"] = np.where(run_ok, "ok", "nan")
+            if "config.w_init" in all_metrics:
+                names = all_metrics["config.w_init"]
+                try:
+                    all_metrics["config.w_init"] = names.map({v: canonical_initializer(v) for v in names.unique()})
+                except InvalidArgumentError as exc:
+                    raise ZooFormatError(f"{self.path}: config.w_init: {exc}") from None
             all_metrics["_row"] = np.arange(len(all_metrics))
             self._all = all_metrics
             self.metrics = all_metrics
