@@ -86,3 +86,13 @@ def test_readme_predictor_table_is_generated_from_the_manifests():
     table = shipping.predictor_table(SHIPPED)
     assert table in (ROOT / "README.md").read_text(), (
         "README's predictor table differs from `weightwatch pretrained table`:\n" + table)
+
+
+def test_readme_verdict_table_is_the_verdict_card():
+    card = (SHIPPED / "VERDICTS.md").read_text().splitlines()
+    readme = [line.strip() for line in (ROOT / "README.md").read_text().splitlines()]
+    rows = [line for line in card if line.startswith("| ") and ("held-out" in line or line.startswith("| digits")
+                                                                or line.startswith("| shapes")
+                                                                or line.startswith("| textures"))]
+    rows = [r for r in rows if r.count("|") == 8]  # the main table, not the slices
+    assert rows and all(r in readme for r in rows)

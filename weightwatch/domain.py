@@ -6,7 +6,9 @@ the networks it was fitted on looked like:
 * ``features``: per feature, the range ``[lo, hi]`` of the training rows
   (the 0.1% and 99.9% quantiles, widened by 10% of the inter-quantile range);
 * ``num_classes``: the number of classes of the zoo networks;
-* ``normalisation``: whether the zoo networks had normalisation layers.
+* ``normalisation``: whether the zoo networks had normalisation layers;
+* ``input_range``: the range of the zoo's inputs ([-1, 1] for every zoo
+  dataset of weightwatch), compared with the range a user *declares*.
 
 :func:`check` compares a network (and its feature row) with that envelope
 and gives the first reason it is outside, or None. Outside the envelope a
@@ -23,6 +25,9 @@ import numpy as np
 
 QUANTILES = (0.001, 0.999)
 PAD = 0.1
+#: Every zoo dataset of weightwatch maps its inputs to [-1, 1] (envelopes written before the range was
+#: recorded assume it).
+ZOO_INPUT_RANGE = (-1.0, 1.0)
 #: Layer classes (Keras and torch names) that rescale activations with statistics the weights don't show.
 NORMALISATION = ("BatchNormalization", "LayerNormalization", "GroupNormalization", "UnitNormalization",
                  "Normalization", "BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "LayerNorm", "GroupNorm",
@@ -30,7 +35,7 @@ NORMALISATION = ("BatchNormalization", "LayerNormalization", "GroupNormalization
 
 
 def fit(X, names: Sequence[str], num_classes: int = 10, normalisation: bool = False,
-        quantiles=QUANTILES, pad: float = PAD) -> dict:
+        quantiles=QUANTILES, pad: float = PAD, input_range=ZOO_INPUT_RANGE) -> dict:
     """Envelope of the rows of ``X`` (NaN ignored), as a JSON-ready dict."""
     X = np.asarray(X, np.float64)
     if X.ndim != 2 or X.shape[1] != len(names):
@@ -41,7 +46,7 @@ def fit(X, names: Sequence[str], num_classes: int = 10, normalisation: bool = Fa
     return {"features": {"names": [str(n) for n in names], "lo": (lo - pad * width).tolist(),
                          "hi": (hi + pad * width).tolist()},
             "quantiles": list(quantiles), "pad": pad, "num_classes": int(num_classes),
-            "normalisation": bool(normalisation)}
+            "normalisation": bool(normalisation), "input_range": [float(v) for v in input_range]}
 
 
 def outside(envelope: dict, X) -> np.ndarray:
@@ -81,11 +86,22 @@ def facts(network) -> NetworkFacts:
     return NetworkFacts(classes, norm)
 
 
-def check(envelope: Optional[dict], network, x=None) -> Optional[str]:
-    """Why ``network`` (with feature row ``x``) is outside ``envelope``; None when inside or no envelope."""
+def check(envelope: Optional[dict], network, x=None, input_range=None) -> Optional[str]:
+    """Why ``network`` (with feature row ``x``) is outside ``envelope``; None when inside or no envelope.
+
+    ``input_range`` is the range the user declared for the network's inputs (None: not declared; the
+    weights alone do not always show the input scale).
+    """
     if not envelope:
         return None
     nf = facts(network)
+    if input_range is not None:
+        lo, hi = float(np.min(input_range[0])), float(np.max(input_range[1]))
+        z_lo, z_hi = envelope.get("input_range") or ZOO_INPUT_RANGE
+        slack = 0.25 * (z_hi - z_lo)
+        if lo < z_lo - slack or hi > z_hi + slack:
+            return (f"its declared input range ({lo:g}, {hi:g}) is not the ({z_lo:g}, {z_hi:g}) the predictor's "
+                    "zoo networks saw")
     want = envelope.get("num_classes")
     if want is not None and nf.num_classes is not None and nf.num_classes != want:
         return f"it has {nf.num_classes} classes, the predictor's zoo networks have {want}"

@@ -383,7 +383,8 @@ class Monitor:
             from .pretrained import apply
 
             return apply(obj, network, name=name, epoch=epoch, init=self._init_network, steps=steps,
-                         progress=forecast.progress(epoch, self.epochs), feature_set=self.features)
+                         progress=forecast.progress(epoch, self.epochs), feature_set=self.features,
+                         input_range=self.input_range)
         except Exception as exc:  # noqa: BLE001
             self._fail(which, exc)
             return None

@@ -182,11 +182,13 @@ def features_for(predictor, network, epoch: Optional[int] = None, *, init=None, 
 
 
 def apply(predictor, network, *, name: Optional[str] = None, note: str = "", epoch: Optional[int] = None,
-          init=None, steps=None, progress: Optional[float] = None, feature_set: Optional[str] = None) -> Prediction:
+          init=None, steps=None, progress: Optional[float] = None, feature_set: Optional[str] = None,
+          input_range=None) -> Prediction:
     """Apply a loaded predictor to a :class:`~weightwatch.network.Network`: number, interval, domain.
 
     The one path from a predictor and a network to a :class:`Prediction`, used by
     :func:`predict_accuracy` and by the monitor. The point prediction always lies inside its interval.
+    ``input_range`` is the inputs' range when the user declared it (checked against the domain).
     """
     from . import domain
 
@@ -203,7 +205,7 @@ def apply(predictor, network, *, name: Optional[str] = None, note: str = "", epo
     offset = (m.get("verdict") or {}).get("upper_offset")
     if offset is not None:  # a forecaster's calibrated upper bound: forecast + one-sided conformal offset
         interval = (min(acc, interval[0]) if interval else acc, acc + float(offset))
-    reason = domain.check(m.get("domain"), network, x)
+    reason = domain.check(m.get("domain"), network, x, input_range)
     name = name or m.get("name") or type(predictor).__name__
     return Prediction(acc, interval, name, note, reason is None, reason or "")
 

@@ -229,15 +229,19 @@ def _split(groups, tr, te) -> dict:
 
 
 def build_pretrained(tables_dir, out, *, seed=0, paper_cnn=PAPER_CNN_DATASETS, params=None,
-                     early_params=None) -> dict:
+                     early_params=None, only=None) -> dict:
     """Fit every shipped predictor from the feature tables in ``tables_dir`` and write cards into ``out``.
 
     ``params`` / ``early_params`` override :data:`SHIP_PARAMS` / :data:`EARLY_PARAMS` (GBMPredictor
     settings; the quantile boosters use :data:`INTERVAL_PARAMS`). Every manifest records its ``split``
     (run ids) and its ``domain`` (envelope of the training features); every number in a card is
-    computed on runs outside ``split["train_runs"]``.
+    computed on runs outside ``split["train_runs"]``. ``only`` (names) rebuilds just those predictors.
     """
     from . import domain
+    from .pretrained import AGNOSTIC_PREDICTOR, EARLY_PREDICTOR, PAPER_CNN_PREDICTOR
+
+    def wanted(name):
+        return only is None or name in only
 
     params = {**SHIP_PARAMS, "interval_params": INTERVAL_PARAMS, **(params or {})}
     early_params = {**EARLY_PARAMS, "interval_params": INTERVAL_PARAMS, **(early_params or {})}
@@ -270,6 +274,8 @@ def build_pretrained(tables_dir, out, *, seed=0, paper_cnn=PAPER_CNN_DATASETS, p
 
     # per dataset
     for ds, table in paper.items():
+        if not wanted(f"paper-cnn-{ds}-W_L-gbm"):
+            continue
         ok = table.ok()
         y, groups = ok.metrics["test_accuracy"].to_numpy(), ok.metrics["modeldir"].to_numpy()
         model, summ, tr, te, cov = _protocol(ok.X, y, groups, seed, params=params)
@@ -283,6 +289,20 @@ def build_pretrained(tables_dir, out, *, seed=0, paper_cnn=PAPER_CNN_DATASETS, p
 
     # pooled over datasets
     oks = {ds: t.ok() for ds, t in paper.items()}
+    if wanted(PAPER_CNN_PREDICTOR):
+        _pooled(paper, oks, params, seed, save, split_metrics, w_l, out)
+    if wanted(AGNOSTIC_PREDICTOR):
+        _agnostic_predictor(tables, params, seed, save, split_metrics, agnostic, out)
+    # the forecast of the final accuracy, with its doom threshold and verdict card
+    if wanted(EARLY_PREDICTOR):
+        summary.update(build_forecaster(paper, out, seed=seed, params=early_params))
+    summary["seconds"] = time.perf_counter() - t0
+    return summary
+
+
+def _pooled(paper, oks, params, seed, save, split_metrics, w_l, out):
+    from .pretrained import PAPER_CNN_PREDICTOR
+
     X = np.vstack([o.X for o in oks.values()])
     y = np.concatenate([o.metrics["test_accuracy"].to_numpy() for o in oks.values()])
     groups = np.concatenate([o.metrics["modeldir"].to_numpy() for o in oks.values()])
@@ -291,14 +311,15 @@ def build_pretrained(tables_dir, out, *, seed=0, paper_cnn=PAPER_CNN_DATASETS, p
     train_runs = set(groups[tr])
     metrics["cross_tau"] = _cross_tau(model, oks, w_l, train_runs)
     metrics["doomed_auroc"] = {ds: _doomed_auroc(model, t, w_l, train_runs) for ds, t in paper.items()}
-    from .pretrained import AGNOSTIC_PREDICTOR, EARLY_PREDICTOR, PAPER_CNN_PREDICTOR
-
     save(PAPER_CNN_PREDICTOR, model, "W_L", next(iter(paper.values())).names, "paper-cnn",
          {ds: t.build for ds, t in paper.items()}, X, groups, tr, te, metrics)
     _card(PAPER_CNN_PREDICTOR, "GBM on W_L pooled over the paper-CNN zoos of all embedded datasets; "
           "`predictor=\"auto\"` uses it for networks of the paper-CNN family.", [], out)
 
-    # architecture-agnostic, across families
+
+def _agnostic_predictor(tables, params, seed, save, split_metrics, agnostic, out):
+    from .pretrained import AGNOSTIC_PREDICTOR
+
     oks_all = {n: t.ok() for n, t in tables.items()}
     X = np.vstack([o.agnostic() for o in oks_all.values()])
     y = np.concatenate([o.metrics["test_accuracy"].to_numpy() for o in oks_all.values()])
@@ -318,11 +339,6 @@ def build_pretrained(tables_dir, out, *, seed=0, paper_cnn=PAPER_CNN_DATASETS, p
     _card(AGNOSTIC_PREDICTOR, "GBM on W_L-agnostic features (fixed length for any depth) trained across all "
           "zoo families; `predictor=\"auto\"` uses it outside the paper-CNN family.",
           ["- Cross-family τ above is the honest measure here: treat outputs as rankings."], out)
-
-    # the forecast of the final accuracy, with its doom threshold and verdict card
-    summary.update(build_forecaster(paper, out, seed=seed, params=early_params))
-    summary["seconds"] = time.perf_counter() - t0
-    return summary
 
 
 def build_forecaster(paper: dict, out, *, seed=0, params=None, budget=FALSE_STOP_BUDGET, patience=PATIENCE) -> dict:
@@ -389,6 +405,10 @@ def build_forecaster(paper: dict, out, *, seed=0, params=None, budget=FALSE_STOP
                                            for k in CARD_EPOCHS if k in checks}
     names = forecast.feature_names(next(iter(paper.values())).names)
     envelope = domain.fit(X_tr, names)
+    # progress is a fraction of the run by definition: every value in [0, 1] is in domain (the zoo's last
+    # check is at 15/18, but a user's run is checked up to its last epoch)
+    i = names.index("progress")
+    envelope["features"]["lo"][i], envelope["features"]["hi"][i] = 0.0, 1.0
     metrics["in_domain_heldout"] = domain.in_domain_rate(envelope, X_te)
     verdict = {"rule": "forecast_doomed", "bound": "forecast + upper_offset", "upper_offset": upper_offset,
                "upper_coverage": UPPER_COVERAGE, "threshold": float(threshold),
@@ -526,9 +546,14 @@ def register_cli(sub) -> None:
     b.add_argument("--tables", required=True)
     b.add_argument("--out", required=True)
     b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--only", nargs="+", metavar="NAME", help="rebuild only these predictors (and their cards)")
     b.set_defaults(func=_cmd_build)
     ls = s.add_parser("list", help="shipped predictors")
     ls.set_defaults(func=_cmd_list)
+    vc = s.add_parser("verdicts", help="rewrite VERDICTS.md from the shipped forecaster and the tables (no fitting)")
+    vc.add_argument("--tables", required=True)
+    vc.add_argument("--out", required=True, help="the pretrained directory holding the forecaster")
+    vc.set_defaults(func=_cmd_verdicts)
     tb = s.add_parser("table", help="the README's table of shipped predictors, from their manifests")
     tb.add_argument("--root", default=None, help="predictor directory (default: the shipped one)")
     tb.set_defaults(func=_cmd_table)
@@ -548,8 +573,33 @@ def _cmd_tables(args) -> int:
 
 
 def _cmd_build(args) -> int:
-    summary = build_pretrained(args.tables, args.out, seed=args.seed)
+    summary = build_pretrained(args.tables, args.out, seed=args.seed, only=args.only)
     print(json.dumps(summary, indent=2, default=float))
+    return 0
+
+
+def verdict_card_from_shipped(tables_dir, out, paper_cnn=PAPER_CNN_DATASETS) -> dict:
+    """VERDICTS.md again from the saved forecaster (its split, verdict and envelopes) and the tables."""
+    from . import trajectories as tj
+    from .predictors import load_predictor
+    from .pretrained import EARLY_PREDICTOR, PAPER_CNN_PREDICTOR
+
+    out = Path(out)
+    model = load_predictor(out / EARLY_PREDICTOR)
+    m = model.manifest_
+    paths = {ds: Path(tables_dir) / f"{ds}.npz" for ds in paper_cnn}
+    trajs = {ds: tj.Trajectories.from_table(Table(p)) for ds, p in paths.items() if p.is_file()}
+    envelopes = [m["domain"]]
+    current = out / PAPER_CNN_PREDICTOR / "manifest.json"
+    if current.is_file():
+        envelopes.append(json.loads(current.read_text())["domain"])
+    return write_verdict_card(trajs, model, set(m["split"]["train_runs"]), m["verdict"], out, envelopes,
+                              tuple(m["zoo_summary"]["checks"]))
+
+
+def _cmd_verdicts(args) -> int:
+    card = verdict_card_from_shipped(args.tables, args.out)
+    print(json.dumps(card["rates"]["all held-out runs"], indent=2))
     return 0
 
 

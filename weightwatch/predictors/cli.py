@@ -135,8 +135,10 @@ def cmd_predict(args) -> int:
     from ..pretrained import predict_accuracy
 
     predictor, manifest, directory = _chosen_predictor(args.predictor)
+    from ..forecast import is_forecast_names
+
     names = (manifest or {}).get("feature_names") or []
-    if names and names[-1] == "epoch" and args.epoch is None:
+    if names and (names[-1] == "epoch" or is_forecast_names(names)) and args.epoch is None:
         raise InvalidArgumentError(f"predictor {manifest.get('name', args.predictor)} forecasts the final accuracy "
                                    "from the weights after k epochs: pass --epoch K")
     net = load_model_file(args.model_file, unsafe=args.unsafe_load)
@@ -150,6 +152,8 @@ def cmd_predict(args) -> int:
     print(f"{args.model_file}: predicted test accuracy {pred.accuracy:.3f}{interval} [{pred.predictor}{source}]")
     if pred.note:
         print(f"note: {pred.note}")
+    if not pred.in_domain:
+        print(f"out of domain: {pred.domain_reason}; the number above is not calibrated for this model")
     return 0
 
 
