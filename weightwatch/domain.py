@@ -86,15 +86,31 @@ def facts(network) -> NetworkFacts:
     return NetworkFacts(classes, norm)
 
 
-def check(envelope: Optional[dict], network, x=None, input_range=None) -> Optional[str]:
+#: A learning rate this factor outside the zoo's range is out of domain.
+LR_SLACK = 1.25
+
+
+def check(envelope: Optional[dict], network, x=None, input_range=None, optimizer=None,
+          optimizers=None) -> Optional[str]:
     """Why ``network`` (with feature row ``x``) is outside ``envelope``; None when inside or no envelope.
 
     ``input_range`` is the range the user declared for the network's inputs (None: not declared; the
-    weights alone do not always show the input scale).
+    weights alone do not always show the input scale). ``optimizer`` is what trains the network now,
+    ``{"name": "adam", "learning_rate": 1e-3}`` (None: unknown), compared with ``optimizers``, what the
+    zoo runs were trained with: ``{"names": [...], "learning_rate": [low, high]}``.
     """
     if not envelope:
         return None
     nf = facts(network)
+    if optimizer and optimizers:
+        name, lr = str(optimizer.get("name", "")).lower(), optimizer.get("learning_rate")
+        if name and name not in optimizers["names"]:
+            return (f"it is trained with {optimizer['name']}; the predictor's zoo runs were trained with "
+                    f"{', '.join(optimizers['names'])} only")
+        low, high = optimizers["learning_rate"]
+        if lr is not None and np.isfinite(lr) and not low / LR_SLACK <= lr <= high * LR_SLACK:
+            return (f"its learning rate {lr:g} is outside the {low:g}-{high:g} of the predictor's zoo runs "
+                    f"({name or 'optimizer'})")
     if input_range is not None:
         lo, hi = float(np.min(input_range[0])), float(np.max(input_range[1]))
         z_lo, z_hi = envelope.get("input_range") or ZOO_INPUT_RANGE

@@ -106,7 +106,8 @@ class WeightWatchCallback(Watcher, keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         done = int(epoch) + 1
-        verdict = self._watch(done, lambda: to_network(self.model), self._plain_chain, steps=self._steps())
+        verdict = self._watch(done, lambda: to_network(self.model), self._plain_chain, steps=self._steps(),
+                              optimizer=getattr(self.model, "optimizer", None))
         if verdict is None:
             return
         if logs is not None:

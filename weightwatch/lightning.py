@@ -82,8 +82,9 @@ class WeightWatchCallback(Watcher, pl.Callback):
         if trainer.sanity_checking:
             return
         done = int(trainer.current_epoch) + 1
+        optimizers = getattr(trainer, "optimizers", None) or [None]
         verdict = self._watch(done, lambda: to_network(pl_module), lambda: _plain(pl_module),
-                              steps=int(trainer.global_step))
+                              steps=int(trainer.global_step), optimizer=optimizers[0])
         if verdict is None:
             return
         for key, value in self._log_values(verdict).items():

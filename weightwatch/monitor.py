@@ -375,7 +375,7 @@ class Monitor:
             return float(verdict["threshold"])
         return runs.chance(num_classes) + runs.DOOMED_MARGIN
 
-    def _apply(self, which: str, obj, name, network: Network, epoch: int, steps):
+    def _apply(self, which: str, obj, name, network: Network, epoch: int, steps, optimizer=None):
         if obj is None or which in self.disabled:
             return None
         try:
@@ -384,18 +384,20 @@ class Monitor:
 
             return apply(obj, network, name=name, epoch=epoch, init=self._init_network, steps=steps,
                          progress=forecast.progress(epoch, self.epochs), feature_set=self.features,
-                         input_range=self.input_range)
+                         input_range=self.input_range, optimizer=optimizer)
         except Exception as exc:  # noqa: BLE001
             self._fail(which, exc)
             return None
 
     # -------------------------------------------------------------------- step
-    def step(self, network, epoch: int, options: Optional[dict] = None, steps: Optional[int] = None) -> Verdict:
+    def step(self, network, epoch: int, options: Optional[dict] = None, steps: Optional[int] = None,
+             optimizer: Optional[dict] = None) -> Verdict:
         """Check the weights after ``epoch`` completed epochs and return the verdict.
 
         ``network`` is a Network or anything :func:`weightwatch.adapters.to_network`
         reads. ``options`` are passed to the rules (e.g. ``plain_chain``);
-        ``steps`` is the number of optimizer steps so far, when known.
+        ``steps`` is the number of optimizer steps so far, ``optimizer`` what
+        trains the network (``{"name": "adam", "learning_rate": 1e-3}``), when known.
         """
         if not isinstance(network, Network):
             from .adapters import to_network
@@ -406,8 +408,10 @@ class Monitor:
         finite = not network.non_finite_tensors()
         now = fc = None
         if finite:
-            now = self._apply("predictor", self._predictor_obj, self._predictor_name, network, epoch, steps)
-            fc = self._apply("forecaster", self._forecaster_obj, self._forecaster_name, network, epoch, steps)
+            now = self._apply("predictor", self._predictor_obj, self._predictor_name, network, epoch, steps,
+                              optimizer)
+            fc = self._apply("forecaster", self._forecaster_obj, self._forecaster_name, network, epoch, steps,
+                             optimizer)
         pred = None if now is None else now.accuracy
         interval = None if now is None else now.interval
         used = [x for x in (now, fc) if x is not None]
@@ -518,6 +522,21 @@ class Monitor:
         return self._note
 
 
+def _optimizer_facts(optimizer) -> Optional[dict]:
+    """``{"name", "learning_rate"}`` of a Keras or torch optimizer (None when unknown or unreadable)."""
+    if optimizer is None or isinstance(optimizer, dict):
+        return optimizer
+    try:
+        name = type(optimizer).__name__
+        if hasattr(optimizer, "param_groups"):  # torch
+            lr = float(optimizer.param_groups[0]["lr"])
+        else:  # Keras: the current learning rate (a schedule evaluated at the current step)
+            lr = float(np.asarray(optimizer.learning_rate))
+        return {"name": name, "learning_rate": lr}
+    except Exception:  # noqa: BLE001 - an optimizer we cannot read is simply unknown
+        return None
+
+
 def _sentence(text: str) -> str:
     text = text.strip()
     if not text:
@@ -591,7 +610,7 @@ class Watcher:
                 raise
             log.debug("weightwatch: initial weights not read (%s: %s)", type(exc).__name__, exc)
 
-    def _watch(self, epoch: int, read_network, plain_chain, steps=None) -> Optional[Verdict]:
+    def _watch(self, epoch: int, read_network, plain_chain, steps=None, optimizer=None) -> Optional[Verdict]:
         """Check after ``epoch`` completed epochs; None when skipped or disabled.
 
         ``read_network()`` returns the Network, ``plain_chain()`` whether the
@@ -608,7 +627,8 @@ class Watcher:
                 self._say("empty", f"weightwatch: nothing can be checked in this model: it has no layer the "
                           f"{self.framework} adapter reads (conv, dense); the callback is off for this run")
                 return None
-            verdict = self.monitor.step(network, epoch, options={"plain_chain": plain_chain()}, steps=steps)
+            verdict = self.monitor.step(network, epoch, options={"plain_chain": plain_chain()}, steps=steps,
+                                        optimizer=_optimizer_facts(optimizer))
         except Exception as exc:  # noqa: BLE001 - never crash the user's training
             if self.strict:
                 raise

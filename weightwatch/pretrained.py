@@ -181,21 +181,42 @@ def features_for(predictor, network, epoch: Optional[int] = None, *, init=None, 
     return x
 
 
+def zoo_optimizers(manifest: dict) -> Optional[dict]:
+    """The optimizers and learning-rate range the predictor's zoos were built with (from their build records)."""
+    from .zoo.hparams import validate_ranges
+
+    builds = []
+    for build in ((manifest.get("zoo_summary") or {}).get("zoos") or {}).values():
+        builds += build.get("merged", [build]) if isinstance(build, dict) else []
+    names, lows, highs = set(), [], []
+    for build in builds:
+        if not isinstance(build, dict) or "ranges" not in build:
+            return None  # a zoo without a record of its ranges: nothing to compare with
+        r = validate_ranges(build.get("ranges") or {})
+        opt, lr = r["optimizer"], r["learning_rate"]
+        names |= {opt["value"]} if "value" in opt else set(opt.get("values", []))
+        lows.append(lr.get("low", lr.get("value"))), highs.append(lr.get("high", lr.get("value")))
+    if not names or None in lows + highs:
+        return None
+    return {"names": sorted(str(n).lower() for n in names), "learning_rate": [float(min(lows)), float(max(highs))]}
+
+
 def apply(predictor, network, *, name: Optional[str] = None, note: str = "", epoch: Optional[int] = None,
           init=None, steps=None, progress: Optional[float] = None, feature_set: Optional[str] = None,
-          input_range=None) -> Prediction:
+          input_range=None, optimizer: Optional[dict] = None) -> Prediction:
     """Apply a loaded predictor to a :class:`~weightwatch.network.Network`: number, interval, domain.
 
     The one path from a predictor and a network to a :class:`Prediction`, used by
     :func:`predict_accuracy` and by the monitor. The point prediction always lies inside its interval.
-    ``input_range`` is the inputs' range when the user declared it (checked against the domain).
+    ``input_range`` is the inputs' range when the user declared it, ``optimizer`` what trains the network
+    (``{"name", "learning_rate"}``), both checked against the domain.
     """
     from . import domain
 
     network.check_finite()
     x = features_for(predictor, network, epoch, init=init, steps=steps, progress=progress,
                      feature_set=feature_set)[None, :]
-    acc = float(predictor.predict(x)[0])
+    acc = float(np.clip(predictor.predict(x)[0], 0.0, 1.0))  # an accuracy, whatever the trees extrapolate
     interval = None
     if getattr(predictor, "quantile_boosters_", None) is not None:
         lo, hi = predictor.predict_interval(x)
@@ -205,7 +226,10 @@ def apply(predictor, network, *, name: Optional[str] = None, note: str = "", epo
     offset = (m.get("verdict") or {}).get("upper_offset")
     if offset is not None:  # a forecaster's calibrated upper bound: forecast + one-sided conformal offset
         interval = (min(acc, interval[0]) if interval else acc, acc + float(offset))
-    reason = domain.check(m.get("domain"), network, x, input_range)
+    if interval is not None:  # accuracies live in [0, 1]; the doom threshold is far inside it
+        interval = (float(np.clip(interval[0], 0.0, 1.0)), float(np.clip(interval[1], 0.0, 1.0)))
+    reason = domain.check(m.get("domain"), network, x, input_range, optimizer,
+                          zoo_optimizers(m) if optimizer else None)
     name = name or m.get("name") or type(predictor).__name__
     return Prediction(acc, interval, name, note, reason is None, reason or "")
 

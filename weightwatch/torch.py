@@ -95,10 +95,15 @@ class WeightWatch(Watcher):
         with torch.no_grad():
             return to_network(self.model)
 
-    def step(self, epoch: int, steps: Optional[int] = None):
-        """Check the weights after ``epoch`` completed epochs; returns the Verdict (None if skipped)."""
+    def step(self, epoch: int, steps: Optional[int] = None, optimizer=None):
+        """Check the weights after ``epoch`` completed epochs; returns the Verdict (None if skipped).
+
+        ``steps``: optimizer steps so far; ``optimizer``: the torch optimizer (its kind and learning rate
+        are compared with the predictors' zoo runs). Both optional.
+        """
         epoch = int(epoch)
-        verdict = self._watch(epoch, self._read, lambda: is_plain_torch_chain(self.model), steps=steps)
+        verdict = self._watch(epoch, self._read, lambda: is_plain_torch_chain(self.model), steps=steps,
+                              optimizer=optimizer)
         if verdict is not None and self.stopped_epoch == epoch:
             self.stopping_reason = verdict.reasons[0] if verdict.reasons else None
         return verdict
