@@ -113,7 +113,7 @@ def test_wheel_carries_pretrained_and_loads_them_in_a_clean_venv(tmp_path):
 
 
 def test_monitor_takes_a_shipped_predictor_by_name(rng, monkeypatch):
-    """``predictor="<shipped name>"`` loads it; the early-forecast one gets the epoch appended."""
+    """``predictor="<shipped name>"`` loads it; the forecaster, given as the predictor, forecasts the final accuracy."""
     from weightwatch.monitor import Monitor
 
     monkeypatch.delenv(pretrained.ENV, raising=False)
@@ -121,15 +121,20 @@ def test_monitor_takes_a_shipped_predictor_by_name(rng, monkeypatch):
     ws = paper_cnn_weights(rng, scale=0.1)
     net = Network(tuple(LayerWeights(f"l{i}", "conv" if i < 3 else "dense", ws[2 * i], ws[2 * i + 1])
                         for i in range(4)))
-    m = Monitor(predictor=pretrained.EARLY_PREDICTOR, rules=[])
-    v1, v3 = m.step(net, 1), m.step(net, 3)
-    assert v1.predictor_name == pretrained.EARLY_PREDICTOR and 0 <= v1.predicted_accuracy <= 1
-    # same weights, different epoch feature -> the forecast depends on k
+    m = Monitor(predictor=pretrained.EARLY_PREDICTOR, rules=[], epochs=18)
+    m.start(net)
+    v1, v3 = m.step(net, 1, steps=40), m.step(net, 3, steps=120)
+    assert v1.predictor_name == pretrained.EARLY_PREDICTOR and v1.predicted_accuracy is None
+    assert m.forecaster_name == pretrained.EARLY_PREDICTOR and 0 <= v1.forecast <= 1
+    # the forecaster's row: W_L now, W_L now - W_L at the start, log10(1 + steps), progress = epoch / epochs
     model = pretrained.load(pretrained.EARLY_PREDICTOR)
+    from weightwatch import forecast
     from weightwatch.features import get_extractor
 
     x = get_extractor("W_L")(net)
-    assert v3.predicted_accuracy == pytest.approx(float(model.predict(np.append(x, 3.0)[None])[0]))
+    row = forecast.vector(x, x, 120, 3 / 18)
+    assert row[56:112].tolist() == [0.0] * 56 and row[-2] == pytest.approx(np.log10(121))
+    assert v3.forecast == pytest.approx(float(np.clip(model.predict(row[None])[0], 0, 1)))
     with pytest.raises(pretrained.PretrainedNotFoundError,
                        match=f"no pretrained predictor 'nope-predictor' in .*available: .*{pretrained.EARLY_PREDICTOR}"):
         Monitor(predictor="nope-predictor", rules=[], strict=True).step(net, 1)
