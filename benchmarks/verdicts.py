@@ -40,16 +40,6 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 
 
-def _threshold_for_budget(scores, final, budget, patience):
-    """Largest threshold t (stop when score < t at `patience` consecutive checks) within the budget."""
-    from weightwatch import runs
-
-    windows = np.lib.stride_tricks.sliding_window_view(scores, patience, axis=1).max(axis=2)
-    level = np.sort(windows.min(axis=1)[runs.healthy(final)])
-    allowed = int(np.floor(budget * len(level)))
-    return float(level[allowed]) if allowed < len(level) else float("inf")
-
-
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--tables", default=str(HERE.parent / "zoo_tables"))
@@ -74,8 +64,7 @@ def main(argv=None):
         for k in tj.CHECKS:
             f = t.forecast_features(k, rows)
             cols["forecast"].append(forecaster.predict(f) + verdict["upper_offset"])
-            cols["inside"].append(~(domain.outside(fm["domain"], f).any(axis=1)
-                                    | domain.outside(cm["domain"], f[:, :len(cm["feature_names"])]).any(axis=1)))
+            cols["inside"].append(domain.inside([fm["domain"], cm["domain"]], f))
             cols["current"].append(current.predict(t.X[rows, t.column(k)]))
             cols["train_acc"].append(t.train_accuracy[rows, t.column(k)])
         return {k: np.column_stack(v) for k, v in cols.items()}
@@ -90,8 +79,8 @@ def main(argv=None):
         return np.concatenate([v[key] for v in part.values()])
 
     tr_final = cat(train, "final")
-    th_train_acc = _threshold_for_budget(cat(train, "train_acc"), tr_final, args.budget, patience)
-    th_current = _threshold_for_budget(cat(train, "current"), tr_final, args.budget, patience)
+    th_train_acc = tj.threshold_for_budget(cat(train, "train_acc"), tr_final, args.budget, patience)
+    th_current = tj.threshold_for_budget(cat(train, "current"), tr_final, args.budget, patience)
 
     def median_below(part):
         out = []

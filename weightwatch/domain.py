@@ -60,6 +60,15 @@ def outside(envelope: dict, X) -> np.ndarray:
         return (X < lo) | (X > hi)
 
 
+def inside(envelopes, X) -> np.ndarray:
+    """Boolean per row: inside every one of ``envelopes`` (each compared with the leading columns it names)."""
+    X = np.atleast_2d(np.asarray(X, np.float64))
+    ok = np.ones(len(X), bool)
+    for e in envelopes:
+        ok &= ~outside(e, X[:, :len(e["features"]["names"])]).any(axis=1)
+    return ok
+
+
 def in_domain_rate(envelope: dict, X) -> float:
     """Fraction of the rows of ``X`` inside the envelope."""
     return float((~outside(envelope, X).any(axis=1)).mean())

@@ -17,7 +17,6 @@ user's run.
 
 from __future__ import annotations
 
-import math
 from typing import Optional, Sequence
 
 import numpy as np
@@ -56,6 +55,3 @@ def vector(w_l_now, w_l_init=None, steps=None, progress_done: float = float("nan
     prog = np.broadcast_to(np.asarray(progress_done, np.float64), shape)
     return np.concatenate([now, now - init, log_steps[..., None], prog[..., None]], axis=-1)
 
-
-def steps_known(value) -> bool:
-    return value is not None and not (isinstance(value, float) and math.isnan(value))

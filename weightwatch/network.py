@@ -151,7 +151,10 @@ class Network:
         return Network(tuple(layers), source=self.source, name=self.name, meta=dict(self.meta))
 
     def non_finite_tensors(self) -> list:
-        """``'layer/kernel (2 NaN, 1 inf)'`` for each tensor holding NaN or inf, in forward order."""
+        """``'layer/kernel (2 NaN, 1 inf)'`` for each tensor holding NaN or inf, in forward order (memoised)."""
+        cached = self.cache.get("non_finite")
+        if cached is not None:
+            return list(cached)
         bad = []
         for layer in self.layers:
             for part, arr in (("kernel", layer.kernel), ("bias", layer.bias)):
@@ -161,6 +164,7 @@ class Network:
                 n_inf = int(np.isinf(arr).sum())
                 counts = ", ".join(f"{n} {what}" for n, what in ((n_nan, "NaN"), (n_inf, "inf")) if n)
                 bad.append(f"{layer.name}/{part} ({counts})")
+        self.cache["non_finite"] = tuple(bad)
         return bad
 
     def check_finite(self) -> None:

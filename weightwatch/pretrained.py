@@ -181,8 +181,21 @@ def features_for(predictor, network, epoch: Optional[int] = None, *, init=None, 
     return x
 
 
+_OPTIMIZERS: dict = {}  # predictor (its files' sha256) -> zoo_optimizers(manifest): read once, not per check
+
+
 def zoo_optimizers(manifest: dict) -> Optional[dict]:
     """The optimizers and learning-rate range the predictor's zoos were built with (from their build records)."""
+    key = tuple(sorted((manifest.get("files") or {}).values()))
+    if key and key in _OPTIMIZERS:
+        return _OPTIMIZERS[key]
+    found = _zoo_optimizers(manifest)
+    if key:
+        _OPTIMIZERS[key] = found
+    return found
+
+
+def _zoo_optimizers(manifest: dict) -> Optional[dict]:
     from .zoo.hparams import validate_ranges
 
     builds = []

@@ -440,23 +440,14 @@ def build_forecaster(paper: dict, out, *, seed=0, params=None, budget=FALSE_STOP
 
 def _choose_threshold(upper, y_final, groups, epochs, budget, patience, checks) -> float:
     """Largest threshold on the upper bound whose healthy false-stop rate (per run, any check) is <= budget."""
+    from .trajectories import threshold_for_budget
+
     runs_, inv = np.unique(groups, return_inverse=True)
     grid = np.full((len(runs_), len(checks)), np.inf)
-    col = np.searchsorted(np.asarray(checks), epochs)
-    grid[inv, col] = upper
+    grid[inv, np.searchsorted(np.asarray(checks), epochs)] = upper
     final = np.zeros(len(runs_))
     final[inv] = y_final
-    healthy = runs.healthy(final)
-    # a run stops when `patience` consecutive checks are below t: its stopping level is the largest t that
-    # stops it, the max over windows of the window's largest upper bound
-    need = min(max(patience, 1), grid.shape[1])
-    windows = np.lib.stride_tricks.sliding_window_view(grid, need, axis=1).max(axis=2)
-    level = windows.min(axis=1)  # stopped iff threshold > level
-    h = np.sort(level[healthy])
-    if not len(h):  # nothing to measure a false-stop rate on: never stop
-        return float("-inf")
-    allowed = int(np.floor(budget * len(h)))
-    return float(h[allowed]) if allowed < len(h) else float("inf")
+    return threshold_for_budget(grid, final, budget, patience)
 
 
 def write_verdict_card(trajs: dict, model, train_runs, verdict: dict, out, envelopes=(), checks=None) -> dict:
@@ -475,9 +466,7 @@ def write_verdict_card(trajs: dict, model, train_runs, verdict: dict, out, envel
         held = ~np.isin(t.run_ids, list(train_runs))
         feats = [t.forecast_features(k, held) for k in checks]
         upper = np.column_stack([model.predict(f) for f in feats]) + verdict["upper_offset"]
-        inside = np.column_stack([~np.any([domain.outside(e, f[:, :len(e["features"]["names"])]).any(axis=1)
-                                           for e in envelopes], axis=0) if envelopes else np.ones(len(f), bool)
-                                  for f in feats])
+        inside = np.column_stack([domain.inside(envelopes, f) for f in feats])
         stop = tj.stops((upper < threshold) & inside, patience, checks)
         in_domain_rates.append(inside.mean())
         rows[ds] = tj.rates(stop, t.final[held])

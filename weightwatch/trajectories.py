@@ -97,6 +97,24 @@ def stops(below: np.ndarray, patience: int, checks=CHECKS) -> np.ndarray:
     return np.where(at >= 0, epochs[np.maximum(at, 0)], np.inf)
 
 
+def threshold_for_budget(scores: np.ndarray, final: np.ndarray, budget: float, patience: int,
+                         num_classes: int = 10) -> float:
+    """Largest threshold t such that "score < t at ``patience`` consecutive checks" stops at most ``budget``
+    of the healthy runs (``scores``: runs x checks, ``inf`` where a run has no check).
+
+    A run stops for every t above its level: the smallest, over windows of ``patience`` consecutive
+    checks, of the window's largest score. No healthy run: -inf (never stop).
+    """
+    scores = np.asarray(scores, float)
+    need = min(max(int(patience), 1), scores.shape[1])
+    level = np.lib.stride_tricks.sliding_window_view(scores, need, axis=1).max(axis=2).min(axis=1)
+    h = np.sort(level[runs.healthy(final, num_classes)])
+    if not len(h):
+        return float("-inf")
+    allowed = int(np.floor(budget * len(h)))
+    return float(h[allowed]) if allowed < len(h) else float("inf")
+
+
 def rates(stop_epoch: np.ndarray, final: np.ndarray, by=(1, 2, 3), num_classes: int = 10,
           total_epochs: int = forecast.ZOO_EPOCHS) -> dict:
     """Doomed recall and healthy false-stop rate by epoch ``k`` and ever, and the compute saved."""

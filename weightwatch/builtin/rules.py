@@ -32,11 +32,7 @@ def non_finite(ctx: RuleContext):
 
     Never fires on finite weights (false-alarm rate 0 by construction).
     """
-    bad = []
-    for layer in ctx.network:
-        for part, arr in (("kernel", layer.kernel), ("bias", layer.bias)):
-            if arr is not None and not np.isfinite(arr).all():
-                bad.append(f"{layer.name}/{part} ({int((~np.isfinite(arr)).sum())} values)")
+    bad = ctx.network.non_finite_tensors()
     if not bad:
         return None
     return Finding(
@@ -119,7 +115,7 @@ def _range(ctx: RuleContext):
     return ASSUMED_RANGE if ctx.input_range is None else ctx.input_range
 
 
-def _proof(ctx: RuleContext, severity: Severity, message: str, details: dict) -> tuple:
+def _proof(ctx: RuleContext, severity: Severity, message: str) -> tuple:
     """(severity, message, sound): a proof only for a declared input range, else a warning that says so."""
     if ctx.input_range is not None:
         return severity, message, True
@@ -155,7 +151,7 @@ def dead_units(ctx: RuleContext):
     if all_dead:
         severity, message, sound = _proof(
             ctx, Severity.DOOMED, f"every ReLU unit of layer {all_dead[0]} is provably dead for inputs in "
-            f"{tuple(_range(ctx))}, so the network's output is constant; restart with a lower learning rate", {})
+            f"{tuple(_range(ctx))}, so the network's output is constant; restart with a lower learning rate")
         return Finding("dead_units", Reason.DEAD_UNITS, severity, message, {"layers": per_layer, "all_dead": all_dead},
                        sound=sound)
     if worst > 0.5:
@@ -220,7 +216,7 @@ def output_collapse(ctx: RuleContext):
         why = "its input is constant" if point else f"class {k} wins by at least {margin:.3g} logits for every input"
     severity, message, sound = _proof(
         ctx, Severity.DOOMED, f"the network predicts class {k} for every input in range ({why}); the run cannot "
-        "recover on its own, restart with a lower learning rate", {})
+        "recover on its own, restart with a lower learning rate")
     return Finding("output_collapse", Reason.OUTPUT_COLLAPSE, severity, message,
                    {"class": k, "margin": margin if np.isfinite(margin) else None, "constant_input": point},
                    sound=sound)
