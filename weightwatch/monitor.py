@@ -422,7 +422,8 @@ class Monitor:
         ctx = RuleContext(
             network=network, epoch=epoch, predicted_accuracy=pred, num_classes=num_classes,
             input_range=self.input_range, history=tuple(self.history),
-            options={"forecast_threshold": self._forecast_threshold(num_classes), **(options or {})},
+            options={"forecast_threshold": self._forecast_threshold(num_classes),
+                     "chance_margin": self.chance_margin, **(options or {})},
             forecast=None if fc is None else fc.accuracy, forecast_interval=None if fc is None else fc.interval,
             in_domain=in_domain,
         )
