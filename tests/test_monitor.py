@@ -489,3 +489,10 @@ def test_default_min_delta_ignores_jitter_of_a_recovering_finding():
     m = Monitor(predictor=ConstPredictor([0.093, 0.094, 0.097, 0.096]), forecaster=None, rules=[Rule("low", low)],
                 patience=2)
     assert [x.doomed for x in run(m, [1, 2, 3, 4])] == [False, True, True, True]
+
+
+def test_chance_margin_reaches_near_chance_through_the_monitor():
+    p = ConstPredictor([0.25])
+    assert Monitor(predictor=p, forecaster=None, rules=["near_chance"], chance_margin=0.2).step(NET, 1).status \
+        == Severity.WARNING
+    assert Monitor(predictor=ConstPredictor([0.25]), forecaster=None, rules=["near_chance"]).step(NET, 1).ok
