@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from weightwatch.builtin.rules import (dead_units, dying_relu, dying_relu_thresholds, exploding_norm, near_chance,
+from weightwatch.rules.builtin import (dead_units, dying_relu, dying_relu_thresholds, exploding_norm, near_chance,
                                        non_finite, output_collapse)
 from weightwatch.monitor import Monitor, Verdict, WeightWatchWarning
 from weightwatch.network import LayerWeights, Network
