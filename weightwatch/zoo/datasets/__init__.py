@@ -1,0 +1,93 @@
+"""Small grayscale image-classification datasets for training CNN zoos.
+
+The Small CNN Zoo (Unterthiner et al., 2020, "Predicting Neural Network
+Accuracy from Weights") trained thousands of small CNNs on MNIST,
+Fashion-MNIST, grayscale CIFAR10 and grayscale SVHN. This package provides
+the same kind of data in a uniform format, and **never downloads anything**:
+
+- :mod:`.base`: the common format, :class:`Dataset` (float32 ``(N, H, W, 1)``
+  images in ``[-1, 1]``, uint8 pixels ``p`` mapping to ``p / 127.5 - 1``;
+  int64 labels; one fixed, deterministic train/test split per dataset);
+- :mod:`.images`: grayscale (BT.601 luma), resizing (every loader takes
+  ``resolution``; ``None`` keeps the native size) and jitter;
+- :mod:`.bundled`: ``digits``, ``digits_jitter`` (default install),
+  ``mnist5k`` and ``textures`` (``pip install 'weightwatch[datasets]'``);
+- :mod:`.synthetic`: ``shapes`` (``synthetic=True``);
+- :mod:`.files`: ``mnist``, ``fashion_mnist``, ``cifar10``, ``svhn`` from
+  files the user already has (``data_dir``, then the Keras cache).
+
+Loaders are registered through the ``register_datasets`` hook
+(:mod:`weightwatch.builtin.datasets`); :func:`load_dataset` looks a name up
+among every registered loader, a plugin's included.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Callable
+
+from ...errors import DatasetNotFoundError, InvalidArgumentError
+from .base import Dataset
+from .bundled import (TEXTURE_PHOTOS, TexturePatchOrigins, load_digits, load_digits_jitter, load_mnist5k,
+                      load_textures)
+from .files import keras_cache_dir, load_cifar10, load_fashion_mnist, load_mnist, load_svhn
+from .images import jitter_images, resize_images, rgb_to_gray
+from .synthetic import SHAPE_CLASSES, load_shapes
+
+__all__ = [
+    "Dataset",
+    "DatasetNotFoundError",
+    "TexturePatchOrigins",
+    "DATASET_LOADERS",
+    "TEXTURE_PHOTOS",
+    "SHAPE_CLASSES",
+    "load_dataset",
+    "load_digits",
+    "load_digits_jitter",
+    "load_mnist5k",
+    "jitter_images",
+    "load_textures",
+    "load_shapes",
+    "load_mnist",
+    "load_fashion_mnist",
+    "load_cifar10",
+    "load_svhn",
+    "resize_images",
+    "rgb_to_gray",
+    "keras_cache_dir",
+]
+
+DATASET_LOADERS: dict[str, Callable[..., Dataset]] = {
+    "digits": load_digits,
+    "digits_jitter": load_digits_jitter,
+    "mnist5k": load_mnist5k,
+    "textures": load_textures,
+    "shapes": load_shapes,
+    "mnist": load_mnist,
+    "fashion_mnist": load_fashion_mnist,
+    "cifar10": load_cifar10,
+    "svhn": load_svhn,
+}
+
+
+def load_dataset(
+    name: str, *, data_dir: str | os.PathLike | None = None, resolution: int | None = 16, **kw
+) -> Dataset:
+    """Load a dataset by name (see :data:`DATASET_LOADERS`).
+
+    ``data_dir`` is used by the file-backed datasets (mnist, fashion_mnist,
+    cifar10, svhn) and ignored by the built-in ones.  Extra keyword arguments
+    go to the loader.
+    """
+    import inspect
+
+    from ...plugins import get_registry
+
+    key = name.lower().replace("-", "_") if isinstance(name, str) else name
+    loaders = {n: e.obj for n, e in get_registry().entries("datasets").items()}
+    if key not in loaders:
+        raise InvalidArgumentError(f"unknown dataset {name!r}; known datasets: {', '.join(sorted(loaders))}")
+    loader = loaders[key]
+    if "data_dir" in inspect.signature(loader).parameters:
+        kw["data_dir"] = data_dir
+    return loader(resolution=resolution, **kw)
