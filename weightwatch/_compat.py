@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import importlib
 
+from .errors import MissingDependencyError
+
+#: Top-level module -> the extra of ``pyproject.toml`` that installs it (tests check that each extra exists).
 _EXTRA_FOR = {
     "keras": "keras",
     "tensorflow": "keras",
@@ -13,10 +16,8 @@ _EXTRA_FOR = {
     "distributed": "dask",
     "matplotlib": "report",
     "mlxtend": "datasets",
-    "pandas": "pandas",
+    "skimage": "datasets",
 }
-
-from .errors import MissingDependencyError
 
 
 def require(module: str, feature: str = ""):
@@ -25,9 +26,7 @@ def require(module: str, feature: str = ""):
         return importlib.import_module(module)
     except ImportError as exc:
         top = module.split(".")[0]
-        extra = _EXTRA_FOR.get(top, top)
-        hint = f"pip install 'weightwatch[{extra}]'"
-        if top == "torch":
-            hint += " (on this kind of machine: pip install torch==2.13.0 first, the local CPU wheel)"
+        extra = _EXTRA_FOR.get(top)
+        hint = f"pip install 'weightwatch[{extra}]'" if extra else f"pip install {top}"
         what = f" for {feature}" if feature else ""
         raise MissingDependencyError(f"{module} is needed{what} but is not installed ({exc}); {hint}") from None

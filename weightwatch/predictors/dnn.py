@@ -6,6 +6,7 @@ import numbers
 import numpy as np
 from sklearn.utils import check_random_state
 
+from .._compat import require
 from ..errors import InvalidArgumentError
 from .base import AccuracyPredictor
 
@@ -114,7 +115,7 @@ class DNNPredictor(AccuracyPredictor):
             raise InvalidArgumentError("epochs and batch_size must be >= 1")
 
     def _build(self, n_features: int, seed: int):
-        import keras
+        keras = require("keras", "DNNPredictor")
 
         reg = keras.regularizers.L2(float(self.l2)) if self.l2 else None
         layers = [keras.Input(shape=(n_features,))]
@@ -148,7 +149,7 @@ class DNNPredictor(AccuracyPredictor):
         return model
 
     def _fit(self, X, y):
-        import keras
+        keras = require("keras", "DNNPredictor")
 
         self._check_params()
         seed = _seed_from(self.random_state)

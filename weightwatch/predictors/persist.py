@@ -28,6 +28,7 @@ from typing import Dict, Mapping, Optional, Sequence
 
 import numpy as np
 
+from .._compat import require
 from .._files import atomic_write_text, sha256_file
 from ..errors import FeatureMismatchError, InvalidArgumentError, PredictorIntegrityError
 from .dnn import DNNPredictor
@@ -182,7 +183,7 @@ def save_predictor(
         _write_json(d / "standardization.json",
                     {"mean": predictor.mean_, "scale": predictor.scale_})
         files += ["model.keras", "standardization.json"]
-        import keras
+        keras = require("keras", "saving a DNNPredictor")
 
         versions["keras"] = keras.__version__
     else:
@@ -438,7 +439,7 @@ def _load_gbm(pred, d: Path, files) -> None:
 
 
 def _load_dnn(pred, d: Path, files) -> None:
-    import keras
+    keras = require("keras", "loading a DNNPredictor")
 
     _require(files, "model.keras", d)
     _require(files, "standardization.json", d)

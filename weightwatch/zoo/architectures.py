@@ -15,6 +15,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from .._compat import require
 from ..errors import InvalidArgumentError
 
 __all__ = [
@@ -169,7 +170,7 @@ def layer_seed(random_seed: int, layer_index: int, kind: int = 0) -> int:
 
 def make_initializer(config: Mapping[str, Any], seed: int):
     """Keras kernel initializer for ``config["w_init"]`` with a fixed integer seed."""
-    import keras
+    keras = require("keras", "building zoo networks")
 
     name = config["w_init"]
     if name == "glorot_normal":
@@ -227,7 +228,7 @@ def build_keras_model(
     keras.Sequential
         Outputs logits.
     """
-    import keras
+    keras = require("keras", "building zoo networks")
 
     spec = get_architecture(spec)
     _check_b_init(config)

@@ -45,6 +45,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from weightwatch._compat import require
 from weightwatch.errors import InvalidArgumentError
 from weightwatch.zoo.architectures import WEIGHT_INITIALIZERS, ArchitectureSpec, get_architecture, param_shapes
 from weightwatch.zoo.architectures import initial_weights as _keras_initial_weights
@@ -109,9 +110,14 @@ class MemberResult:
         return self.checkpoints[max(self.checkpoints)]
 
 
+def _tensorflow():
+    """TensorFlow, or an error naming the extra that installs it."""
+    return require("tensorflow", "training zoo populations")
+
+
 def configure_threads(intra_op: int = 1, inter_op: int = 1) -> bool:
     """Set TensorFlow thread pools; returns False if TF was already initialized."""
-    import tensorflow as tf
+    tf = _tensorflow()
 
     try:
         tf.config.threading.set_intra_op_parallelism_threads(int(intra_op))
@@ -309,7 +315,7 @@ def _get_fns(spec: ArchitectureSpec, act_mode: str, use_dropout: bool):
     key = (spec, act_mode, use_dropout)
     if key in _FN_CACHE:
         return _FN_CACHE[key]
-    import tensorflow as tf
+    tf = _tensorflow()
 
     axes = _member_axes(spec)
     reg = _regularized(spec)
@@ -433,7 +439,7 @@ def _auto_eval_batch_size(spec: ArchitectureSpec, input_shape, n_members: int, b
 
 def _data_tensors(x_train, y_train, x_test, y_test, eval_batch_size):
     """Training tensors, and per split the evaluation batches with their ``[start, stop)`` rows."""
-    import tensorflow as tf
+    tf = _tensorflow()
 
     xtr, ytr = tf.constant(x_train), tf.constant(y_train)
     eval_sets = [
@@ -470,7 +476,7 @@ def _subset_eval_batches(tf, subsets, xtr, ytr, shared_batches, n_train):
 
 
 def _train_one_population(spec, configs, tensors, *, batch_size, checkpoints, init_w, orders, subsets, seed):
-    import tensorflow as tf
+    tf = _tensorflow()
 
     N = len(configs)
     acts = {c["activation"] for c in configs}
