@@ -9,6 +9,7 @@ from sklearn.utils import check_random_state
 from .._compat import require
 from ..errors import InvalidArgumentError
 from .base import AccuracyPredictor
+from .linear import _sigmoid
 
 __all__ = ["DNNPredictor", "INITIALIZERS", "OPTIMIZERS"]
 
@@ -24,6 +25,9 @@ def _seed_from(random_state) -> int:
 
 class DNNPredictor(AccuracyPredictor):
     """Keras MLP: ``n_layers`` ReLU layers, sigmoid output, MSE loss.
+
+    Trained with Keras; :meth:`predict` runs the same layers in float64 numpy,
+    so a row's prediction does not depend on the other rows of the batch.
 
     Parameters
     ----------
@@ -175,10 +179,36 @@ class DNNPredictor(AccuracyPredictor):
         self.model_ = model
 
     def _predict_raw(self, X, chunk: int = 65536):
-        Z = ((X - self.mean_) / self.scale_).astype(np.float32)
-        # Direct calls avoid model.predict's per-call overhead on small inputs.
+        Z = (X - self.mean_) / self.scale_
+        dense = _dense_stack(self.model_)
+        if dense is not None:
+            # float64 forward pass with numpy: every row's prediction is independent of the other rows of
+            # the batch (Keras's float32 kernels are not, at 1e-7) and no framework call per prediction
+            for kernel, bias, activation in dense:
+                Z = _ACTIVATIONS[activation](Z @ kernel + bias)
+            return Z.reshape(-1)
+        Z = Z.astype(np.float32)
         outs = [
             np.asarray(self.model_(Z[i : i + chunk], training=False), dtype=np.float64)
             for i in range(0, max(Z.shape[0], 1), chunk)
         ]
         return np.concatenate(outs).reshape(-1)
+
+
+_ACTIVATIONS = {"relu": lambda z: np.maximum(z, 0.0), "sigmoid": _sigmoid, "linear": lambda z: z}
+
+
+def _dense_stack(model):
+    """[(kernel, bias, activation)] in float64 for a model of Dense (and inference-time no-op Dropout) layers
+    with known activations, as :meth:`DNNPredictor._build` makes; None for any other model."""
+    out = []
+    for layer in model.layers:
+        kind = type(layer).__name__
+        if kind == "Dropout":
+            continue
+        config = layer.get_config()
+        if kind != "Dense" or config.get("activation") not in _ACTIVATIONS or not config.get("use_bias", True):
+            return None
+        kernel, bias = layer.get_weights()
+        out.append((np.asarray(kernel, np.float64), np.asarray(bias, np.float64), config["activation"]))
+    return out or None

@@ -49,6 +49,7 @@ class LogitLinearPredictor(AccuracyPredictor):
     """
 
     _fitted_attr = "coef_"
+    _target_range = (0.0, 1.0)  # the sigmoid's MSE fit is meant for accuracies
 
     def __init__(self, l2: float = 1e-5, standardize: bool = True, max_iter: int = 1000,
                  tol: float = 1e-10):
