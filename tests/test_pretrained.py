@@ -42,7 +42,9 @@ def use_root(own_pretrained, monkeypatch):
 
 
 def test_list_load_and_auto_choice(use_root, rng):
-    assert pretrained.list() == sorted([pretrained.AGNOSTIC_PREDICTOR, pretrained.PAPER_CNN_PREDICTOR])
+    assert pretrained.list_predictors() == sorted([pretrained.AGNOSTIC_PREDICTOR, pretrained.PAPER_CNN_PREDICTOR])
+    with pytest.deprecated_call(match="list_predictors"):
+        assert pretrained.list() == pretrained.list_predictors()  # the old name, kept as an alias
     model = keras_paper_cnn(paper_cnn_weights(rng))
     p = pretrained.predict_accuracy(model)
     assert p.predictor == pretrained.PAPER_CNN_PREDICTOR and 0 <= p.accuracy <= 1
@@ -103,7 +105,7 @@ def test_wheel_carries_pretrained_and_loads_them_in_a_clean_venv(tmp_path):
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     py = venv / "bin" / "python"
     subprocess.run([str(py), "-m", "pip", "install", "-q", str(wheel)], check=True, capture_output=True)
-    code = ("import weightwatch.pretrained as p, json; names = p.list(); "
+    code = ("import weightwatch.pretrained as p, json; names = p.list_predictors(); "
             "[p.load(n) for n in names]; print(json.dumps({'root': str(p.root()), 'names': names}))")
     env = {k: v for k, v in os.environ.items() if k != pretrained.ENV}
     res = subprocess.run([str(py), "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env)

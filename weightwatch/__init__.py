@@ -7,6 +7,9 @@ only by their adapters and callbacks (``weightwatch.keras``,
 
 __version__ = "0.1.0"
 
+import importlib
+from typing import TYPE_CHECKING
+
 from .adapters import to_network
 from .errors import NonFiniteWeightsError, WeightWatchError
 from .features import extract, extract_matrix, get_extractor
@@ -26,4 +29,39 @@ __all__ = [
     "get_extractor",
     "predict_accuracy",
     "Prediction",
+    "Monitor",
+    "Verdict",
+    "LogitLinearPredictor",
+    "GBMPredictor",
+    "DNNPredictor",
+    "Zoo",
 ]
+
+# Imported on first use: the predictors pull in scikit-learn, pandas and scipy (about a second), which
+# ``import weightwatch`` does not need. No name here imports keras, tensorflow, torch or lightgbm.
+_LAZY = {
+    "Monitor": "weightwatch.monitor",
+    "Verdict": "weightwatch.monitor",
+    "LogitLinearPredictor": "weightwatch.predictors",
+    "GBMPredictor": "weightwatch.predictors",
+    "DNNPredictor": "weightwatch.predictors",
+    "Zoo": "weightwatch.zoo.storage",
+}
+
+if TYPE_CHECKING:
+    from .monitor import Monitor, Verdict
+    from .predictors import DNNPredictor, GBMPredictor, LogitLinearPredictor
+    from .zoo.storage import Zoo
+
+
+def __getattr__(name):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

@@ -167,7 +167,7 @@ class Monitor:
         Predictor of the accuracy *now* (``ww_pred_accuracy``). ``"auto"``
         asks :func:`weightwatch.pretrained.auto_predictor` for one matching
         the network; without one only the rules run (logged once). A shipped
-        name (``weightwatch.pretrained.list()``) or a saved predictor's
+        name (``weightwatch.pretrained.list_predictors()``) or a saved predictor's
         directory is loaded. Passing a forecaster here makes it the
         forecaster.
     forecaster : None, "auto", name, path or fitted predictor

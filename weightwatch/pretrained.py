@@ -1,4 +1,4 @@
-"""Shipped accuracy predictors: ``list()``, ``load(name)``, ``auto_predictor(network)``.
+"""Shipped accuracy predictors: ``list_predictors()``, ``load(name)``, ``auto_predictor(network)``.
 
 Predictors are data only (LightGBM text + JSON manifest with sha256 of every
 file) in the top-level ``pretrained/`` folder of the source tree, which the
@@ -9,6 +9,7 @@ points elsewhere (tests, your own predictors).
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -45,7 +46,7 @@ def root() -> Path:
 _PREDICTOR_FILES = ("manifest.json", "manifest.sha256", "model.txt", "model.keras", "coefficients.json")
 
 
-def list() -> list:  # noqa: A001 - the public name the issue asks for
+def list_predictors() -> "list[str]":
     """Names of the shipped predictors (including damaged ones, which then fail to load)."""
     r = root()
     if not r.is_dir():
@@ -69,7 +70,7 @@ def manifest(name: str) -> dict:
             f"{name!r} is not a shipped predictor's name (names hold no path); to use a predictor directory, "
             "load it with weightwatch.predictors.load_predictor(path)")
     if not (root() / name).is_dir():
-        raise PretrainedNotFoundError(f"no pretrained predictor {name!r} in {root()}; available: {', '.join(list()) or '(none)'}")
+        raise PretrainedNotFoundError(f"no pretrained predictor {name!r} in {root()}; available: {', '.join(list_predictors()) or '(none)'}")
     return read_manifest(root() / name)
 
 
@@ -92,7 +93,7 @@ def matches_paper_cnn(network) -> bool:
 
 def auto_predictor(network) -> Optional[tuple]:
     """(predictor, name, note) for ``network``: paper-CNN predictor for that family, else the agnostic one."""
-    available = set(list())
+    available = set(list_predictors())
     if matches_paper_cnn(network) and PAPER_CNN_PREDICTOR in available:
         return load(PAPER_CNN_PREDICTOR), PAPER_CNN_PREDICTOR, "paper-CNN family: calibrated within its training zoos"
     if AGNOSTIC_PREDICTOR in available:
@@ -104,7 +105,7 @@ def auto_predictor(network) -> Optional[tuple]:
 
 def auto_forecaster(network) -> Optional[tuple]:
     """(forecaster, name, note) of the final accuracy for ``network``'s family, or None when none ships."""
-    if matches_paper_cnn(network) and EARLY_PREDICTOR in set(list()):
+    if matches_paper_cnn(network) and EARLY_PREDICTOR in set(list_predictors()):
         return load(EARLY_PREDICTOR), EARLY_PREDICTOR, "paper-CNN family: forecast of the final accuracy"
     return None
 
@@ -266,3 +267,11 @@ def predict_accuracy(model, predictor="auto", epoch: Optional[int] = None) -> Pr
     else:
         pred, name, note = predictor, getattr(predictor, "manifest_", {}).get("name", type(predictor).__name__), ""
     return apply(pred, network, name=name, note=note, epoch=epoch)
+
+
+def __getattr__(name):
+    if name == "list":  # the old name shadowed the builtin inside this module
+        warnings.warn("weightwatch.pretrained.list() is deprecated; use weightwatch.pretrained.list_predictors()",
+                      DeprecationWarning, stacklevel=2)
+        return list_predictors
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -602,7 +602,7 @@ def _cmd_table(args) -> int:
 def _cmd_list(args) -> int:
     from . import pretrained
 
-    for name in pretrained.list():
+    for name in pretrained.list_predictors():
         print(name)
     return 0
 
