@@ -18,6 +18,8 @@ import textwrap
 import numpy as np
 import pytest
 
+from weightwatch.monitor import StoppingReason
+
 DYING_LR = 0.4
 HEALTHY_LR = 1e-3
 EPOCHS = 5
@@ -109,7 +111,8 @@ def check_keras_dying(digits, predictor, seeds):
             stopped += 1
             assert cb.model.stop_training and n == cb.stopped_epoch
             assert hist.history["ww_doomed"][-1] == 1.0
-            assert cb.stopping_reason is not None and cb.stopping_message.endswith(".")
+            assert cb.stopping_reason == StoppingReason.DOOMED and cb.stopping_message.endswith(".")
+            assert cb.stopping_reason_message == cb.stopping_message
     assert stopped >= at_least(len(seeds)), f"only {stopped} of {len(seeds)} dying runs stopped"
 
 
@@ -293,7 +296,7 @@ def check_torch(digits, predictor, seeds, lr, expect_stop):
         assert len(ww.history) == n and ww.history["pred_final_accuracy"].notna().all()
         if ww.should_stop:
             stopped += 1
-            assert ww.stopped_epoch == n and ww.stopping_reason is not None
+            assert ww.stopped_epoch == n and ww.stopping_reason == StoppingReason.DOOMED
     if expect_stop:
         assert stopped >= at_least(len(seeds)), f"only {stopped} of {len(seeds)} dying torch runs stopped"
     else:
@@ -368,8 +371,6 @@ def lightning_run(digits, predictor, seed, lr, ckpt_dir=None):
 
 
 def check_lightning(digits, predictor, seeds, lr, expect_stop):
-    from weightwatch.lightning import WeightWatchStoppingReason
-
     stopped = 0
     for seed in seeds:
         cb, trainer, seen = lightning_run(digits, predictor, seed, lr)
@@ -377,7 +378,7 @@ def check_lightning(digits, predictor, seeds, lr, expect_stop):
         assert len(cb.history) == n and len(seen) == n and all(np.isfinite(seen))
         if trainer.should_stop and cb.stopped_epoch is not None:
             stopped += 1
-            assert cb.stopping_reason == WeightWatchStoppingReason.DOOMED and cb.stopping_reason_message
+            assert cb.stopping_reason == StoppingReason.DOOMED and cb.stopping_reason_message
     if expect_stop:
         assert stopped >= at_least(len(seeds))
     else:
@@ -506,3 +507,35 @@ def test_keras_unreadable_model_says_so_once_and_logs_nothing(capsys):
     out = capsys.readouterr().out
     assert out.count("nothing can be checked") == 1 and "[ok]" not in out and "pred_acc" not in out
     assert not any(k.startswith("ww_") for k in hist.history) and len(cb.history) == 0
+
+
+# ------------------------------------------------------------------ one stopping-reason type for all three
+
+
+def test_the_three_callbacks_share_one_stopping_reason_type():
+    import weightwatch.keras
+    import weightwatch.torch
+
+    assert weightwatch.keras.StoppingReason is weightwatch.torch.StoppingReason is StoppingReason
+    lightning = pytest.importorskip("weightwatch.lightning")
+    assert lightning.WeightWatchStoppingReason is lightning.StoppingReason is StoppingReason
+
+
+def test_non_finite_weights_stop_with_their_own_reason_and_survive_a_state_round_trip():
+    import torch
+
+    from weightwatch.torch import WeightWatch
+
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3))
+    ww = WeightWatch(model, predictor=None, stop_on_doom=True, patience=1)
+    assert ww.stopping_reason == StoppingReason.NOT_STOPPED and ww.stopping_reason_message is None
+    ww.step(1)
+    assert not ww.should_stop and ww.stopping_reason == StoppingReason.NOT_STOPPED
+    with torch.no_grad():
+        model[0].weight[0, 0] = float("nan")
+    ww.step(2)
+    assert ww.should_stop and ww.stopped_epoch == 2
+    assert ww.stopping_reason == StoppingReason.NON_FINITE and "non-finite" in ww.stopping_reason_message.lower()
+    other = WeightWatch(model, predictor=None)
+    other.load_state_dict(json.loads(json.dumps(ww.state_dict())))
+    assert other.stopping_reason == StoppingReason.NON_FINITE and other.stopped_epoch == 2

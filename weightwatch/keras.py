@@ -15,10 +15,10 @@ from ._compat import require
 keras = require("keras", "weightwatch.keras")
 
 from .adapters import to_network  # noqa: E402
-from .monitor import Watcher  # noqa: E402
+from .monitor import StoppingReason, Watcher  # noqa: E402
 
 
-__all__ = ["WeightWatchCallback", "is_plain_keras_chain"]
+__all__ = ["WeightWatchCallback", "StoppingReason", "is_plain_keras_chain"]
 
 # Layers the interval-bound rules can see through (identity, per-channel pooling or elementwise at inference).
 _PLAIN = (
@@ -77,8 +77,10 @@ class WeightWatchCallback(Watcher, keras.callbacks.Callback):
     monitor : Monitor
     stopped_epoch : int or None
         Epochs completed when training was stopped.
-    stopping_reason : Reason or None
+    stopping_reason : StoppingReason
+        ``NOT_STOPPED``, ``DOOMED`` or ``NON_FINITE`` (the same type in the torch and Lightning callbacks).
     stopping_message : str
+        Why, in words (``stopping_reason_message``: the same, None until stopped).
     verdict : Verdict or None
         Latest verdict.
     """
@@ -95,7 +97,6 @@ class WeightWatchCallback(Watcher, keras.callbacks.Callback):
 
     def _reset_watch(self):
         super()._reset_watch()
-        self.stopping_reason = None
         self._plain = None
 
     def on_train_begin(self, logs=None):
@@ -114,7 +115,6 @@ class WeightWatchCallback(Watcher, keras.callbacks.Callback):
             logs.update(self._log_values(verdict))
         if self.stopped_epoch == done:
             self.model.stop_training = True
-            self.stopping_reason = verdict.reasons[0] if verdict.reasons else None
 
     def _steps(self):
         try:

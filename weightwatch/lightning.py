@@ -10,8 +10,6 @@ Uses ``lightning.pytorch`` when installed, else ``pytorch_lightning``.
 
 from __future__ import annotations
 
-import enum
-
 try:
     import lightning.pytorch as pl
 except ImportError:  # pragma: no cover - depends on the install
@@ -23,19 +21,14 @@ except ImportError:  # pragma: no cover - depends on the install
         pl = require("lightning.pytorch", "weightwatch.lightning")
 
 from .adapters import to_network  # noqa: E402
-from .monitor import Watcher  # noqa: E402
+from .monitor import StoppingReason, Watcher  # noqa: E402
 from .torch import is_plain_torch_chain  # noqa: E402
 
 
-__all__ = ["WeightWatchCallback", "WeightWatchStoppingReason"]
+__all__ = ["WeightWatchCallback", "StoppingReason", "WeightWatchStoppingReason"]
 
-
-class WeightWatchStoppingReason(enum.Enum):
-    """Why this callback stopped training (like Lightning's EarlyStopping reasons)."""
-
-    NOT_STOPPED = 0
-    DOOMED = 1
-    NON_FINITE = 2
+#: The name this module used first; the same enum as the Keras and torch callbacks'.
+WeightWatchStoppingReason = StoppingReason
 
 
 class WeightWatchCallback(Watcher, pl.Callback):
@@ -44,7 +37,8 @@ class WeightWatchCallback(Watcher, pl.Callback):
     Parameters are those of :class:`weightwatch.keras.WeightWatchCallback`.
     Logs ``ww_pred_accuracy``, ``ww_pred_final_accuracy``, ``ww_in_domain``, ``ww_doomed`` and ``ww_status`` through
     ``pl_module.log``; with ``stop_on_doom`` sets ``trainer.should_stop``
-    and records ``stopping_reason`` / ``stopping_reason_message``.
+    and records ``stopping_reason`` (:class:`~weightwatch.monitor.StoppingReason`) /
+    ``stopping_reason_message``.
     """
 
     framework = "Lightning"
@@ -56,15 +50,6 @@ class WeightWatchCallback(Watcher, pl.Callback):
         self._epochs_from_trainer = "epochs" not in monitor_options
         self._setup_watch(predictor, every, stop_on_doom, patience, start_from_epoch, min_delta, input_range,
                           log_stats, strict, verbose, rules, **monitor_options)
-
-    def _reset_watch(self):
-        super()._reset_watch()
-        self.stopping_reason = WeightWatchStoppingReason.NOT_STOPPED
-
-    @property
-    def stopping_reason_message(self):
-        """Lightning's name for the stopping message (None until stopped)."""
-        return self.stopping_message or None
 
     @property
     def state_key(self) -> str:
@@ -91,16 +76,6 @@ class WeightWatchCallback(Watcher, pl.Callback):
             pl_module.log(key, value, on_epoch=True, prog_bar=key == "ww_pred_accuracy")
         if self.stopped_epoch == done:
             trainer.should_stop = True
-            non_finite = any(r.value == "non_finite" for r in verdict.reasons)
-            self.stopping_reason = (WeightWatchStoppingReason.NON_FINITE if non_finite
-                                    else WeightWatchStoppingReason.DOOMED)
-
-    def state_dict(self) -> dict:
-        return {**super().state_dict(), "stopping_reason": self.stopping_reason.name}
-
-    def load_state_dict(self, state_dict: dict) -> None:
-        super().load_state_dict(state_dict)
-        self.stopping_reason = WeightWatchStoppingReason[state_dict.get("stopping_reason", "NOT_STOPPED")]
 
 
 def _plain(pl_module) -> bool:

@@ -9,6 +9,7 @@ epoch; they never hold detection logic themselves.
 
 from __future__ import annotations
 
+import enum
 import importlib
 import importlib.util
 import logging
@@ -27,11 +28,23 @@ from .rules import Finding, Reason, Rule, RuleContext, Severity, total_l2_norm
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Monitor", "Verdict", "WeightWatchWarning"]
+__all__ = ["Monitor", "StoppingReason", "Verdict", "WeightWatchWarning"]
 
 
 class WeightWatchWarning(RuntimeWarning):
     """A weightwatch component failed and was disabled (training goes on)."""
+
+
+class StoppingReason(enum.Enum):
+    """Why a callback stopped training: the same type for Keras, torch and Lightning.
+
+    Lightning's ``EarlyStoppingReason`` vocabulary; ``stopping_message`` says
+    why in words, and the rules behind it are the verdict's ``reasons``.
+    """
+
+    NOT_STOPPED = 0
+    DOOMED = 1
+    NON_FINITE = 2
 
 
 @dataclass
@@ -586,6 +599,7 @@ class Watcher:
 
     def _reset_watch(self) -> None:
         self.stopped_epoch = None
+        self.stopping_reason = StoppingReason.NOT_STOPPED
         self.stopping_message = ""
         self.verdict = None
         self._disabled = False
@@ -648,6 +662,8 @@ class Watcher:
             log.info("%s", verdict.line())
         if verdict.doomed and self.stop_on_doom and self.stopped_epoch is None:
             self.stopped_epoch = epoch
+            self.stopping_reason = (StoppingReason.NON_FINITE if Reason.NON_FINITE in verdict.reasons
+                                    else StoppingReason.DOOMED)
             self.stopping_message = verdict.message
             log.warning("weightwatch: stopping training after epoch %d: %s", epoch, verdict.message)
         return verdict
@@ -663,15 +679,21 @@ class Watcher:
                 "ww_doomed": float(verdict.doomed), "ww_status": float(int(verdict.status))}
 
     @property
+    def stopping_reason_message(self) -> Optional[str]:
+        """Lightning's name for :attr:`stopping_message` (None until stopped)."""
+        return self.stopping_message or None
+
+    @property
     def history(self):
         """The monitor's history as a pandas DataFrame."""
         return self.monitor.history_frame()
 
     def state_dict(self) -> dict:
         return {"monitor": self.monitor.state_dict(), "stopped_epoch": self.stopped_epoch,
-                "stopping_message": self.stopping_message}
+                "stopping_reason": self.stopping_reason.name, "stopping_message": self.stopping_message}
 
     def load_state_dict(self, state: dict) -> None:
         self.monitor.load_state_dict(state.get("monitor", {}))
         self.stopped_epoch = state.get("stopped_epoch")
+        self.stopping_reason = StoppingReason[state.get("stopping_reason", "NOT_STOPPED")]
         self.stopping_message = state.get("stopping_message", "")

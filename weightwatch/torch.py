@@ -21,10 +21,10 @@ from ._compat import require
 torch = require("torch", "weightwatch.torch")
 
 from .adapters import to_network  # noqa: E402
-from .monitor import Watcher  # noqa: E402
+from .monitor import StoppingReason, Watcher  # noqa: E402
 
 
-__all__ = ["WeightWatch", "is_plain_torch_chain"]
+__all__ = ["WeightWatch", "StoppingReason", "is_plain_torch_chain"]
 
 _PLAIN = (
     "Conv1d", "Conv2d", "Conv3d", "Linear", "Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "MaxPool1d",
@@ -66,6 +66,8 @@ class WeightWatch(Watcher):
     construction are taken as the start of training; pass ``epochs=`` (the
     planned number of epochs) so the forecast knows how far the run is, and
     ``steps=`` to :meth:`step` (optimizer steps so far) when you count them.
+    Once stopped, ``stopping_reason`` (:class:`~weightwatch.monitor.StoppingReason`, as in the Keras and
+    Lightning callbacks) and ``stopping_message`` say why.
     """
 
     framework = "PyTorch"
@@ -77,10 +79,6 @@ class WeightWatch(Watcher):
         self._setup_watch(predictor, every, stop_on_doom, patience, start_from_epoch, min_delta, input_range,
                           log_stats, strict, verbose, rules, **monitor_options)
         self._begin(self._read)
-
-    def _reset_watch(self) -> None:
-        super()._reset_watch()
-        self.stopping_reason = None
 
     @property
     def should_stop(self) -> bool:
@@ -101,10 +99,6 @@ class WeightWatch(Watcher):
         ``steps``: optimizer steps so far; ``optimizer``: the torch optimizer (its kind and learning rate
         are compared with the predictors' zoo runs). Both optional.
         """
-        epoch = int(epoch)
-        verdict = self._watch(epoch, self._read, lambda: is_plain_torch_chain(self.model), steps=steps,
-                              optimizer=optimizer)
-        if verdict is not None and self.stopped_epoch == epoch:
-            self.stopping_reason = verdict.reasons[0] if verdict.reasons else None
-        return verdict
+        return self._watch(int(epoch), self._read, lambda: is_plain_torch_chain(self.model), steps=steps,
+                           optimizer=optimizer)
 
