@@ -17,12 +17,12 @@ import numpy as np
 def table(zoo_dir, rows, seed=0):
     rng = np.random.default_rng(seed)
     if zoo_dir:
-        from weightwatch.evaluation import zoo_rows
+        from weightwatch.experiments.protocol import zoo_rows
         from weightwatch.zoo.storage import Zoo
 
         view = zoo_rows(Zoo(zoo_dir))
         idx = np.sort(rng.choice(len(view), min(rows, len(view)), replace=False))
-        view = view._view(np.isin(np.arange(len(view)), idx))
+        view = view.select(np.isin(np.arange(len(view)), idx))
         X, _ = view.features("W_L")
         return X, view.metrics["test_accuracy"].to_numpy(), f"zoo {zoo_dir}"
     X = rng.standard_normal((rows, 56))
@@ -36,7 +36,7 @@ def main(argv=None):
     p.add_argument("--rows", type=int, default=15000)
     p.add_argument("--json")
     args = p.parse_args(argv)
-    from weightwatch.evaluation import DEFAULT_PARAMS, FIXED_PARAMS
+    from weightwatch.experiments.protocol import DEFAULT_PARAMS, FIXED_PARAMS
     from weightwatch.features import get_extractor
     from weightwatch.network import LayerWeights, Network
     from weightwatch.predictors import GBMPredictor, LogitLinearPredictor

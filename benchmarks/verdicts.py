@@ -47,8 +47,9 @@ def main(argv=None):
     p.add_argument("--json")
     args = p.parse_args(argv)
 
-    from weightwatch import domain, pretrained, runs, shipping
-    from weightwatch import trajectories as tj
+    from weightwatch import domain, pretrained, runs
+    from weightwatch.experiments import shipping
+    from weightwatch.experiments import trajectories as tj
 
     t0 = time.perf_counter()
     forecaster = pretrained.load(pretrained.EARLY_PREDICTOR)

@@ -50,8 +50,8 @@ def predictor_dir(tmp_path_factory):
     """
     from weightwatch import forecast
     from weightwatch.predictors import GBMPredictor, save_predictor
-    from weightwatch.shipping import Table, write_table
-    from weightwatch.trajectories import Trajectories
+    from weightwatch.experiments.shipping import Table, write_table
+    from weightwatch.experiments.trajectories import Trajectories
     from weightwatch.zoo.build import BuildSpec, build_zoo
     from weightwatch.zoo.storage import Zoo
 

@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from weightwatch import pretrained, runs, shipping
+from weightwatch import pretrained, runs
+from weightwatch.experiments import shipping
 from weightwatch.predictors import kendall_tau
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -71,7 +72,7 @@ def test_forecaster_auroc_and_verdicts_are_computed_on_heldout_runs_only(tables)
     from sklearn.metrics import roc_auc_score
 
     from weightwatch.predictors import load_predictor
-    from weightwatch.trajectories import Trajectories
+    from weightwatch.experiments.trajectories import Trajectories
 
     model = load_predictor(SHIPPED / pretrained.EARLY_PREDICTOR)
     m = model.manifest_

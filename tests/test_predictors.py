@@ -467,3 +467,11 @@ def test_conformal_calibration_restores_interval_coverage():
     assert offset > 0 and calibrated > raw
     assert 0.75 <= calibrated <= 0.9
     assert model.get_params()["interval_offset"] == offset  # saved with the params
+
+
+def test_has_interval_says_whether_an_interval_can_be_asked_for():
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(80, 3)), rng.uniform(0.2, 0.8, 80)
+    assert GBMPredictor(n_estimators=5, min_child_samples=5, interval=(0.1, 0.9)).fit(X, y).has_interval
+    assert not GBMPredictor(n_estimators=5, min_child_samples=5).fit(X, y).has_interval
+    assert not LogitLinearPredictor().fit(X, y).has_interval

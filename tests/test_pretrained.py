@@ -84,7 +84,7 @@ def test_predict_cli(use_root, tmp_path, rng, capsys):
 
 
 def test_core_imports_no_framework():
-    code = ("import sys, weightwatch, weightwatch.features, weightwatch.monitor, weightwatch.evaluation, "
+    code = ("import sys, weightwatch, weightwatch.features, weightwatch.monitor, weightwatch.experiments.protocol, "
             "weightwatch.zoo.build, weightwatch.pretrained; "
             "bad = [m for m in sys.modules if m.split('.')[0] in ('keras', 'tensorflow', 'torch', 'lightning')]; "
             "print(bad); sys.exit(1 if bad else 0)")

@@ -1,13 +1,17 @@
 """`weightwatch pretrained tables|build`: feature tables from a zoo, shipped predictors and cards from tables."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from weightwatch import pretrained, shipping
+from weightwatch import pretrained
+from weightwatch.experiments import shipping
 from weightwatch.cli import main
 from weightwatch.predictors import load_predictor
+
+ROOT_PRETRAINED = Path(__file__).resolve().parents[1] / "pretrained"
 
 
 @pytest.fixture(scope="module")
@@ -78,3 +82,17 @@ def test_build_without_paper_cnn_tables_is_a_clear_error(tables, tmp_path):
 def test_tables_cli_rejects_a_spec_without_name(tmp_path, capsys):
     assert main(["pretrained", "tables", str(tmp_path), "--out", str(tmp_path / "t")]) != 0
     assert "give tables as NAME=ZOO_DIR" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", sorted(p.parent.name for p in (ROOT_PRETRAINED).glob("*/manifest.json")))
+def test_shipped_card_is_its_manifest_rendered(name, tmp_path):
+    """Every shipped card is regenerated from its manifest alone: no hand edits, no machine paths, rows stated."""
+    card = (ROOT_PRETRAINED / f"{name}.md").read_text()
+    shipping.render_card(ROOT_PRETRAINED / name, tmp_path)
+    assert (tmp_path / f"{name}.md").read_text() == card
+    assert "/work/" not in card and "/tmp/" not in card
+    assert "- rows: " in card and ("final checkpoints" in card)
+    manifest = (ROOT_PRETRAINED / name / "manifest.json").read_text()
+    assert '"/work/' not in manifest and '"/tmp/' not in manifest
+    if "`digits_jitter`: " in card:  # the zoo list names it
+        assert "AUGMENTED digits" in card

@@ -75,3 +75,37 @@ def test_many_tensors_threaded_equals_serial(rng):
 def test_bad_n_jobs():
     with pytest.raises(ValueError, match="n_jobs"):
         many_tensor_stats([np.ones(3)], n_jobs=0)
+
+
+def test_row_kernel_matches_the_tensor_kernel_and_the_zoo_path():
+    """One W_L kernel: per-row statistics equal per-tensor ones, on small (sorted) and large (selected) tensors."""
+    from weightwatch.stats import row_stats, tensor_stats
+
+    rng = np.random.default_rng(3)
+    for n in (1, 2, 7, 144, 5000):
+        block = rng.normal(size=(5, n)).astype(np.float32)
+        np.testing.assert_allclose(row_stats(block), np.vstack([tensor_stats(r) for r in block]), rtol=1e-12, atol=0)
+
+
+def test_row_kernel_rejects_a_non_matrix():
+    from weightwatch.errors import InvalidArgumentError
+    from weightwatch.stats import row_stats
+
+    with pytest.raises(InvalidArgumentError, match="2-D"):
+        row_stats(np.ones(4))
+
+
+def test_agnostic_features_come_from_w_l_alone():
+    """W_L-agnostic of a network equals the derivation from its W_L row (the feature tables' path)."""
+    from weightwatch.features import agnostic_from_wl, get_extractor
+    from weightwatch.network import LayerWeights, Network
+
+    rng = np.random.default_rng(4)
+    for depth in (1, 2, 5):
+        net = Network(tuple(LayerWeights(f"d{i}", "dense", rng.normal(size=(6, 6)), rng.normal(size=6), "relu")
+                            for i in range(depth)))
+        direct = get_extractor("W_L-agnostic")(net)
+        derived = agnostic_from_wl(get_extractor("W_L")(net)[None, :], net.n_params)[0]
+        np.testing.assert_array_equal(np.isnan(direct), np.isnan(derived))
+        np.testing.assert_allclose(direct[~np.isnan(direct)], derived[~np.isnan(derived)])
+        assert derived[-2] == depth

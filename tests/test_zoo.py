@@ -189,8 +189,9 @@ def test_official_release_convention_is_read_through_layout(tmp_path, rng):
     # round trip through our writer
     merged = merge_zoos([tmp_path], tmp_path / "copy")
     np.testing.assert_array_equal(Zoo(merged).weights(), zoo.weights())
-    # a merge records where it came from (a card names its zoos through this)
-    assert Zoo(merged).manifest["build"] == {"runs": 3, "merged": [{"path": str(tmp_path)}]}
+    # a merge records where it came from (a card names its zoos through this), relative to the merged zoo's
+    # parent so that no machine's paths travel with a zoo or a predictor card
+    assert Zoo(merged).manifest["build"] == {"runs": 3, "merged": [{"path": "."}]}
     with pytest.raises(ZooFormatError, match="already exists"):
         merge_zoos([tmp_path], merged)
 
@@ -222,7 +223,7 @@ def test_release_runs_with_non_finite_weights_are_not_ok(tmp_path, rng):
 def test_release_initializer_names_are_matched_case_and_underscore_blind(tmp_path, rng):
     from helpers import paper_cnn_weights
 
-    from weightwatch.evaluation import W_INITS, hyperparameter_matrix
+    from weightwatch.experiments.protocol import W_INITS, hyperparameter_matrix
 
     spelled = ["TruncatedNormal", "truncated_normal", "he_normal", "HeNormal", "GlorotNormal", "Orthogonal",
                "RandomNormal", "random_normal"]
@@ -244,7 +245,7 @@ def test_release_with_an_unknown_initializer_is_an_error_naming_it(tmp_path, rng
     from helpers import paper_cnn_weights
 
     from weightwatch.errors import InvalidArgumentError
-    from weightwatch.evaluation import hyperparameter_matrix
+    from weightwatch.experiments.protocol import hyperparameter_matrix
 
     records = [{"config.w_init": name, "modeldir": name, "step": 86000, "test_accuracy": 0.9, "test_loss": 0.3,
                 "train_accuracy": 0.9, "train_loss": 0.3} for name in ("HeNormal", "GlorotUniform")]
@@ -275,3 +276,16 @@ def test_dask_local_cluster_build_equals_local_build(tmp_path):
     a, b = Zoo(local["zoo"]), Zoo(remote["zoo"])
     pd.testing.assert_frame_equal(a.metrics, b.metrics)
     np.testing.assert_array_equal(a.weights(), b.weights())
+
+
+def test_select_is_the_public_view_and_checks_its_mask(small_zoo):
+    from weightwatch.errors import InvalidArgumentError
+
+    mask = (small_zoo.metrics["epoch"] == small_zoo.metrics["epoch"].max()).to_numpy()
+    view = small_zoo.select(mask)
+    assert len(view) == int(mask.sum()) and np.array_equal(view.weights(), small_zoo.weights()[mask])
+    assert small_zoo.n_params == small_zoo.weights().shape[1]
+    with pytest.raises(InvalidArgumentError, match="boolean mask"):
+        small_zoo.select(np.ones(3, bool))
+    with pytest.raises(InvalidArgumentError, match="boolean mask"):
+        small_zoo.select(np.arange(len(small_zoo)))

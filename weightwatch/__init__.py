@@ -5,7 +5,7 @@ only by their adapters and callbacks (``weightwatch.keras``,
 ``weightwatch.torch``, ``weightwatch.lightning``).
 """
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 import importlib
 from typing import TYPE_CHECKING

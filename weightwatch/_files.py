@@ -140,3 +140,40 @@ def check_output_dir(path, what: str = "--out") -> Path:
         raise OutputPathError(f"{what} {p}: not writable{where}: {reason}") from None
     probe.unlink(missing_ok=True)
     return p
+
+
+def jsonable(obj, *, strict: bool = True, nan_to_none: bool = False, enum_as=None):
+    """A copy of ``obj`` made of plain JSON types: dicts, lists, str, int, float, bool, None.
+
+    numpy arrays and scalars, tuples, enums (their value, or ``enum_as(e)``)
+    and str subclasses become their plain equivalents. An unknown type raises ``TypeError`` when
+    ``strict``, else becomes its ``repr``; ``nan_to_none`` turns non-finite
+    floats into ``None`` (for readers that reject ``NaN``).
+    """
+    import enum
+    import math
+
+    import numpy as np
+
+    def conv(o):
+        if isinstance(o, dict):
+            return {str(k): conv(v) for k, v in o.items()}
+        if isinstance(o, (list, tuple)):
+            return [conv(v) for v in o]
+        if isinstance(o, np.ndarray):
+            return conv(o.tolist())
+        if isinstance(o, enum.Enum):
+            return conv(o.value if enum_as is None else enum_as(o))
+        if isinstance(o, np.generic):
+            o = o.item()
+        if isinstance(o, str):
+            return str.__str__(o)
+        if isinstance(o, float) and nan_to_none and not math.isfinite(o):
+            return None
+        if o is None or isinstance(o, (bool, int, float)):
+            return o
+        if strict:
+            raise TypeError(f"Value of type {type(o).__name__} is not JSON-serialisable: {o!r}")
+        return repr(o)
+
+    return conv(obj)

@@ -6,8 +6,12 @@ import argparse
 import json
 import logging
 import sys
+from pathlib import Path
 
 import numpy as np
+
+from ._argtypes import int_at_least  # noqa: F401 - also the subcommands' argparse type
+from .errors import InvalidArgumentError
 
 
 def _print_table(title, columns, rows, as_json=False, records=None):
@@ -59,19 +63,73 @@ def cmd_stats(args) -> int:
             "values": {n: (float(v) if np.isfinite(v) else None) for n, v in zip(names, values)},
         }, indent=2))
         return 0
-    from .stats import STAT_NAMES
+    from .stats import N_STATS, PER_LAYER, STAT_NAMES, TENSORS
 
     if extractor.name == "W_L":
         rows = []
         for i, layer in enumerate(net):
-            for j, part in enumerate(("kernel", "bias")):
-                chunk = values[(i * 2 + j) * 7:(i * 2 + j + 1) * 7]
+            for j, part in enumerate(TENSORS):
+                lo = i * PER_LAYER + j * N_STATS
+                chunk = values[lo:lo + N_STATS]
                 rows.append([f"{i}:{layer.name}", part] + [_fmt(v) for v in chunk])
         _print_table(f"W_L of {args.model_file} ({net.n_params} parameters)", ["layer", "tensor", *STAT_NAMES], rows)
     else:
         _print_table(f"{extractor.name} of {args.model_file}", ["feature", "value"],
                      [(n, _fmt(v)) for n, v in zip(names, values)])
     return 0
+
+
+def _chosen_predictor(arg: str):
+    """(what predict_accuracy takes, its manifest or None, the directory it was loaded from or None)."""
+    from . import pretrained
+    from .predictors.persist import load_predictor
+
+    if arg == "auto":
+        return arg, None, None
+    if pretrained.is_name(arg) and not Path(arg).is_dir():
+        return arg, pretrained.manifest(arg), None
+    # a path: the user's own predictor directory, loaded from exactly there, and said so
+    directory = Path(arg).resolve()
+    pred = load_predictor(directory)
+    return pred, pred.manifest_, directory
+
+
+def cmd_predict(args) -> int:
+    from .modelfile import load_model_file
+    from .pretrained import predict_accuracy
+
+    predictor, manifest, directory = _chosen_predictor(args.predictor)
+    from .forecast import is_forecast_names
+
+    names = (manifest or {}).get("feature_names") or []
+    if names and (names[-1] == "epoch" or is_forecast_names(names)) and args.epoch is None:
+        raise InvalidArgumentError(f"predictor {manifest.get('name', args.predictor)} forecasts the final accuracy "
+                                   "from the weights after k epochs: pass --epoch K")
+    net = load_model_file(args.model_file, unsafe=args.unsafe_load)
+    pred = predict_accuracy(net, predictor=predictor, epoch=args.epoch)
+    if args.json:
+        extra = {"predictor_dir": str(directory)} if directory else {}
+        print(json.dumps({"model": str(args.model_file), **pred.to_dict(), **extra}, indent=2))
+        return 0
+    interval = f" (interval {pred.interval[0]:.3f}-{pred.interval[1]:.3f})" if pred.interval else ""
+    source = f" from {directory}" if directory else ""
+    print(f"{args.model_file}: predicted test accuracy {pred.accuracy:.3f}{interval} [{pred.predictor}{source}]")
+    if pred.note:
+        print(f"note: {pred.note}")
+    if not pred.in_domain:
+        print(f"out of domain: {pred.domain_reason}; the number above is not calibrated for this model")
+    return 0
+
+
+def register_predict(sub) -> None:
+    p = sub.add_parser("predict", help="predicted accuracy of a saved model (.keras, .h5, .pt) from its weights")
+    p.add_argument("model_file")
+    p.add_argument("--predictor", default="auto",
+                   help="shipped predictor name, or the directory of a saved predictor (default: auto)")
+    p.add_argument("--epoch", type=int_at_least(0), help="for early-forecast predictors: epochs trained so far")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--unsafe-load", action="store_true")
+    p.set_defaults(func=cmd_predict)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -93,6 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--unsafe-load", action="store_true", help="allow unpickling a whole torch module (runs code)")
     sp.set_defaults(func=cmd_stats)
 
+    register_predict(sub)
     for register in _SUBCOMMANDS:
         register(sub)
     return p
@@ -105,7 +164,7 @@ _SUBCOMMANDS: list = []
 def _load_subcommands():
     import importlib
 
-    for module in ("weightwatch.zoo.cli", "weightwatch.predictors.cli", "weightwatch.shipping"):
+    for module in ("weightwatch.zoo.cli", "weightwatch.experiments.cli", "weightwatch.experiments.shipping"):
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as exc:
@@ -138,21 +197,6 @@ def error_message(exc: BaseException) -> str:
     if not isinstance(exc, (WeightWatchError, OSError)):
         text = f"{type(exc).__name__}: {text} (rerun with --debug for the traceback)"
     return text
-
-
-def int_at_least(minimum: int):
-    """argparse type: an integer >= ``minimum``."""
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
-        return value
-
-    parse.__name__ = f"integer >= {minimum}"
-    return parse
 
 
 def main(argv=None) -> int:

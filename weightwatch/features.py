@@ -27,7 +27,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from .network import Network, WeightsError
-from .stats import N_STATS, STAT_NAMES, many_tensor_stats
+from .stats import N_STATS, PER_LAYER, STAT_NAMES, TENSORS, many_tensor_stats
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,7 @@ def layer_stats(network: Network, n_jobs=None) -> np.ndarray:
             tensors.append(layer.bias)
             where.append((i, 1))
     rows = many_tensor_stats(tensors, n_jobs=n_jobs)
-    out = np.full((len(network), 2, N_STATS), np.nan)
+    out = np.full((len(network), len(TENSORS), N_STATS), np.nan)
     for (i, j), row in zip(where, rows):
         out[i, j] = row
     out.setflags(write=False)
@@ -81,8 +81,29 @@ def layer_stats(network: Network, n_jobs=None) -> np.ndarray:
     return out
 
 
+def agnostic_from_wl(wl, n_params) -> np.ndarray:
+    """W_L-agnostic rows from W_L rows of any depth, shape ``(rows, 4 * PER_LAYER + 2)``.
+
+    Per row: the first layer's and the last layer's 14 statistics, the mean
+    and the std over the middle layers' (NaN when there are none), the depth,
+    and log10 of the parameter count. One definition for the extractor and
+    for feature tables.
+    """
+    wl = np.atleast_2d(np.asarray(wl, dtype=np.float64))
+    if wl.shape[1] == 0 or wl.shape[1] % PER_LAYER:
+        raise WeightsError(f"W_L rows must hold {PER_LAYER} numbers per layer, got {wl.shape[1]}")
+    n_layers = wl.shape[1] // PER_LAYER
+    s = wl.reshape(len(wl), n_layers, PER_LAYER)
+    if n_layers > 2:
+        mid_mean, mid_std = s[:, 1:-1].mean(1), s[:, 1:-1].std(1)
+    else:
+        mid_mean = mid_std = np.full((len(wl), PER_LAYER), np.nan)
+    extra = np.column_stack([np.full(len(wl), n_layers), np.full(len(wl), np.log10(max(int(n_params), 1)))])
+    return np.hstack([s[:, 0], s[:, -1], mid_mean, mid_std, extra])
+
+
 def layer_stat_names(indices: Sequence[int]) -> list:
-    return [f"l{i}.{part}.{stat}" for i in indices for part in ("kernel", "bias") for stat in STAT_NAMES]
+    return [f"l{i}.{part}.{stat}" for i in indices for part in TENSORS for stat in STAT_NAMES]
 
 
 def _check_layers(network: Network, indices: Sequence[int], what: str) -> None:

@@ -22,8 +22,10 @@ from typing import Optional
 import numpy as np
 
 from . import domain, runs
+from ._files import jsonable
 from .errors import InvalidArgumentError, UnknownNameError
 from .network import Network
+from .stats import BIAS, KERNEL, STAT
 from .rules import Finding, Reason, Rule, RuleContext, Severity, total_l2_norm
 
 log = logging.getLogger(__name__)
@@ -126,24 +128,8 @@ def _fmt(value) -> str:
 
 
 def _jsonable(obj):
-    """Plain JSON types from numpy scalars/arrays, enums, tuples (NaN -> None)."""
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
-    if isinstance(obj, (Severity,)):
-        return str(obj)
-    if isinstance(obj, Reason):
-        return obj.value
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if obj is None or isinstance(obj, (bool, int, float, str)):
-        return obj
-    return repr(obj)
+    """History records as plain JSON (severities by name, NaN as None, unknown objects as their repr)."""
+    return jsonable(obj, strict=False, nan_to_none=True, enum_as=str)
 
 
 def _resolve_rules(rules) -> list:
@@ -565,8 +551,8 @@ def _stats(network: Network) -> dict:
     stats = layer_stats(network)
     out = {}
     for i, layer in enumerate(network.layers):
-        out[f"l{i}.bias.max"] = float(stats[i, 1, 6])
-        out[f"l{i}.kernel.var"] = float(stats[i, 0, 1])
+        out[f"l{i}.bias.max"] = float(stats[i, BIAS, STAT["p100"]])
+        out[f"l{i}.kernel.var"] = float(stats[i, KERNEL, STAT["var"]])
     return out
 
 

@@ -232,7 +232,7 @@ def apply(predictor, network, *, name: Optional[str] = None, note: str = "", epo
                      feature_set=feature_set)[None, :]
     acc = float(np.clip(predictor.predict(x)[0], 0.0, 1.0))  # an accuracy, whatever the trees extrapolate
     interval = None
-    if getattr(predictor, "quantile_boosters_", None) is not None:
+    if getattr(predictor, "has_interval", False):
         lo, hi = predictor.predict_interval(x)
         lo, hi = float(np.ravel(lo)[0]), float(np.ravel(hi)[0])
         interval = (min(lo, acc), max(hi, acc))

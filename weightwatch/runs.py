@@ -31,6 +31,25 @@ def healthy(final_accuracy, num_classes: int = 10):
     return np.asarray(final_accuracy, float) >= chance(num_classes) + HEALTHY_MARGIN
 
 
+def final_rows(metrics, status="ok") -> np.ndarray:
+    """Mask of the rows that hold a run's final checkpoint (its largest ``epoch``, else ``step``).
+
+    ``metrics`` is a zoo's or a feature table's metrics (one row per
+    checkpoint, run id in ``modeldir``); with ``status`` (default ``"ok"``:
+    runs whose weights stayed finite) only such runs count, ``None`` for all.
+    """
+    key = "epoch" if "epoch" in metrics else "step"
+    mask = (metrics[key] == metrics.groupby("modeldir")[key].transform("max")).to_numpy()
+    if status is not None:
+        mask = mask & (metrics["status"] == status).to_numpy()
+    return mask
+
+
+def final_accuracy(metrics, status="ok"):
+    """Final test accuracy per run: a pandas Series indexed by run id (see :func:`final_rows`)."""
+    return metrics[final_rows(metrics, status)].set_index("modeldir")["test_accuracy"]
+
+
 def first_stop(below, patience: int, start: int = 0):
     """Index of the check at which a run is stopped, or -1 (one row per run).
 

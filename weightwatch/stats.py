@@ -7,6 +7,10 @@ they come from order statistics found by nested single-``kth`` partitions
 ``kth`` falls back to a much slower scalar path), and tensors are spread over
 threads because numpy releases the GIL while partitioning.
 
+:func:`row_stats` is the same kernel vectorised over the rows of a matrix
+(many networks at once: zoos and feature tables); both accumulate in float64,
+so a tensor gets the same numbers whichever path it takes.
+
 Non-finite input follows numpy: a tensor holding NaN gets NaN for every
 statistic (``np.percentile`` does the same); +-inf propagate as numpy would.
 """
@@ -24,6 +28,13 @@ from .errors import InvalidArgumentError
 STAT_NAMES = ("mean", "var", "p0", "p25", "p50", "p75", "p100")
 QUANTILES = (0.0, 0.25, 0.5, 0.75, 1.0)
 N_STATS = len(STAT_NAMES)
+#: Column of each statistic in a row of :func:`tensor_stats` / :func:`row_stats`.
+STAT = {name: i for i, name in enumerate(STAT_NAMES)}
+#: The tensors of a layer, in W_L order: kernel statistics first, then bias statistics.
+TENSORS = ("kernel", "bias")
+KERNEL, BIAS = 0, 1
+#: W_L features per layer (kernel and bias, seven statistics each).
+PER_LAYER = len(TENSORS) * N_STATS
 
 # Below this size threading and partition tricks cost more than they save.
 _SMALL = 4096
@@ -72,10 +83,12 @@ def tensor_stats(x) -> np.ndarray:
     if flat.dtype.kind not in "f":
         flat = flat.astype(np.float64)
     n = flat.size
-    # pairwise summation in the tensor's own dtype, as numpy's mean/var do
+    if n <= _SMALL:  # a sort is cheapest here: the row kernel
+        return row_stats(flat.reshape(1, -1))[0]
+    # float64 accumulation, as row_stats: the same numbers whichever path a tensor takes
     with np.errstate(invalid="ignore", over="ignore"):
-        mean = float(flat.mean(dtype=np.float64 if n <= _SMALL else None))
-        var = float(flat.var(dtype=np.float64 if n <= _SMALL else None))
+        mean = float(flat.mean(dtype=np.float64))
+        var = float(flat.var(dtype=np.float64))
     if not np.isfinite(mean) or not np.isfinite(var):
         # NaN/inf: let numpy define the semantics (rare, slow path)
         with np.errstate(invalid="ignore", over="ignore"):
@@ -95,21 +108,31 @@ def tensor_stats(x) -> np.ndarray:
     ranks.discard(n - 1)
     values = {0: float(flat.min()), n - 1: float(flat.max())}
     if ranks:
-        if n <= _SMALL:
-            srt = np.sort(flat)
-            for r in ranks:
-                values[r] = float(srt[r])
-        else:
-            work = flat.copy()
-            found: dict = {}
-            _select(work, 0, n, sorted(ranks), found)
-            values.update({r: float(v) for r, v in found.items()})
+        work = flat.copy()
+        found: dict = {}
+        _select(work, 0, n, sorted(ranks), found)
+        values.update({r: float(v) for r, v in found.items()})
     pct = []
     for pos in positions:
         lo = int(np.floor(pos))
         t = pos - lo
         pct.append(values[lo] if t == 0 else _lerp(values[lo], values[lo + 1], t))
     return np.array([mean, var, *pct], dtype=np.float64)
+
+
+def row_stats(block) -> np.ndarray:
+    """The seven statistics of every row of a 2-D array, shape ``(rows, 7)``, vectorised over rows.
+
+    Same numbers as :func:`tensor_stats` on each row (float64 arithmetic,
+    numpy's linear percentiles); this is the kernel behind W_L for many
+    networks at once (zoos, feature tables).
+    """
+    w = np.asarray(block, dtype=np.float64)
+    if w.ndim != 2 or w.shape[1] == 0:
+        raise InvalidArgumentError(f"row_stats needs a 2-D array with at least one column, got shape {w.shape}")
+    with np.errstate(invalid="ignore", over="ignore"):
+        pct = np.percentile(w, [100 * q for q in QUANTILES], axis=1).T
+        return np.column_stack([w.mean(1), w.var(1), pct])
 
 
 def _workers(n_jobs) -> int:

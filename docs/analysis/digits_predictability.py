@@ -18,9 +18,9 @@ numbers describe a product dataset, not evidence of meeting the paper's target.
 
 import numpy as np
 
-from weightwatch import evaluation as ev
+from weightwatch.experiments import protocol as ev
 from weightwatch.predictors import GBMPredictor, evaluate
-from weightwatch.shipping import SHIP_PARAMS, Table
+from weightwatch.experiments.shipping import SHIP_PARAMS, Table
 
 PARAMS = {**ev.DEFAULT_PARAMS["gbm"], **SHIP_PARAMS, "n_jobs": 2}
 

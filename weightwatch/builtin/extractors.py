@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..features import Extractor, layer_stat_names, layer_stats, parametric_extractor
+from ..features import Extractor, agnostic_from_wl, layer_stat_names, layer_stats, parametric_extractor
 from ..hookspecs import hookimpl
-from ..stats import STAT_NAMES, tensor_stats
+from ..stats import STAT_NAMES, TENSORS, tensor_stats
 
 
 def _flat(net):
@@ -33,7 +33,7 @@ def _norms(order):
         return np.array(out)
 
     def names(net):
-        return [f"l{i}.{part}.l{order}" for i in range(len(net)) for part in ("kernel", "bias")]
+        return [f"l{i}.{part}.l{order}" for i in range(len(net)) for part in TENSORS]
 
     return compute, names
 
@@ -44,18 +44,11 @@ def _global(net):
 
 
 def _agnostic(net):
-    stats = layer_stats(net).reshape(len(net), -1)  # (L, 14)
-    first, last = stats[0], stats[-1]
-    middle = stats[1:-1]
-    if len(middle):
-        mid_mean, mid_std = middle.mean(axis=0), middle.std(axis=0)
-    else:
-        mid_mean = mid_std = np.full(stats.shape[1], np.nan)
-    return np.concatenate([first, last, mid_mean, mid_std, [len(net), np.log10(max(net.n_params, 1))]])
+    return agnostic_from_wl(layer_stats(net).reshape(1, -1), net.n_params)[0]
 
 
 def _agnostic_names(net):
-    per = [f"{part}.{s}" for part in ("kernel", "bias") for s in STAT_NAMES]
+    per = [f"{part}.{s}" for part in TENSORS for s in STAT_NAMES]
     return (
         [f"first.{p}" for p in per]
         + [f"last.{p}" for p in per]

@@ -140,6 +140,11 @@ class AccuracyPredictor(RegressorMixin, BaseEstimator):
         return np.clip(np.asarray(self._predict_raw(X), dtype=np.float64).reshape(-1), 0.0, 1.0)
 
     # -------------------------------------------------------- subclass API
+    @property
+    def has_interval(self) -> bool:
+        """True when the fitted predictor can give an interval (:meth:`predict_interval`)."""
+        return False
+
     def _fit(self, X, y):  # pragma: no cover - abstract
         raise NotImplementedError
 

@@ -178,6 +178,11 @@ class GBMPredictor(AccuracyPredictor):
     def _predict_raw(self, X):
         return self.booster_.predict(X, num_threads=self._threads(X))
 
+    @property
+    def has_interval(self) -> bool:
+        """True once fitted with ``interval`` (quantile boosters present)."""
+        return getattr(self, "quantile_boosters_", None) is not None
+
     def predict_interval(self, X):
         """Quantile interval ``(lo, hi)``, clipped to [0, 1], with lo <= predict(X) <= hi.
 

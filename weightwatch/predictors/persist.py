@@ -29,7 +29,7 @@ from typing import Dict, Mapping, Optional, Sequence
 import numpy as np
 
 from .._compat import require
-from .._files import atomic_write_text, sha256_file
+from .._files import atomic_write_text, jsonable, sha256_file
 from ..errors import FeatureMismatchError, InvalidArgumentError, PredictorIntegrityError
 from .dnn import DNNPredictor
 from .gbm import GBMPredictor
@@ -51,7 +51,7 @@ FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 SEAL = "manifest.sha256"
 #: Optional top-level manifest sections (see ``save_predictor(extra=...)``).
-EXTRA_SECTIONS = ("split", "domain", "verdict", "forecast")
+EXTRA_SECTIONS = ("split", "domain", "verdict", "forecast", "card")
 #: Top-level keys save_predictor always writes; the first group must be present to load.
 REQUIRED_KEYS = ("format", "format_version", "name", "predictor_class", "params", "feature_set",
                  "feature_names", "n_features", "files")
@@ -66,22 +66,8 @@ _CLASSES = {
 }
 
 
-def _jsonable(obj):
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if obj is None or isinstance(obj, (bool, int, float, str)):
-        return obj
-    raise TypeError(f"Value of type {type(obj).__name__} is not JSON-serialisable: {obj!r}")
-
-
 def _write_json(path: Path, data) -> None:
-    atomic_write_text(path, json.dumps(_jsonable(data), indent=2, sort_keys=True, allow_nan=True) + "\n")
+    atomic_write_text(path, json.dumps(jsonable(data), indent=2, sort_keys=True, allow_nan=True) + "\n")
 
 
 def _lib_versions() -> Dict[str, str]:

@@ -17,7 +17,7 @@ import numpy as np
 
 from .. import runs
 from ..errors import InvalidArgumentError
-from ..stats import N_STATS
+from ..stats import PER_LAYER
 from .bounds import total_l2_norm
 from .types import RuleContext
 
@@ -27,7 +27,7 @@ __all__ = ["fit_dying_relu_thresholds", "rule_false_alarms", "main"]
 def _bias_max_columns(zoo) -> tuple:
     """(first-layer bias max, last-layer bias max) for every row of the view."""
     X, names = zoo.features("W_L")
-    n_layers = len(names) // (2 * N_STATS)  # W_L: kernel and bias statistics per layer
+    n_layers = len(names) // PER_LAYER
     first = X[:, names.index("l0.bias.p100")]
     last = X[:, names.index(f"l{n_layers - 1}.bias.p100")]
     return first, last
@@ -35,9 +35,8 @@ def _bias_max_columns(zoo) -> tuple:
 
 def _run_labels(zoo, num_classes: int, chance_margin: float) -> dict:
     """modeldir -> True when the run's final accuracy is below chance + margin."""
-    m = zoo.filter(last=True, status="ok").metrics
-    limit = runs.chance(num_classes) + chance_margin
-    return dict(zip(m["modeldir"], m["test_accuracy"] < limit))
+    finals = runs.final_accuracy(zoo.metrics)
+    return dict(zip(finals.index, finals.to_numpy() < runs.chance(num_classes) + chance_margin))
 
 
 def _rows(zoo, epoch, num_classes, chance_margin):
@@ -46,7 +45,7 @@ def _rows(zoo, epoch, num_classes, chance_margin):
     m = view.metrics
     keep = (m["config.activation"] == "relu").to_numpy() & m["modeldir"].isin(list(labels)).to_numpy()
     keep &= (m["epoch"] >= 1).to_numpy() if epoch is None else m["epoch"].isin(np.atleast_1d(epoch)).to_numpy()
-    view = view._view(keep)
+    view = view.select(keep)
     first, last = _bias_max_columns(view)
     y = np.array([labels[d] for d in view.metrics["modeldir"]], bool)
     return view, first, last, y

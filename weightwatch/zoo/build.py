@@ -26,15 +26,15 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import __version__
+from .._version import __version__
 from .._files import atomic_write_text, check_output_dir
 from ..errors import BuildSpecMismatch, InvalidArgumentError, ZooBuildError, ZooFormatError
+from .hparams import DEFAULT_CHECKPOINTS
 from .storage import (CONFIG_KEYS, _atomic_dir, flatten_keras_weights, is_complete, layout_shapes, merge_zoos,
                       read_json, remove_stale_temp, verify_zoo, write_zoo)
 
 log = logging.getLogger(__name__)
 
-DEFAULT_CHECKPOINTS = (0, 1, 2, 3, 6, 9, 12, 15, 18)
 # mnist5k: 4000 / 32 = 125 steps per epoch, about the paper's MNIST (60000 / 512 = 117)
 BATCH_SIZES = {"digits": 32, "digits_jitter": 32, "mnist5k": 32}
 DEFAULT_BATCH_SIZE = 64

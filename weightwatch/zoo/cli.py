@@ -7,15 +7,16 @@ import sys
 
 import numpy as np
 
-from ..cli import int_at_least
+from .._argtypes import int_at_least
 
 
 def cmd_build(args) -> int:
     from .build import BuildSpec, build_zoo
+    from .hparams import DEFAULT_CHECKPOINTS
 
     spec = BuildSpec(dataset=args.dataset, architecture=args.architecture, runs=args.runs, seed=args.seed,
                      epochs=args.epochs, checkpoints=tuple(args.checkpoints) if args.checkpoints else
-                     tuple(c for c in (0, 1, 2, 3, 6, 9, 12, 15, 18) if c <= args.epochs),
+                     tuple(c for c in DEFAULT_CHECKPOINTS if c <= args.epochs),
                      shard_size=args.shard_size, batch_size=args.batch_size, resolution=args.resolution,
                      population_size=args.population_size)
     result = build_zoo(args.out, spec, jobs=args.jobs, scheduler=args.scheduler, data_dir=args.data_dir,
@@ -39,7 +40,7 @@ def cmd_info(args) -> int:
     final = zoo.filter(status=None, last=True).metrics
     info = {
         "path": str(zoo.path), "rows": len(zoo), "runs": zoo.n_runs,
-        "parameters": int(zoo._weights.shape[1]),
+        "parameters": zoo.n_params,
         "nan_runs": int((final["status"] == "nan").sum()),
         "epochs": sorted(int(e) for e in m["epoch"].unique()) if "epoch" in m else None,
         "datasets": sorted(map(str, m["config.dataset"].unique())) if "config.dataset" in m else None,

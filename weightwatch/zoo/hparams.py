@@ -43,6 +43,9 @@ DEFAULT_RANGES: dict[str, dict[str, Any]] = {
 }
 
 #: Keys of every sampled configuration dict.
+#: Epochs at which a zoo run's weights are saved by default (the paper trains 18 epochs).
+DEFAULT_CHECKPOINTS = (0, 1, 2, 3, 6, 9, 12, 15, 18)
+
 CONFIG_KEYS = (
     "activation",
     "b_init",

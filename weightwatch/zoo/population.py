@@ -63,7 +63,7 @@ __all__ = [
     "ACTIVATIONS",
 ]
 
-DEFAULT_CHECKPOINTS = (0, 1, 2, 3, 6, 9, 12, 15, 18)
+from .hparams import DEFAULT_CHECKPOINTS  # noqa: E402 - re-exported
 ACTIVATIONS = ("relu", "tanh")
 
 _BETA1 = 0.9

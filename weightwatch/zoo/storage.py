@@ -37,10 +37,12 @@ from typing import Sequence
 
 import numpy as np
 
+from .. import runs
 from ..adapters.flat import FlatWeights, read_layout, write_layout
 from .._files import SUMS, fsync_dir, fsync_file, verify_sums, write_sums
 from ..errors import InvalidArgumentError, ZooFormatError
 from ..network import Network
+from ..stats import N_STATS, PER_LAYER, TENSORS, row_stats
 from .architectures import canonical_initializer
 
 CONFIG_KEYS = (
@@ -253,7 +255,7 @@ def merge_zoos(sources: Sequence, out, manifest: dict | None = None, *, replace:
         metrics = pd.concat([read_metrics(s) for s in sources], ignore_index=True)
         metrics.to_csv(tmp / "metrics.csv.gz", index=False, compression={"method": "gzip", "mtime": 0})
         if manifest is None:
-            manifest = _merged_manifest(sources, metrics)
+            manifest = _merged_manifest(sources, metrics, out)
         (tmp / "zoo.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))
         _finish_dir(tmp, out, replace=replace)
     except BaseException:
@@ -262,14 +264,15 @@ def merge_zoos(sources: Sequence, out, manifest: dict | None = None, *, replace:
     return out
 
 
-def _merged_manifest(sources, metrics) -> dict:
-    """Provenance of a merge: every source's build spec (from its zoo.json) and the run count."""
+def _merged_manifest(sources, metrics, out) -> dict:
+    """Provenance of a merge: every source's build spec (from its zoo.json), its path relative to ``out``'s
+    parent (no machine-specific prefix), and the run count."""
     parts = []
     for s in sources:
         info = read_json(s / "zoo.json") if (s / "zoo.json").exists() else {}
-        parts.append({"path": str(s), **(info.get("build") or {})})
-    runs = int(metrics["modeldir"].nunique()) if "modeldir" in metrics else None
-    return {"build": {"runs": runs, "merged": parts}, "sources": f"{len(sources)} zoos merged"}
+        parts.append({"path": os.path.relpath(Path(s).resolve(), Path(out).resolve().parent), **(info.get("build") or {})})
+    n_runs = int(metrics["modeldir"].nunique()) if "modeldir" in metrics else None
+    return {"build": {"runs": n_runs, "merged": parts}, "sources": f"{len(sources)} zoos merged"}
 
 
 def read_metrics(directory):
@@ -359,10 +362,19 @@ class Zoo:
         """Indices of this view's rows in ``weights.npy``."""
         return self.metrics["_row"].to_numpy()
 
-    def _view(self, mask) -> "Zoo":
+    @property
+    def n_params(self) -> int:
+        """Parameters per network (columns of ``weights.npy``)."""
+        return int(self._weights.shape[1])
+
+    def select(self, mask) -> "Zoo":
+        """The view of the rows where ``mask`` (a boolean array over this view's rows) is true."""
+        mask = np.asarray(mask)
+        if mask.dtype != bool or mask.shape != (len(self),):
+            raise InvalidArgumentError(f"select needs a boolean mask of {len(self)} rows, got {mask.dtype} {mask.shape}")
         view = object.__new__(Zoo)
         view.__dict__.update(self.__dict__)
-        view.metrics = self.metrics[np.asarray(mask)]
+        view.metrics = self.metrics[mask]
         return view
 
     def filter(self, *, epoch=None, step=None, status="ok", last=False) -> "Zoo":
@@ -378,9 +390,8 @@ class Zoo:
                 vals = [val] if np.isscalar(val) else list(val)
                 mask &= m[col].isin(vals).to_numpy()
         if last:
-            key = "epoch" if "epoch" in m else "step"
-            mask &= (m[key] == m.groupby("modeldir")[key].transform("max")).to_numpy()
-        return self._view(mask)
+            mask &= runs.final_rows(m, status=None)
+        return self.select(mask)
 
     def weights(self) -> np.ndarray:
         """Weight rows of this view (read from the memory map)."""
@@ -414,19 +425,15 @@ class Zoo:
         for r in sorted(self.layout, key=lambda r: r.start_idx):
             layers.setdefault(r.layer, {})[r.tensor] = r
         rows = self.rows
-        out = np.empty((len(rows), len(layers) * 14))
+        out = np.empty((len(rows), len(layers) * PER_LAYER))
         for lo in range(0, len(rows), chunk):
             w = np.asarray(self._weights[rows[lo:lo + chunk]], dtype=np.float64)
             cols = []
             for tensors in layers.values():
-                for part in ("kernel", "bias"):
+                for part in TENSORS:
                     r = tensors.get(part)
-                    if r is None:
-                        cols.append(np.full((len(w), 7), np.nan))
-                        continue
-                    block = w[:, r.start_idx:r.end_idx]
-                    cols.append(np.column_stack([block.mean(1), block.var(1),
-                                                 np.percentile(block, [0, 25, 50, 75, 100], axis=1).T]))
+                    cols.append(np.full((len(w), N_STATS), np.nan) if r is None
+                                else row_stats(w[:, r.start_idx:r.end_idx]))
             out[lo:lo + len(w)] = np.hstack(cols)
         return out, layer_stat_names(range(len(layers)))
 
@@ -436,8 +443,8 @@ class Zoo:
 
     def split(self, test_fraction=0.2, seed=0) -> tuple:
         """(train, test) views split by configuration: no run in both."""
-        runs = np.array(sorted(self.metrics["modeldir"].unique()))
+        ids = np.array(sorted(self.metrics["modeldir"].unique()))
         rng = np.random.default_rng(seed)
-        test_runs = set(rng.choice(runs, size=int(round(test_fraction * len(runs))), replace=False))
+        test_runs = set(rng.choice(ids, size=int(round(test_fraction * len(ids))), replace=False))
         in_test = self.metrics["modeldir"].isin(test_runs).to_numpy()
-        return self._view(~in_test), self._view(in_test)
+        return self.select(~in_test), self.select(in_test)

@@ -17,9 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__, runs
-from . import evaluation as ev
-from .predictors import GBMPredictor, evaluate, group_kfold, kendall_tau, save_predictor, summarize_folds
+from .. import runs
+from ..features import agnostic_from_wl
+from .._files import atomic_write_text
+from . import protocol as ev
+from ..predictors import GBMPredictor, evaluate, group_kfold, kendall_tau, save_predictor, summarize_folds
 
 PAPER_CNN_LAYERS = 4
 CARD_EPOCHS = (1, 2, 3)
@@ -53,7 +55,7 @@ def write_table(zoo, path) -> dict:
     m = zoo.metrics
     cols = {c: m[c].to_numpy() for c in m.columns if c != "_row"}
     arrays = {"W_L": X.astype(np.float32), "W_L_names": np.array(names),
-              "n_params": np.array(int(zoo._weights.shape[1]))}
+              "n_params": np.array(zoo.n_params)}
     for c, v in cols.items():
         arrays[f"m:{c}"] = v.astype(str) if v.dtype == object else v
     arrays["manifest"] = np.array(json.dumps(zoo.manifest.get("build", {})))
@@ -84,16 +86,8 @@ class Table:
         return int(self.metrics["modeldir"].nunique())
 
     def agnostic(self) -> np.ndarray:
-        """W_L-agnostic features from W_L (same definition as the extractor)."""
-        L = self.X.shape[1] // 14
-        s = self.X.reshape(len(self.X), L, 14)
-        first, last = s[:, 0], s[:, -1]
-        if L > 2:
-            mid_mean, mid_std = s[:, 1:-1].mean(1), s[:, 1:-1].std(1)
-        else:
-            mid_mean = mid_std = np.full_like(first, np.nan)
-        extra = np.column_stack([np.full(len(s), L), np.full(len(s), np.log10(self.n_params))])
-        return np.hstack([first, last, mid_mean, mid_std, extra])
+        """W_L-agnostic features from W_L (the extractor's definition)."""
+        return agnostic_from_wl(self.X, self.n_params)
 
     def rows(self, mask) -> "Table":
         view = object.__new__(Table)
@@ -117,21 +111,10 @@ def _gbm(interval=INTERVAL, **extra):
 
 
 def _protocol(X, y, groups, seed, interval=INTERVAL, params=None):
-    """3 fold models scored on the held-out split + a final model on the whole training split."""
-    params = dict(params or {})
-    tr, te = ev.split_rows(groups, seed=seed)
-    folds = []
-    for f_tr, _ in group_kfold(groups[tr], n_splits=3, seed=seed):
-        folds.append(evaluate(y[te], _gbm(interval=None, **params).fit(X[tr][f_tr], y[tr][f_tr]).predict(X[te])))
-    model = _gbm(interval=interval, **params).fit(X[tr], y[tr])
-    coverage = None
-    if interval:
-        # conformal calibration: an interval model fitted on fold 0's training part, scored on its other part
-        f_tr, f_cal = group_kfold(groups[tr], n_splits=3, seed=seed)[0]
-        cal = _gbm(interval=interval, **params).fit(X[tr][f_tr], y[tr][f_tr])
-        model.set_params(interval_offset=cal.calibrate_interval(X[tr][f_cal], y[tr][f_cal]))
-        coverage = float(model.interval_coverage(X[te], y[te]))
-    return model, summarize_folds(folds), tr, te, coverage
+    """The experimental protocol (:func:`~weightwatch.experiments.protocol.run_protocol`) with the shipped GBM."""
+    res = ev.run_protocol(X, y, groups, predictor="gbm", seed=seed, fixed_params={},
+                          params={**ev.FIXED_PARAMS["gbm"], "interval": interval, **(params or {})})
+    return res.model, res.summary, res.train_idx, res.test_idx, res.coverage
 
 
 def _heldout(table: Table, train_runs) -> Table:
@@ -139,18 +122,11 @@ def _heldout(table: Table, train_runs) -> Table:
     return table.rows(~table.metrics["modeldir"].isin(set(train_runs)).to_numpy())
 
 
-def _finals(table: Table):
-    """Final test accuracy per run (Series indexed by run id), runs ok at their final checkpoint."""
-    ok = table.metrics["status"] == "ok"
-    final_epoch = table.metrics.loc[ok, "epoch"].max()
-    return table.metrics[ok & (table.metrics["epoch"] == final_epoch)].set_index("modeldir")["test_accuracy"]
-
-
 def _doomed_auroc(model, table: Table, feature_fn, train_runs, epochs=CARD_EPOCHS, num_classes=10) -> dict:
     """AUROC at epoch k of the model's prediction for doomed runs, on runs the model never trained on."""
     from sklearn.metrics import roc_auc_score
 
-    finals = _finals(table)
+    finals = runs.final_accuracy(table.metrics)
     held = _heldout(table, train_runs)
     m = held.metrics
     out = {}
@@ -190,17 +166,59 @@ def _cell(value) -> str:
     return f"{value:.4f}"
 
 
-def _card(name, title, manifest_extra, out: Path):
-    m = json.loads((out / name / "manifest.json").read_text())
-    metrics = m["metrics"]
-    lines = [f"# {name}", "", title, "",
+#: What a card says about its rows (the issue: final checkpoints or all epochs, stated on every card).
+ALL_EPOCH_ROWS = ("every checkpoint after epoch 0 (epochs 1-18) of each finite run, not only final checkpoints; "
+                  "all checkpoints of a run sit on the same side of the split")
+
+
+def _card(name, title, notes, out: Path, rows: str = ALL_EPOCH_ROWS) -> Path:
+    """Store the card's words in the predictor's manifest (``card`` section, re-sealed), then render it."""
+    from ..predictors.persist import seal
+
+    path = out / name / "manifest.json"
+    m = json.loads(path.read_text())
+    m["card"] = {"title": title, "notes": list(notes), "rows": rows}
+    atomic_write_text(path, json.dumps(m, indent=2, sort_keys=True, allow_nan=True) + "\n")
+    seal(out / name)
+    return render_card(out / name, out)
+
+
+#: Said wherever a dataset appears in a card.
+DATASET_NOTES = {"digits_jitter": "; AUGMENTED digits (three jittered copies of each training image, offline "
+                                  "augmentation, which the paper excluded)"}
+
+
+def _provenance(zoos: dict) -> list:
+    """One readable line per training zoo: family, dataset, resolution, runs, seeds (no machine paths)."""
+    lines = []
+    for name, b in (zoos or {}).items():
+        parts = b.get("merged") or [b]
+        seeds = ", ".join(str(p.get("seed")) for p in parts)
+        first = parts[0]
+        res = first.get("resolution")
+        built = f"{len(parts)} builds merged, seeds {seeds}" if len(parts) > 1 else f"seed {seeds}"
+        lines.append(f"  - `{name}`: {first.get('architecture', '?')} on {first.get('dataset', '?')}"
+                     f"{f' at {res}x{res}' if res else ''}, {b.get('runs', first.get('runs'))} runs ({built}), "
+                     f"{first.get('epochs', '?')} epochs{DATASET_NOTES.get(first.get('dataset'), '')}")
+    return lines
+
+
+def render_card(directory, out: Path | None = None) -> Path:
+    """Write ``<name>.md`` beside the predictor directory from its manifest alone (so cards never drift)."""
+    directory = Path(directory)
+    out = Path(out) if out is not None else directory.parent
+    m = json.loads((directory / "manifest.json").read_text())
+    name, card, metrics = m["name"], m.get("card") or {}, m.get("metrics") or {}
+    zs = m.get("zoo_summary") or {}
+    lines = [f"# {name}", "", card.get("title", ""), "",
              f"- feature set: `{m['feature_set']}` ({len(m['feature_names'])} features)",
-             f"- architecture family: {m['architecture_family']}",
-             f"- training zoo(s): {json.dumps(m['zoo_summary'].get('zoos'))}",
-             f"- training rows: {m['zoo_summary'].get('rows_train')} (runs: {m['zoo_summary'].get('runs_train')}); "
-             f"held-out rows: {m['zoo_summary'].get('rows_test')} (split by configuration, used once)",
+             f"- architecture family: {m.get('architecture_family')}",
+             "- training zoo(s):", *_provenance(zs.get("zoos")),
+             f"- rows: {card.get('rows', 'not recorded')}",
+             f"- training rows: {zs.get('rows_train')} (runs: {zs.get('runs_train')}); "
+             f"held-out rows: {zs.get('rows_test')} (split by configuration, used once)",
              f"- files: {', '.join(sorted(m['files']))} (LightGBM text + JSON; sha256 in manifest.json)",
-             f"- built by weightwatch {__version__} with `weightwatch pretrained build`", "",
+             f"- built with `weightwatch pretrained build`", "",
              "## Held-out metrics", "", "| metric | value (mean ± std over 3 CV-fold models) |", "|---|---|"]
     for k in ("r2", "mse", "mad", "kendall_tau"):
         if k in metrics:
@@ -219,8 +237,10 @@ def _card(name, title, manifest_extra, out: Path):
               "was trained on. Within that family, predicted accuracy is calibrated to those datasets.",
               "- On other architectures or data it ranks networks (Kendall τ) rather than calibrating accuracy.",
               "- It sees only weights: a run can look healthy and still overfit, or be fine on data unlike the zoos'.",
-              *manifest_extra, ""]
-    (out / f"{name}.md").write_text("\n".join(lines))
+              *card.get("notes", []), ""]
+    path = out / f"{name}.md"
+    atomic_write_text(path, "\n".join(lines))
+    return path
 
 
 def _split(groups, tr, te) -> dict:
@@ -237,8 +257,8 @@ def build_pretrained(tables_dir, out, *, seed=0, paper_cnn=PAPER_CNN_DATASETS, p
     (run ids) and its ``domain`` (envelope of the training features); every number in a card is
     computed on runs outside ``split["train_runs"]``. ``only`` (names) rebuilds just those predictors.
     """
-    from . import domain
-    from .pretrained import AGNOSTIC_PREDICTOR, EARLY_PREDICTOR, PAPER_CNN_PREDICTOR
+    from .. import domain
+    from ..pretrained import AGNOSTIC_PREDICTOR, EARLY_PREDICTOR, PAPER_CNN_PREDICTOR
 
     def wanted(name):
         return only is None or name in only
@@ -301,7 +321,7 @@ def build_pretrained(tables_dir, out, *, seed=0, paper_cnn=PAPER_CNN_DATASETS, p
 
 
 def _pooled(paper, oks, params, seed, save, split_metrics, w_l, out):
-    from .pretrained import PAPER_CNN_PREDICTOR
+    from ..pretrained import PAPER_CNN_PREDICTOR
 
     X = np.vstack([o.X for o in oks.values()])
     y = np.concatenate([o.metrics["test_accuracy"].to_numpy() for o in oks.values()])
@@ -318,7 +338,7 @@ def _pooled(paper, oks, params, seed, save, split_metrics, w_l, out):
 
 
 def _agnostic_predictor(tables, params, seed, save, split_metrics, agnostic, out):
-    from .pretrained import AGNOSTIC_PREDICTOR
+    from ..pretrained import AGNOSTIC_PREDICTOR
 
     oks_all = {n: t.ok() for n, t in tables.items()}
     X = np.vstack([o.agnostic() for o in oks_all.values()])
@@ -329,8 +349,8 @@ def _agnostic_predictor(tables, params, seed, save, split_metrics, agnostic, out
     train_runs = set(groups[tr])
     metrics["cross_tau"] = _cross_tau(model, oks_all, agnostic, train_runs)
     metrics["doomed_auroc"] = {n: _doomed_auroc(model, t, agnostic, train_runs) for n, t in tables.items()}
-    from .features import get_extractor
-    from .network import LayerWeights, Network
+    from ..features import get_extractor
+    from ..network import LayerWeights, Network
 
     agn_names = get_extractor("W_L-agnostic").feature_names(
         Network((LayerWeights("x", "dense", np.ones((1, 1)), np.ones(1)),)))
@@ -348,8 +368,9 @@ def build_forecaster(paper: dict, out, *, seed=0, params=None, budget=FALSE_STOP
     healthy runs of the training split stays within ``budget * SAFETY``; the verdict card then measures the
     stopping policy on the held-out runs only.
     """
-    from . import domain, forecast, trajectories as tj
-    from .pretrained import EARLY_PREDICTOR, PAPER_CNN_PREDICTOR
+    from .. import domain, forecast
+    from . import trajectories as tj
+    from ..pretrained import EARLY_PREDICTOR, PAPER_CNN_PREDICTOR
 
     params = {**EARLY_PARAMS, "interval_params": INTERVAL_PARAMS, **(params or {})}
     out = Path(out)
@@ -429,7 +450,9 @@ def build_forecaster(paper: dict, out, *, seed=0, params=None, budget=FALSE_STOP
           "change since initialisation, the optimizer steps so far and the fraction of the run done. "
           "`WeightWatchCallback()` judges doom by its calibrated upper bound.",
           ["- The epoch mapping: a check after epoch e of a run planned for E epochs is the zoo's epoch "
-           "18·e/E. Rows: zoo checkpoints at epochs " + ", ".join(map(str, checks)) + " of every run."], out)
+           "18·e/E."], out,
+          rows="checkpoints at epochs " + ", ".join(map(str, checks)) + " (before the final epoch) of each complete "
+               "finite run, not final checkpoints; the target is the run's final test accuracy")
     envelopes = [envelope]
     current = out / PAPER_CNN_PREDICTOR / "manifest.json"
     if current.is_file():  # the monitor also needs the current-accuracy predictor in domain
@@ -455,7 +478,8 @@ def write_verdict_card(trajs: dict, model, train_runs, verdict: dict, out, envel
 
     A check stops nothing when its row lies outside one of ``envelopes`` (out of domain), as in the monitor.
     """
-    from . import domain, trajectories as tj
+    from .. import domain
+    from . import trajectories as tj
 
     out = Path(out)
     checks = tj.common_checks(trajs.values()) if checks is None else checks
@@ -492,7 +516,7 @@ def write_verdict_card(trajs: dict, model, train_runs, verdict: dict, out, envel
         return "–" if x != x else f"{100 * x:.1f}%"
 
     lines = ["# Verdicts of the default callback, measured on held-out runs", "",
-             "Generated by `weightwatch pretrained build` (`weightwatch.shipping.write_verdict_card`); do not edit.", "",
+             "Generated by `weightwatch pretrained build` (`weightwatch.experiments.shipping.write_verdict_card`); do not edit.", "",
              f"Policy: `WeightWatchCallback()` with a paper CNN stops a run (`stop_on_doom=True`) when the upper bound "
              f"of `paper-cnn-early-forecast-gbm`'s forecast of the final accuracy (forecast + "
              f"{verdict['upper_offset']:.4f}, a one-sided {verdict['upper_coverage']:.0%} conformal bound) is "
@@ -549,7 +573,7 @@ def register_cli(sub) -> None:
 
 
 def _cmd_tables(args) -> int:
-    from .zoo.storage import Zoo
+    from ..zoo.storage import Zoo
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -570,8 +594,8 @@ def _cmd_build(args) -> int:
 def verdict_card_from_shipped(tables_dir, out, paper_cnn=PAPER_CNN_DATASETS) -> dict:
     """VERDICTS.md again from the saved forecaster (its split, verdict and envelopes) and the tables."""
     from . import trajectories as tj
-    from .predictors import load_predictor
-    from .pretrained import EARLY_PREDICTOR, PAPER_CNN_PREDICTOR
+    from ..predictors import load_predictor
+    from ..pretrained import EARLY_PREDICTOR, PAPER_CNN_PREDICTOR
 
     out = Path(out)
     model = load_predictor(out / EARLY_PREDICTOR)
@@ -593,14 +617,14 @@ def _cmd_verdicts(args) -> int:
 
 
 def _cmd_table(args) -> int:
-    from . import pretrained
+    from .. import pretrained
 
     print(predictor_table(args.root or pretrained.root()))
     return 0
 
 
 def _cmd_list(args) -> int:
-    from . import pretrained
+    from .. import pretrained
 
     for name in pretrained.list_predictors():
         print(name)
@@ -609,7 +633,7 @@ def _cmd_list(args) -> int:
 
 def predictor_table(root) -> str:
     """The README's table of shipped predictors, from their manifests (``weightwatch pretrained table``)."""
-    from . import pretrained
+    from .. import pretrained
 
     root = Path(root)
     lines = ["| predictor | runs (train / held-out) | R² | Kendall τ | doomed AUROC at epoch 1 (held-out runs) |",

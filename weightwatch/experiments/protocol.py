@@ -17,10 +17,11 @@ from typing import Sequence
 
 import numpy as np
 
-from .errors import InvalidArgumentError
-from .zoo.architectures import WEIGHT_INITIALIZERS, canonical_initializer
-from .network import LayerWeights, Network
-from .predictors import (DNNPredictor, GBMPredictor, LogitLinearPredictor, evaluate, group_kfold,
+from .. import runs
+from ..errors import InvalidArgumentError
+from ..zoo.architectures import WEIGHT_INITIALIZERS, canonical_initializer
+from ..network import LayerWeights, Network
+from ..predictors import (DNNPredictor, GBMPredictor, LogitLinearPredictor, evaluate, group_kfold,
                          group_train_test_split, random_search, summarize_folds)
 
 log = logging.getLogger(__name__)
@@ -91,6 +92,9 @@ class ProtocolResult:
     feature_names: list = field(repr=False, default_factory=list)
     test_pred: np.ndarray = field(repr=False, default=None)
     test_true: np.ndarray = field(repr=False, default=None)
+    train_idx: np.ndarray = field(repr=False, default=None)
+    test_idx: np.ndarray = field(repr=False, default=None)
+    coverage: float | None = None  # held-out coverage of the calibrated interval, when the model has one
 
 
 def split_rows(groups, test_fraction=0.2, seed=0):
@@ -98,14 +102,23 @@ def split_rows(groups, test_fraction=0.2, seed=0):
 
 
 def run_protocol(X, y, groups, *, predictor="gbm", feature_set="", n_configs=1, n_splits=3, test_fraction=0.2,
-                 seed=0, n_jobs=2, params=None, feature_names=None, refit=True) -> ProtocolResult:
-    """Search (optional), then 3 fold models scored on the held-out split."""
+                 seed=0, n_jobs=2, params=None, feature_names=None, refit=True, fixed_params=None) -> ProtocolResult:
+    """Search (optional), then 3 fold models scored on the held-out split, then the model to save.
+
+    The one experimental protocol: rows are split by ``groups`` (runs) into a
+    training split and a held-out split used once. ``fixed_params`` replaces
+    :data:`FIXED_PARAMS` (settings never searched, e.g. the number of trees).
+    When the parameters ask for an ``interval``, the saved model's interval
+    is calibrated (split conformal: an interval model fitted on fold 0's
+    training part, scored on its other part) and its held-out coverage is
+    reported; fold models are scored on their point predictions only.
+    """
     if predictor not in PREDICTORS:
         raise InvalidArgumentError(f"unknown predictor {predictor!r}; choose from {', '.join(PREDICTORS)}")
     cls = PREDICTORS[predictor]
     X, y, groups = np.asarray(X), np.asarray(y, float), np.asarray(groups)
     tr, te = split_rows(groups, test_fraction, seed)
-    fixed = dict(FIXED_PARAMS[predictor])
+    fixed = dict(FIXED_PARAMS[predictor] if fixed_params is None else fixed_params)
     if params is not None:
         best = {**DEFAULT_PARAMS[predictor], **params}
     elif n_configs > 1:
@@ -117,23 +130,33 @@ def run_protocol(X, y, groups, *, predictor="gbm", feature_set="", n_configs=1, 
     best = {**best, **fixed}
     if predictor == "gbm" and X.shape[1] > 500 and params is None and n_configs <= 1:
         best["colsample_bytree"] = 0.05  # paper A.4: log-uniform [0.01, 0.1] for high-dimensional inputs
+    interval = best.get("interval")
+    point = {k: v for k, v in best.items() if k != "interval"} if interval else best
     folds = group_kfold(groups[tr], n_splits=n_splits, seed=seed)
     fold_metrics, preds = [], []
     for fold_train, _ in folds:
-        model = cls(**best).fit(X[tr][fold_train], y[tr][fold_train])
+        model = cls(**point).fit(X[tr][fold_train], y[tr][fold_train])
         p = model.predict(X[te])
         preds.append(p)
         fold_metrics.append(evaluate(y[te], p))
-    final = cls(**best).fit(X[tr], y[tr], **({"feature_names": feature_names} if feature_names else {})) if refit else None
+    final, coverage = None, None
+    if refit:
+        final = cls(**best).fit(X[tr], y[tr], **({"feature_names": feature_names} if feature_names else {}))
+        if interval:
+            f_tr, f_cal = folds[0]
+            cal = cls(**best).fit(X[tr][f_tr], y[tr][f_tr])
+            final.set_params(interval_offset=cal.calibrate_interval(X[tr][f_cal], y[tr][f_cal]))
+            coverage = float(final.interval_coverage(X[te], y[te]))
     return ProtocolResult(feature_set, predictor, int(len(tr)), int(len(te)), summarize_folds(fold_metrics),
-                          fold_metrics, best, final, list(feature_names or []), np.mean(preds, axis=0), y[te])
+                          fold_metrics, best, final, list(feature_names or []), np.mean(preds, axis=0), y[te],
+                          tr, te, coverage)
 
 
 def zoo_rows(zoo, epochs="trained"):
     """Rows used for predictors: finite runs; ``trained`` = every checkpoint after epoch 0."""
     view = zoo.filter(status="ok")
     if epochs == "trained":
-        return view._view((view.metrics["epoch"] > 0).to_numpy())
+        return view.select((view.metrics["epoch"] > 0).to_numpy())
     if epochs == "final":
         return view.filter(last=True)
     if epochs == "all":
@@ -153,7 +176,7 @@ def protocol_on_zoo(zoo, feature_set, predictor="gbm", epochs="trained", **kw) -
 
 def transfer_tau(train_zoo, target_zoos: dict, feature_set="W_L", epochs="trained", seed=0, **kw) -> dict:
     """Kendall tau of a GBM trained on ``train_zoo`` ranking each target zoo's held-out rows (no fine-tuning)."""
-    from .predictors import kendall_tau
+    from ..predictors import kendall_tau
 
     res = protocol_on_zoo(train_zoo, feature_set, "gbm", epochs=epochs, seed=seed, **kw)
     out = {}
@@ -182,28 +205,58 @@ def _rebuild(net: Network, flat: np.ndarray) -> Network:
     return Network(tuple(layers), source=net.source, name=net.name)
 
 
+def _permuted(net: Network, flat: np.ndarray, layers: Sequence[int], mix: bool, rng) -> np.ndarray:
+    """Permute each listed layer's parameters within that layer: kernel and bias jointly (``mix``) or apart."""
+    flat = flat.copy()
+    starts = np.cumsum([0] + [l.n_params for l in net.layers])
+    for idx in layers:
+        layer, start = net[idx], int(starts[idx])
+        n_bias = 0 if layer.bias is None else layer.bias.size
+        spans = [(start, layer.kernel.size + n_bias)] if mix else [(start, layer.kernel.size),
+                                                                   (start + layer.kernel.size, n_bias)]
+        for lo, size in spans:
+            flat[lo:lo + size] = flat[lo:lo + size][rng.permutation(size)]
+    return flat
+
+
 def modify(net: Network, how: str, rng) -> Network:
-    """``scale:c``, ``perm:global`` or ``perm:layer<l>`` (1-based: permute that layer's kernel entries, and its bias entries)."""
-    kind, arg = how.split(":")
+    """A modified copy of ``net`` (paper appendix C, Table 9).
+
+    ``scale:c`` multiplies every parameter by c; ``perm:global`` permutes the
+    whole flattened vector; ``perm:<scope>`` permutes within each layer of the
+    scope, kernel and bias apart, and ``perm:<scope>+mix`` kernel and bias
+    jointly. Scopes: ``all``, ``final``, ``first3`` (every layer but the last)
+    and ``layer<l>`` (1-based).
+    """
+    kind, _, arg = how.partition(":")
     if kind == "scale":
         c = float(arg)
         return Network(tuple(LayerWeights(l.name, l.kind, l.kernel * c, None if l.bias is None else l.bias * c,
                                           l.activation) for l in net), source=net.source, name=net.name)
-    flat = net.flat(np.float32).copy()
+    if kind != "perm":
+        raise InvalidArgumentError(f"unknown modification {how!r}: use scale:<c> or perm:<scope>[+mix]")
+    flat = net.flat(np.float32)
     if arg == "global":
         return _rebuild(net, flat[rng.permutation(flat.size)])
-    idx = int(arg.replace("layer", "")) - 1
-    start = sum(l.n_params for l in net.layers[:idx])
-    layer = net[idx]
-    # kernel and bias are permuted separately (each within itself), as the layer's own parameters
-    for lo, size in ((start, layer.kernel.size), (start + layer.kernel.size, 0 if layer.bias is None else layer.bias.size)):
-        flat[lo:lo + size] = flat[lo:lo + size][rng.permutation(size)]
-    return _rebuild(net, flat)
+    scope, mix = arg.removesuffix("+mix"), arg.endswith("+mix")
+    n = len(net)
+    if scope == "all":
+        layers = range(n)
+    elif scope == "final":
+        layers = [n - 1]
+    elif scope == "first3":
+        layers = range(n - 1)
+    elif scope.startswith("layer") and scope[5:].isdigit() and 1 <= int(scope[5:]) <= n:
+        layers = [int(scope[5:]) - 1]
+    else:
+        raise InvalidArgumentError(f"unknown permutation scope in {how!r}: use global, all, final, first3 or "
+                                   f"layer1..layer{n}")
+    return _rebuild(net, _permuted(net, flat, layers, mix, rng))
 
 
 def sensitivity(model, nets: Sequence[Network], feature_set: str, modifications: Sequence[str], seed=0) -> dict:
     """MAD between the model's predictions on original and modified networks (paper Table 9)."""
-    from .features import get_extractor
+    from ..features import get_extractor
 
     ex = get_extractor(feature_set)
     base = model.predict(np.vstack([ex(n) for n in nets]))
@@ -220,8 +273,7 @@ def sensitivity(model, nets: Sequence[Network], feature_set: str, modifications:
 
 def final_accuracy(zoo) -> dict:
     """run id -> final-epoch test accuracy (finite runs)."""
-    last = zoo.filter(status="ok", last=True).metrics
-    return dict(zip(last["modeldir"], last["test_accuracy"]))
+    return runs.final_accuracy(zoo.metrics).to_dict()
 
 
 def early_forecast(zoo, epochs: Sequence[int] | None = None, *, num_classes=10, chance_margin=0.1,
@@ -235,7 +287,7 @@ def early_forecast(zoo, epochs: Sequence[int] | None = None, *, num_classes=10, 
     """
     from sklearn.metrics import roc_auc_score
 
-    from .predictors import kendall_tau, r2
+    from ..predictors import kendall_tau, r2
 
     ok = zoo.filter(status="ok")
     finals = final_accuracy(zoo)
@@ -245,27 +297,27 @@ def early_forecast(zoo, epochs: Sequence[int] | None = None, *, num_classes=10, 
     groups_all = np.array(sorted(finals))
     tr_idx, te_idx = split_rows(groups_all, seed=seed)
     train_runs, test_runs = set(groups_all[tr_idx]), set(groups_all[te_idx])
-    doomed_level = 1.0 / num_classes + chance_margin
+    doomed_level = runs.chance(num_classes) + chance_margin
     # compute per run ~ train_fraction x epochs (steps)
     out = []
     for k in epochs:
         view = ok.filter(epoch=k)
-        runs = view.metrics["modeldir"].to_numpy()
-        keep = np.array([r in finals for r in runs])
-        view = view._view(keep)
-        runs = runs[keep]
+        run_ids = view.metrics["modeldir"].to_numpy()
+        keep = np.array([r in finals for r in run_ids])
+        view = view.select(keep)
+        run_ids = run_ids[keep]
         X, _ = feature_matrix(view, feature_set)
-        y = np.array([finals[r] for r in runs])
+        y = np.array([finals[r] for r in run_ids])
         frac = view.metrics["config.train_fraction"].astype(float).to_numpy()
-        tr = np.array([r in train_runs for r in runs])
-        te = np.array([r in test_runs for r in runs])
+        tr = np.array([r in train_runs for r in run_ids])
+        te = np.array([r in test_runs for r in run_ids])
         model = GBMPredictor(**{**DEFAULT_PARAMS["gbm"], **FIXED_PARAMS["gbm"]}).fit(X[tr], y[tr])
         p_te = model.predict(X[te])
         doomed_tr, doomed_te = y[tr] < doomed_level, y[te] < doomed_level
         # threshold from out-of-fold predictions would be stricter; in-sample GBM predictions are optimistic,
         # so take the threshold from CV predictions on the training split
         oof = np.empty(tr.sum())
-        for f_tr, f_va in group_kfold(runs[tr], n_splits=3, seed=seed):
+        for f_tr, f_va in group_kfold(run_ids[tr], n_splits=3, seed=seed):
             m = GBMPredictor(**{**DEFAULT_PARAMS["gbm"], **FIXED_PARAMS["gbm"]}).fit(X[tr][f_tr], y[tr][f_tr])
             oof[f_va] = m.predict(X[tr][f_va])
         healthy_scores = np.sort(oof[~doomed_tr])
@@ -291,7 +343,7 @@ def early_forecast_dataset(zoo, epochs: Sequence[int] | None = None, feature_set
     ok = zoo.filter(status="ok")
     finals = final_accuracy(zoo)
     final_epoch = int(ok.metrics["epoch"].max())
-    view = ok._view((ok.metrics["epoch"] < final_epoch).to_numpy() & ok.metrics["modeldir"].isin(finals).to_numpy())
+    view = ok.select((ok.metrics["epoch"] < final_epoch).to_numpy() & ok.metrics["modeldir"].isin(finals).to_numpy())
     if epochs is not None:
         view = view.filter(epoch=list(epochs))
     X, names = feature_matrix(view, feature_set)

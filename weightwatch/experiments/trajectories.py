@@ -1,6 +1,6 @@
 """Runs of a zoo table as trajectories: the forecaster's rows and simulated verdicts.
 
-A feature table (:class:`weightwatch.shipping.Table`) holds one row per
+A feature table (:class:`weightwatch.experiments.shipping.Table`) holds one row per
 checkpoint. Here the rows of each run are put side by side (runs x
 checkpoints), which is what the forecaster trains on (features of the
 weights now and at initialisation) and what a stopping policy is simulated
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import forecast, runs
+from .. import forecast, runs
 
 #: Zoo checkpoints at which the forecaster is fitted and a verdict simulated (epoch 0 is the start,
 #: the final epoch is what is forecast).

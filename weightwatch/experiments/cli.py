@@ -6,17 +6,17 @@ import json
 import re
 from pathlib import Path
 
-from ..cli import int_at_least
+from .._argtypes import int_at_least
 from ..errors import InvalidArgumentError
 
 
 def cmd_fit(args) -> int:
-    from .. import evaluation as ev
+    from . import protocol as ev
     from .._files import check_output_dir
     from ..errors import OutputPathError
     from ..features import get_extractor
     from ..zoo.storage import Zoo
-    from .persist import MANIFEST, save_predictor
+    from ..predictors.persist import MANIFEST, save_predictor
 
     check_output_dir(args.out)  # before the fit, not after it
     if (Path(args.out) / MANIFEST).exists() and not args.overwrite:
@@ -38,11 +38,8 @@ def cmd_fit(args) -> int:
                              seed=args.seed, params=params)
     build = zoo.manifest.get("build", {})
     metrics = {k: {"mean": v[0], "std": v[1]} for k, v in res.summary.items()}
-    if args.interval and hasattr(res.model, "interval_coverage"):
-        view = ev.zoo_rows(zoo, args.epochs)
-        X, _ = ev.feature_matrix(view, args.features)
-        _, te = ev.split_rows(view.groups(), seed=args.seed)
-        metrics["interval_coverage"] = float(res.model.interval_coverage(X[te], view.metrics["test_accuracy"].to_numpy()[te]))
+    if res.coverage is not None:  # calibrated on the training split, measured on the held-out one
+        metrics["interval_coverage"] = res.coverage
     save_predictor(res.model, args.out, name=args.name or f"{build.get('architecture', 'zoo')}-{args.features}-{args.predictor}",
                    feature_set=args.features, feature_names=res.feature_names,
                    architecture_family=build.get("architecture", "unknown"),
@@ -60,10 +57,14 @@ def split_names(text: str) -> list:
 
 def cmd_evaluate(args) -> int:
     from .._files import check_output_dir
-    from ..report import ReportOptions, build_report
+    from .report import ReportOptions, build_report
     from ..zoo.storage import Zoo
 
     check_output_dir(args.out)
+    if args.protocol == "paper":
+        return _evaluate_paper(args)
+    if not args.zoos:
+        raise InvalidArgumentError("evaluate needs at least one zoo directory")
     zoos = {}
     for spec in args.zoos:
         name, _, path = spec.rpartition("=")
@@ -84,6 +85,60 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+PAPER_BUDGETS = {  # configurations searched per cell: (gbm, linear, dnn), trees, DNN epochs
+    "default": ({"gbm": 12, "linear": 6, "dnn": 2}, 600, 40),
+    "tiny": ({"gbm": 2, "linear": 1, "dnn": 1}, 30, 2),  # for tests
+}
+
+
+def _evaluate_paper(args) -> int:
+    """``evaluate --protocol paper``: the paper's protocol on one zoo, written beside the paper's numbers."""
+    import shlex
+    import sys
+
+    from .._files import atomic_write_text
+    from . import paper
+    from .shipping import Table
+    from ..zoo.storage import Zoo
+
+    out = Path(args.out)
+    if args.render:
+        try:
+            results = json.loads(Path(args.render).read_text())
+            command = results["command"]
+        except (OSError, ValueError, KeyError) as exc:
+            raise InvalidArgumentError(f"--render {args.render}: not a paper-comparison JSON ({exc})") from None
+    else:
+        if len(args.zoos) != 1:
+            raise InvalidArgumentError(f"--protocol paper takes one zoo (NAME=DIR), got {len(args.zoos)}; "
+                                       "other collections come from --tables")
+        name, _, path = args.zoos[0].rpartition("=")
+        zoo = Zoo(path)
+        name = name or zoo.manifest.get("build", {}).get("dataset", Path(path).name)
+        tables = {}
+        if args.tables:
+            tdir = Path(args.tables)
+            if not tdir.is_dir():
+                raise InvalidArgumentError(f"--tables {tdir}: not a directory")
+            wanted = args.table_names.split(",") if args.table_names else None
+            for f in sorted(tdir.glob("*.npz")):
+                if wanted is None or f.stem in wanted:
+                    tables[f.stem] = Table(f)
+        configs, trees, epochs = PAPER_BUDGETS[args.budget]
+        opts = paper.PaperOptions(n_configs=configs, n_estimators=trees, dnn_epochs=epochs, seed=args.seed,
+                                  **({"min_child_samples": 3} if args.budget == "tiny" else {}))
+        results = paper.run_paper(zoo, name, tables, opts, log=lambda msg: print(msg, file=sys.stderr, flush=True))
+        command = "weightwatch " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["evaluate"] \
+            else f"weightwatch evaluate --protocol paper {args.zoos[0]} --out {args.out}"
+        results["command"] = command
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(out / "paper-comparison.json", json.dumps(results, indent=1) + "\n")
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "paper-comparison.md", paper.comparison_markdown(results, command))
+    print(f"wrote {out / 'paper-comparison.md'}")
+    return 0
+
+
 def register_cli(sub) -> None:
     f = sub.add_parser("fit", help="train an accuracy predictor on a zoo and save it (data only)")
     f.add_argument("zoo")
@@ -101,7 +156,15 @@ def register_cli(sub) -> None:
     f.set_defaults(func=cmd_fit)
 
     e = sub.add_parser("evaluate", help="regenerate the paper's tables and figures on zoos (report directory)")
-    e.add_argument("zoos", nargs="+", help="zoo dirs, optionally NAME=DIR")
+    e.add_argument("zoos", nargs="*", help="zoo dirs, optionally NAME=DIR")
+    e.add_argument("--protocol", choices=["report", "paper"], default="report",
+                   help="report: every checkpoint, one configuration (the report directory); paper: the paper's "
+                        "protocol on one zoo, written to OUT/paper-comparison.md beside the paper's numbers")
+    e.add_argument("--tables", help="--protocol paper: feature tables (zoo_tables/) for Table 3 and the conclusions")
+    e.add_argument("--table-names", help="--protocol paper: comma-separated subset of --tables")
+    e.add_argument("--budget", choices=sorted(PAPER_BUDGETS), default="default",
+                   help="--protocol paper: search budget per cell")
+    e.add_argument("--render", help="--protocol paper: rewrite the Markdown from a saved paper-comparison.json")
     e.add_argument("--out", required=True)
     e.add_argument("--transfer", nargs="*", help="zoos of other architecture families (NAME=DIR) for Table 4")
     e.add_argument("--feature-sets", help="comma-separated (default: the paper's list)")
@@ -112,57 +175,3 @@ def register_cli(sub) -> None:
     e.add_argument("--sensitivity-networks", type=int_at_least(0), default=200)
     e.add_argument("--seed", type=int_at_least(0), default=0)
     e.set_defaults(func=cmd_evaluate)
-    register_predict_cli(sub)
-
-
-def _chosen_predictor(arg: str):
-    """(what predict_accuracy takes, its manifest or None, the directory it was loaded from or None)."""
-    from .. import pretrained
-    from .persist import load_predictor
-
-    if arg == "auto":
-        return arg, None, None
-    if pretrained.is_name(arg) and not Path(arg).is_dir():
-        return arg, pretrained.manifest(arg), None
-    # a path: the user's own predictor directory, loaded from exactly there, and said so
-    directory = Path(arg).resolve()
-    pred = load_predictor(directory)
-    return pred, pred.manifest_, directory
-
-
-def cmd_predict(args) -> int:
-    from ..modelfile import load_model_file
-    from ..pretrained import predict_accuracy
-
-    predictor, manifest, directory = _chosen_predictor(args.predictor)
-    from ..forecast import is_forecast_names
-
-    names = (manifest or {}).get("feature_names") or []
-    if names and (names[-1] == "epoch" or is_forecast_names(names)) and args.epoch is None:
-        raise InvalidArgumentError(f"predictor {manifest.get('name', args.predictor)} forecasts the final accuracy "
-                                   "from the weights after k epochs: pass --epoch K")
-    net = load_model_file(args.model_file, unsafe=args.unsafe_load)
-    pred = predict_accuracy(net, predictor=predictor, epoch=args.epoch)
-    if args.json:
-        extra = {"predictor_dir": str(directory)} if directory else {}
-        print(json.dumps({"model": str(args.model_file), **pred.to_dict(), **extra}, indent=2))
-        return 0
-    interval = f" (interval {pred.interval[0]:.3f}-{pred.interval[1]:.3f})" if pred.interval else ""
-    source = f" from {directory}" if directory else ""
-    print(f"{args.model_file}: predicted test accuracy {pred.accuracy:.3f}{interval} [{pred.predictor}{source}]")
-    if pred.note:
-        print(f"note: {pred.note}")
-    if not pred.in_domain:
-        print(f"out of domain: {pred.domain_reason}; the number above is not calibrated for this model")
-    return 0
-
-
-def register_predict_cli(sub) -> None:
-    p = sub.add_parser("predict", help="predicted accuracy of a saved model (.keras, .h5, .pt) from its weights")
-    p.add_argument("model_file")
-    p.add_argument("--predictor", default="auto",
-                   help="shipped predictor name, or the directory of a saved predictor (default: auto)")
-    p.add_argument("--epoch", type=int_at_least(0), help="for early-forecast predictors: epochs trained so far")
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--unsafe-load", action="store_true")
-    p.set_defaults(func=cmd_predict)

@@ -18,8 +18,9 @@ from typing import Sequence
 
 import numpy as np
 
-from . import __version__
-from . import evaluation as ev
+from .._version import __version__
+from . import protocol as ev
+from ..stats import PER_LAYER
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,7 @@ def subsample_runs(zoo, max_runs, seed=0):
         return zoo
     runs = np.array(sorted(zoo.metrics["modeldir"].unique()))
     keep = set(np.random.default_rng(seed).choice(runs, max_runs, replace=False))
-    return zoo._view(zoo.metrics["modeldir"].isin(keep).to_numpy())
+    return zoo.select(zoo.metrics["modeldir"].isin(keep).to_numpy())
 
 
 def _plt():
@@ -99,7 +100,7 @@ def bias_summary(zoo) -> dict:
     """First/last layer bias range and max per final finite run (paper Figure 3)."""
     last = zoo.filter(status="ok", last=True)
     X, names = last.features("W_L")
-    n_layers = X.shape[1] // 14
+    n_layers = X.shape[1] // PER_LAYER
 
     def col(layer, stat):
         return X[:, names.index(f"l{layer}.bias.{stat}")]
@@ -161,9 +162,9 @@ def figure_scatter(true, pred, title, path: Path) -> None:
 
 def _weightwatcher_section(zoo, opts, out: Path) -> tuple:
     """Kendall tau of WeightWatcher metrics (raw and as GBM features) vs ours, same held-out networks."""
-    from .features import get_extractor
-    from .plugins import UnknownNameError
-    from .predictors import kendall_tau
+    from ..features import get_extractor
+    from ..plugins import UnknownNameError
+    from ..predictors import kendall_tau
 
     try:
         ww = get_extractor("weightwatcher")
@@ -191,7 +192,7 @@ def _weightwatcher_section(zoo, opts, out: Path) -> tuple:
         tau = float(kendall_tau(y[te][ok], col[ok]))
         result[f"raw:{name}"] = tau
         rows.append((f"{name} (raw)", f"{tau:+.3f}", int(ok.sum())))
-    from .predictors import GBMPredictor
+    from ..predictors import GBMPredictor
 
     params = {**ev.DEFAULT_PARAMS["gbm"], **ev.FIXED_PARAMS["gbm"], "min_child_samples": 10}
     gbm_ww = GBMPredictor(**params).fit(W_tr, y[tr])
@@ -313,7 +314,7 @@ def build_report(zoos: dict, out, opts: ReportOptions | None = None) -> dict:
         [f"perm:layer{i + 1}" for i in range(len(nets[0]))]
     sens = {}
     for fs in ("W", "W_L"):
-        X, _ = ev.feature_matrix(last._view(np.isin(np.arange(len(last)), tr)), fs)
+        X, _ = ev.feature_matrix(last.select(np.isin(np.arange(len(last)), tr)), fs)
         y = last.metrics["test_accuracy"].to_numpy()[tr]
         params = {**ev.DEFAULT_PARAMS["gbm"], **ev.FIXED_PARAMS["gbm"]}
         if fs == "W":

@@ -1,0 +1,104 @@
+"""The paper's protocol (`weightwatch evaluate --protocol paper`) on a small real zoo."""
+
+import json
+
+import numpy as np
+import pytest
+
+from weightwatch.experiments import protocol as ev
+from weightwatch.cli import main
+from weightwatch.experiments import paper
+from weightwatch.features import get_extractor
+from weightwatch.zoo.build import BuildSpec, build_zoo
+from weightwatch.zoo.storage import Zoo
+
+TINY = paper.PaperOptions(n_configs={"gbm": 2, "linear": 1, "dnn": 1}, n_estimators=30, dnn_epochs=2,
+                          sensitivity_networks=6, n_jobs=1, min_child_samples=3)
+
+
+@pytest.fixture(scope="module")
+def zoo(tmp_path_factory):
+    out = tmp_path_factory.mktemp("paperzoo")
+    spec = BuildSpec(dataset="digits", runs=40, epochs=2, checkpoints=(0, 1, 2), shard_size=40, seed=21)
+    return Zoo(build_zoo(out, spec, progress=False)["zoo"])
+
+
+def test_collection_is_one_final_checkpoint_per_finite_run(zoo):
+    coll = paper.zoo_collection("digits", zoo)
+    finite = zoo.filter(status="ok", last=True)
+    assert len(coll.y) == finite.n_runs == len(set(coll.groups))
+    assert set(finite.metrics["epoch"]) == {2}
+    a, names = coll.features("A")
+    assert "epoch" not in names and a.shape == (len(coll.y), len(names))
+    w, _ = coll.features("W")
+    assert w.shape == (len(coll.y), 4970)
+
+
+@pytest.mark.parametrize("scope,mix", [("all", False), ("all", True), ("final", False), ("final", True),
+                                       ("first3", False), ("first3", True)])
+def test_table9_permutations_keep_each_layers_multiset(zoo, scope, mix):
+    net = zoo.network(3)
+    mod = ev.modify(net, f"perm:{scope}" + ("+mix" if mix else ""), np.random.default_rng(0))
+    touched = {"all": range(4), "final": [3], "first3": range(3)}[scope]
+    for i, (a, b) in enumerate(zip(net, mod)):
+        pa = np.concatenate([a.kernel.ravel(), a.bias.ravel()])
+        pb = np.concatenate([b.kernel.ravel(), b.bias.ravel()])
+        if i not in touched:
+            assert np.array_equal(pa, pb)
+            continue
+        assert sorted(pa) == sorted(pb) and not np.array_equal(pa, pb)
+        if not mix:  # kernel and bias each keep their own values
+            assert sorted(a.bias) == sorted(b.bias)
+
+
+def test_unknown_modification_is_a_clear_error(zoo):
+    from weightwatch.errors import InvalidArgumentError
+
+    with pytest.raises(InvalidArgumentError, match="permutation scope"):
+        ev.modify(zoo.network(0), "perm:layer9", np.random.default_rng(0))
+    with pytest.raises(InvalidArgumentError, match="unknown modification"):
+        ev.modify(zoo.network(0), "shift:2", np.random.default_rng(0))
+
+
+def test_run_paper_fills_every_table_and_the_document(zoo, tmp_path):
+    from weightwatch.experiments.shipping import Table, write_table
+
+    (tmp_path / "tables").mkdir()
+    write_table(zoo, tmp_path / "tables" / "other.npz")
+    tables = {"other": Table(tmp_path / "tables" / "other.npz")}
+    res = paper.run_paper(zoo, "digits", tables, TINY, log=lambda *_: None)
+    assert set(res["table2"]) == set(paper.TABLE2_ORDER)
+    for p in ("linear", "gbm", "dnn"):
+        assert set(res["table5"][p]) == set(paper.TABLE5_FEATURES)
+    cell = res["table2"]["W_L"]
+    assert cell["n_train"] + cell["n_test"] == res["n_runs"] and cell["n_configs"] == 2
+    assert -1 <= cell["kendall_tau"][0] <= 1 and np.isfinite(cell["r2"][0])
+    split = res["split"]  # held out means never trained on: disjoint, complete, and Table 9 uses held-out runs only
+    assert set(split["train_runs"]).isdisjoint(split["heldout_runs"])
+    assert len(split["train_runs"]) == cell["n_train"] and len(split["heldout_runs"]) == cell["n_test"]
+    assert set(res["table9"]["runs"]) <= set(split["heldout_runs"])
+    assert set(res["table3"]) == {"digits", "other"} and set(res["table3"]["digits"]) == {"digits", "other"}
+    assert set(res["table9"]["mad"]) == {k for k, _, _ in paper.PAPER_TABLE9}
+    assert res["table9"]["mad"]["scale:2"] >= 0 and res["table9"]["n_networks"] == 6
+    json.dumps(res)  # plain data
+    md = paper.comparison_markdown(res, "weightwatch evaluate --protocol paper ...")
+    for heading in ("Table 2", "Table 5", "Table 3", "Table 9", "Deviations", "conclusion"):
+        assert heading in md
+    assert f"| W_L | {paper._pm(cell['r2'])} | 0.988 |" in md
+
+
+def test_evaluate_protocol_paper_cli(zoo, tmp_path, capsys):
+    out = tmp_path / "docs"
+    rc = main(["evaluate", "--protocol", "paper", f"digits={zoo.path}", "--out", str(out), "--budget", "tiny"])
+    assert rc == 0
+    md = (out / "paper-comparison.md").read_text()
+    data = json.loads((out / "paper-comparison.json").read_text())
+    assert data["collection"] == "digits" and "Table 2" in md
+    # re-rendering from the JSON gives the same document, without refitting
+    rc = main(["evaluate", "--protocol", "paper", "--render", str(out / "paper-comparison.json"), "--out", str(out)])
+    assert rc == 0 and (out / "paper-comparison.md").read_text() == md
+
+
+def test_protocol_paper_rejects_two_zoos(zoo, tmp_path, capsys):
+    rc = main(["evaluate", "--protocol", "paper", f"a={zoo.path}", f"b={zoo.path}", "--out", str(tmp_path / "o")])
+    assert rc == 2 and "one zoo" in capsys.readouterr().err
