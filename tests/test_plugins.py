@@ -23,6 +23,18 @@ def test_every_hook_is_documented():
         assert doc and ":param register:" in doc, name
 
 
+@pytest.mark.parametrize("hook,cls,skip", [("register_adapters", "weightwatch.adapters:Adapter", {"description"}),
+                                           ("register_rules", "weightwatch.rules:Rule", {"description"})])
+def test_hook_docs_name_the_fields_plugins_must_fill(hook, cls, skip):
+    import dataclasses
+
+    module, name = cls.split(":")
+    fields = {f.name for f in dataclasses.fields(getattr(importlib.import_module(module), name))} - skip
+    doc = inspect.getdoc(getattr(hookspecs, hook))
+    for field in fields:
+        assert f"``{field}``" in doc or f"``{field}(" in doc, (hook, field)
+
+
 def test_builtins_come_through_the_same_door(fresh_registry):
     reg = plugins.get_registry()
     for module in plugins.DEFAULT_PLUGINS:

@@ -32,3 +32,12 @@ def test_import_and_public_names_pull_in_no_framework():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == ""
+
+
+def test_demo_imports_tensorflow_without_its_start_up_lines():
+    """``make demo`` prints only its own output: TensorFlow's C++ start-up lines go nowhere."""
+    code = ("import weightwatch.demo as d; d._import_tensorflow_quietly(); import keras, sys; "
+            "print('stderr still works', file=sys.stderr)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stderr.strip() == "stderr still works" and out.stdout == ""

@@ -28,7 +28,32 @@ RUNS = (
 )
 
 
+def _import_tensorflow_quietly() -> None:
+    """Import TensorFlow with the process's stderr pointed at /dev/null.
+
+    Its C++ start-up lines (absl's "All log messages before absl::InitializeLog()", oneDNN's notice)
+    ignore ``TF_CPP_MIN_LOG_LEVEL``. Only the demo does this: the library never touches the user's
+    stderr or environment. A Python error still shows, raised after stderr is back.
+    """
+    if "tensorflow" in sys.modules:
+        return
+    sys.stderr.flush()
+    try:
+        saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    except OSError:  # no file descriptor 2 to redirect
+        import tensorflow  # noqa: F401
+        return
+    os.dup2(null, 2)
+    try:
+        import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(null)
+
+
 def run(epochs: int = 18, out=sys.stdout) -> list:
+    _import_tensorflow_quietly()
     import keras
     import numpy as np
 

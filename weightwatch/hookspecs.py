@@ -31,7 +31,8 @@ def register_adapters(register):
 
     :param register: ``register(adapter)``; ``adapter`` is a
         :class:`weightwatch.adapters.Adapter` with ``name``, ``priority``,
-        ``accepts(obj)`` and ``to_network(obj)``.
+        ``accepts(obj)`` and ``convert(obj, **options)`` (returns the
+        ``Network``; :func:`weightwatch.adapters.to_network` calls it).
     """
 
 
@@ -39,8 +40,11 @@ def register_adapters(register):
 def register_rules(register):
     """Register failure rules used by the training monitor.
 
-    :param register: ``register(rule)``; ``rule`` has a ``name`` and is
-        called with the monitor's per-epoch context, returning findings.
+    :param register: ``register(rule)``; ``rule`` is a
+        :class:`weightwatch.rules.Rule`: a ``name`` and ``check(context)``,
+        called once per checked epoch with a :class:`weightwatch.rules.RuleContext`,
+        returning a :class:`weightwatch.rules.Finding` or None (a plugin names its
+        own reason, ``Reason("my_reason")``).
     """
 
 
