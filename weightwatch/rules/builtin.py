@@ -16,7 +16,7 @@ import numpy as np
 
 from .. import runs
 from ..features import layer_stats
-from ..stats import STAT_NAMES
+from ..stats import BIAS, STAT
 from .bounds import interval_bounds, is_plain_chain, is_relu_network, total_l2_norm
 from .types import Finding, Reason, Rule, RuleContext, Severity
 
@@ -58,9 +58,8 @@ def dying_relu_thresholds():
 
 def bias_maxima(network) -> tuple:
     """(max bias of the first layer, max bias of the last layer); NaN for a layer without bias."""
-    stats = layer_stats(network)  # (layer, kernel/bias, statistic); shared memo with the W_L features
-    p100 = STAT_NAMES.index("p100")
-    return float(stats[0, 1, p100]), float(stats[-1, 1, p100])
+    stats = layer_stats(network)  # shared memo with the W_L features
+    return float(stats[0, BIAS, STAT["p100"]]), float(stats[-1, BIAS, STAT["p100"]])
 
 
 def dying_relu(ctx: RuleContext):
