@@ -80,20 +80,29 @@ def test_run_paper_fills_every_table_and_the_document(zoo, tmp_path):
     assert set(res["table3"]) == {"digits", "other"} and set(res["table3"]["digits"]) == {"digits", "other"}
     assert set(res["table9"]["mad"]) == {k for k, _, _ in paper.PAPER_TABLE9}
     assert res["table9"]["mad"]["scale:2"] >= 0 and res["table9"]["n_networks"] == 6
+    far = {fs for fs, c in res["table2"].items() if abs(c["r2"][0] - paper.PAPER_TABLE2[fs]) > paper.TOLERANCE}
+    assert far and set(res["learning_curves"]) == far  # 40 runs are far from the paper: each row gets its curve
+    for curve in res["learning_curves"].values():
+        n = [p["runs"] for p in curve.values()]
+        assert n == sorted(n) and n[0] < n[-1] and len(n) == len(paper.LC_FRACTIONS)
     json.dumps(res)  # plain data
     md = paper.comparison_markdown(res, "weightwatch evaluate --protocol paper ...")
     for heading in ("Table 2", "Table 5", "Table 3", "Table 9", "Deviations", "conclusion"):
         assert heading in md
     assert f"| W_L | {paper._pm(cell['r2'])} | 0.988 |" in md
+    for fs in far:  # every row outside 0.03 carries its measured explanation
+        assert f"- **{fs}**: " in md and "learning curve inside the training split" in md
 
 
 def test_evaluate_protocol_paper_cli(zoo, tmp_path, capsys):
     out = tmp_path / "docs"
-    rc = main(["evaluate", "--protocol", "paper", f"digits={zoo.path}", "--out", str(out), "--budget", "tiny"])
+    rc = main(["evaluate", "--protocol", "paper", f"digits={zoo.path}", "--out", str(out), "--budget", "tiny",
+               "--predictors", "gbm"])
     assert rc == 0
     md = (out / "paper-comparison.md").read_text()
     data = json.loads((out / "paper-comparison.json").read_text())
     assert data["collection"] == "digits" and "Table 2" in md
+    assert set(data["table5"]) == {"gbm"}  # --predictors gbm: Table 5's costly rows left out
     # re-rendering from the JSON gives the same document, without refitting
     rc = main(["evaluate", "--protocol", "paper", "--render", str(out / "paper-comparison.json"), "--out", str(out)])
     assert rc == 0 and (out / "paper-comparison.md").read_text() == md

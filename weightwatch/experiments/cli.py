@@ -125,8 +125,14 @@ def _evaluate_paper(args) -> int:
                 if wanted is None or f.stem in wanted:
                     tables[f.stem] = Table(f)
         configs, trees, epochs = PAPER_BUDGETS[args.budget]
+        wanted = [p for p in args.predictors.split(",") if p]
+        unknown = sorted(set(wanted) - {"gbm", "linear", "dnn"})
+        if unknown or "gbm" not in wanted:
+            raise InvalidArgumentError(f"--predictors {args.predictors}: the paper's protocol needs gbm, and knows "
+                                       "gbm, linear and dnn")
         opts = paper.PaperOptions(n_configs=configs, n_estimators=trees, dnn_epochs=epochs, seed=args.seed,
-                                  **({"min_child_samples": 3} if args.budget == "tiny" else {}))
+                                  table5=tuple(p for p in ("linear", "dnn") if p in wanted),
+                                  **({"min_child_samples": 3, "n_jobs": 1} if args.budget == "tiny" else {}))
         results = paper.run_paper(zoo, name, tables, opts, log=lambda msg: print(msg, file=sys.stderr, flush=True))
         command = "weightwatch " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["evaluate"] \
             else f"weightwatch evaluate --protocol paper {args.zoos[0]} --out {args.out}"

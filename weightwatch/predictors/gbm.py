@@ -16,6 +16,10 @@ from .base import AccuracyPredictor
 __all__ = ["GBMPredictor"]
 
 
+#: Upper bound (MB) on LightGBM's histogram cache per booster.
+HISTOGRAM_POOL_MB = 1024
+
+
 def _seed_from(random_state) -> int:
     if isinstance(random_state, numbers.Integral):
         return int(random_state)
@@ -133,6 +137,9 @@ class GBMPredictor(AccuracyPredictor):
             "num_threads": int(self.n_jobs),
             "deterministic": True,
             "force_row_wise": True,
+            # LightGBM caches one histogram per leaf: with ~1000 leaves (A.4's range) and thousands of features
+            # (W) that cache alone reached 13 GB and was OOM-killed. A cap changes memory, not the trees.
+            "histogram_pool_size": HISTOGRAM_POOL_MB,
             "verbosity": -1,
         }
         if alpha is not None:
