@@ -1,4 +1,4 @@
-"""``weightwatch fit | evaluate | predict``."""
+"""``weightwatch fit | evaluate``: fit a predictor on a zoo; reports and the paper's protocol."""
 
 from __future__ import annotations
 

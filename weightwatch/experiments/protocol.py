@@ -1,7 +1,7 @@
-"""The paper's experimental protocol on our zoos (§4.2-4.5, appendix A-C).
+"""The experimental protocol (one for every experiment, fit and shipped predictor), after §4.2-4.5 and A-C.
 
-Everything here computes numbers; :mod:`weightwatch.report` lays them out.
-Protocol: rows of a zoo (checkpoints of finite runs) are split by
+Everything here computes numbers; :mod:`~weightwatch.experiments.report` and
+:mod:`~weightwatch.experiments.paper` lay them out. Protocol: rows of a zoo (checkpoints of finite runs) are split by
 configuration into a training split and a held-out test split used once;
 hyperparameters are chosen by random search with group 3-fold CV on the
 training split; then one model per CV fold is trained (on that fold's
