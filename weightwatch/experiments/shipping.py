@@ -320,17 +320,23 @@ def build_pretrained(tables_dir, out, *, seed=0, paper_cnn=PAPER_CNN_DATASETS, p
     return summary
 
 
-def _pooled(paper, oks, params, seed, save, split_metrics, w_l, out):
-    from ..pretrained import PAPER_CNN_PREDICTOR
-
-    X = np.vstack([o.X for o in oks.values()])
+def _fit_pooled(oks: dict, tables: dict, feature_fn, params, seed, split_metrics) -> tuple:
+    """One GBM on the rows of several tables (the protocol's split by run), with its held-out metrics."""
+    X = np.vstack([feature_fn(o) for o in oks.values()])
     y = np.concatenate([o.metrics["test_accuracy"].to_numpy() for o in oks.values()])
     groups = np.concatenate([o.metrics["modeldir"].to_numpy() for o in oks.values()])
     model, summ, tr, te, cov = _protocol(X, y, groups, seed, params=params)
     metrics = split_metrics(summ, cov)
     train_runs = set(groups[tr])
-    metrics["cross_tau"] = _cross_tau(model, oks, w_l, train_runs)
-    metrics["doomed_auroc"] = {ds: _doomed_auroc(model, t, w_l, train_runs) for ds, t in paper.items()}
+    metrics["cross_tau"] = _cross_tau(model, oks, feature_fn, train_runs)
+    metrics["doomed_auroc"] = {n: _doomed_auroc(model, t, feature_fn, train_runs) for n, t in tables.items()}
+    return X, groups, model, tr, te, metrics
+
+
+def _pooled(paper, oks, params, seed, save, split_metrics, w_l, out):
+    from ..pretrained import PAPER_CNN_PREDICTOR
+
+    X, groups, model, tr, te, metrics = _fit_pooled(oks, paper, w_l, params, seed, split_metrics)
     save(PAPER_CNN_PREDICTOR, model, "W_L", next(iter(paper.values())).names, "paper-cnn",
          {ds: t.build for ds, t in paper.items()}, X, groups, tr, te, metrics)
     _card(PAPER_CNN_PREDICTOR, "GBM on W_L pooled over the paper-CNN zoos of all embedded datasets; "
@@ -341,14 +347,7 @@ def _agnostic_predictor(tables, params, seed, save, split_metrics, agnostic, out
     from ..pretrained import AGNOSTIC_PREDICTOR
 
     oks_all = {n: t.ok() for n, t in tables.items()}
-    X = np.vstack([o.agnostic() for o in oks_all.values()])
-    y = np.concatenate([o.metrics["test_accuracy"].to_numpy() for o in oks_all.values()])
-    groups = np.concatenate([o.metrics["modeldir"].to_numpy() for o in oks_all.values()])
-    model, summ, tr, te, cov = _protocol(X, y, groups, seed, params=params)
-    metrics = split_metrics(summ, cov)
-    train_runs = set(groups[tr])
-    metrics["cross_tau"] = _cross_tau(model, oks_all, agnostic, train_runs)
-    metrics["doomed_auroc"] = {n: _doomed_auroc(model, t, agnostic, train_runs) for n, t in tables.items()}
+    X, groups, model, tr, te, metrics = _fit_pooled(oks_all, tables, agnostic, params, seed, split_metrics)
     from ..features import get_extractor
     from ..network import LayerWeights, Network
 
