@@ -108,6 +108,13 @@ class Collection:
     wl: np.ndarray | None = None  # W_L when only a table is at hand
 
     def features(self, feature_set: str) -> tuple:
+        """(X, names) of ``feature_set`` for every run, computed once per collection."""
+        cache = self.__dict__.setdefault("_cache", {})
+        if feature_set not in cache:
+            cache[feature_set] = self._features(feature_set)
+        return cache[feature_set]
+
+    def _features(self, feature_set: str) -> tuple:
         if feature_set in ("A", "lambda_LR"):
             return ev.hyperparameter_matrix(self.metrics.drop(columns=["epoch"], errors="ignore"), feature_set)
         if feature_set == "A+W":
