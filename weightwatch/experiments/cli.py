@@ -85,9 +85,10 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
-PAPER_BUDGETS = {  # configurations searched per cell: (gbm, linear, dnn), trees, DNN epochs
-    "default": ({"gbm": 12, "linear": 6, "dnn": 2}, 600, 40),
-    "tiny": ({"gbm": 2, "linear": 1, "dnn": 1}, 30, 2),  # for tests
+PAPER_BUDGETS = {  # PaperOptions overrides per --budget
+    "default": {},
+    "tiny": {"n_configs": {"gbm": 2, "linear": 1, "dnn": 1}, "n_estimators": 30, "dnn_epochs": 2,
+             "min_child_samples": 3, "n_jobs": 1},  # for tests: seconds, one process
 }
 
 
@@ -124,19 +125,19 @@ def _evaluate_paper(args) -> int:
             for f in sorted(tdir.glob("*.npz")):
                 if wanted is None or f.stem in wanted:
                     tables[f.stem] = Table(f)
-        configs, trees, epochs = PAPER_BUDGETS[args.budget]
         wanted = [p for p in args.predictors.split(",") if p]
         unknown = sorted(set(wanted) - {"gbm", "linear", "dnn"})
         if unknown or "gbm" not in wanted:
             raise InvalidArgumentError(f"--predictors {args.predictors}: the paper's protocol needs gbm, and knows "
                                        "gbm, linear and dnn")
-        opts = paper.PaperOptions(n_configs=configs, n_estimators=trees, dnn_epochs=epochs, seed=args.seed,
-                                  table5=tuple(p for p in ("linear", "dnn") if p in wanted),
-                                  **({"min_child_samples": 3, "n_jobs": 1} if args.budget == "tiny" else {}))
+        opts = paper.PaperOptions(seed=args.seed, table5=tuple(p for p in ("linear", "dnn") if p in wanted),
+                                  **PAPER_BUDGETS[args.budget])
         results = paper.run_paper(zoo, name, tables, opts, log=lambda msg: print(msg, file=sys.stderr, flush=True))
-        command = "weightwatch " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:2] == ["evaluate"] \
-            else f"weightwatch evaluate --protocol paper {args.zoos[0]} --out {args.out}"
-        results["command"] = command
+        parts = ["weightwatch", "evaluate", "--protocol", "paper", args.zoos[0]]
+        if args.tables:
+            parts += ["--tables", args.tables] + (["--table-names", args.table_names] if args.table_names else [])
+        parts += ["--budget", args.budget, "--predictors", args.predictors, "--seed", str(args.seed), "--out", args.out]
+        command = results["command"] = " ".join(shlex.quote(p) for p in parts)
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_text(out / "paper-comparison.json", json.dumps(results, indent=1) + "\n")
     out.mkdir(parents=True, exist_ok=True)

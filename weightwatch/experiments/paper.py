@@ -278,11 +278,11 @@ def noise_ceiling(coll: Collection, zoo, opts: PaperOptions) -> dict | None:
     binomial noise of variance ``acc (1 - acc) / n`` that no function of the
     weights can predict: ``R²max = 1 - mean(acc (1 - acc) / n) / var(acc)``.
     """
-    from ..zoo.build import _dataset
+    from ..zoo.datasets import load_dataset
 
     build = getattr(zoo, "manifest", {}).get("build", {})
     try:
-        data = _dataset(build["dataset"], int(build["resolution"]), build.get("data_dir"))
+        data = load_dataset(build["dataset"], data_dir=build.get("data_dir"), resolution=int(build["resolution"]))
     except Exception:  # noqa: BLE001 - the ceiling is a remark; an unreadable dataset only omits it
         return None
     n = int(len(data.y_test))
@@ -427,9 +427,7 @@ def comparison_markdown(results: dict, command: str) -> str:
         out.append(f"| {label} | {t9[key]:.4f} | {paper:.4f} |")
     order_ours = [k for k, _, _ in sorted(PAPER_TABLE9, key=lambda r: -t9[r[0]])]
     order_paper = [k for k, _, _ in PAPER_TABLE9]
-    from scipy.stats import kendalltau
-
-    tau_order = kendalltau([order_ours.index(k) for k in order_paper], range(len(order_paper)))[0]
+    tau_order = kendall_tau(range(len(order_paper)), [order_ours.index(k) for k in order_paper])
     out += ["", f"Agreement of the two orderings (Kendall τ over the 12 modifications): {tau_order:.2f}.", ""]
     out += ["## Does each conclusion of the paper hold on our zoos?", "",
             "R² of GBM on held-out final checkpoints (logit-linear where named), same protocol and budget:", "",
