@@ -69,6 +69,16 @@ def test_fit_cli_saves_data_only_predictor(zoo, tmp_path, capsys):
     files = sorted(p.name for p in out.iterdir())
     assert "manifest.json" in files and "model.txt" in files
     assert not [f for f in files if f.endswith((".pkl", ".joblib", ".pickle"))]
+    # what a user drops on the predictor path: its split, its envelope, its family and a card
+    from weightwatch.pretrained import family_signature
+
+    m = json.loads((out / "manifest.json").read_text())
+    train, held = set(m["split"]["train_runs"]), set(m["split"]["heldout_runs"])
+    assert train and held and train.isdisjoint(held) and train | held == set(zoo.filter(status="ok").groups())
+    assert m["family"] == {"architecture": "paper-cnn", "signature": family_signature(zoo.network(0))}
+    assert m["domain"]["features"]["names"] == m["feature_names"] and 0 < m["metrics"]["in_domain_heldout"] <= 1
+    card = (out / f"{m['name']}.md").read_text()
+    assert "weightwatch fit" in card and "every checkpoint after epoch 0" in card and "paper-cnn" in card
 
 
 def test_report_builds_on_small_zoo(zoo, tmp_path):

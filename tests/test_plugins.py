@@ -152,3 +152,104 @@ def test_example_plugin_installed_discovered_used_and_blocked(tmp_path, fresh_re
     finally:
         subprocess.run([sys.executable, "-m", "pip", "uninstall", "-q", "-y", "weightwatch-spectral"], check=True)
         importlib.invalidate_caches()
+
+
+def test_a_registered_family_is_what_zoo_build_trains(fresh_registry, tmp_path, capsys):
+    """The architectures hook is live: the registry, not a module dict, answers get_architecture and zoo build."""
+    from weightwatch.cli import main
+    from weightwatch.errors import InvalidArgumentError
+    from weightwatch.zoo.architectures import ArchitectureSpec, get_architecture
+    from weightwatch.zoo.storage import Zoo
+
+    spec = ArchitectureSpec("test-cnn-4", (4, 4), kernel_size=3, strides=2)
+
+    class Family:
+        @hookimpl
+        def register_architectures(self, register):
+            register(spec)
+            register("test-not-a-spec", {"conv_filters": (4,)})
+
+    with pytest.raises(InvalidArgumentError, match="unknown architecture 'test-cnn-4'; known: .*paper-cnn"):
+        get_architecture("test-cnn-4")
+    plugins.register_plugin(Family(), name="family")
+    assert get_architecture("test-cnn-4") is spec
+    assert get_architecture("paper-cnn").conv_filters == (16, 16, 16)  # built-ins stay valid
+    with pytest.raises(InvalidArgumentError, match="registered by plugin 'family' is a dict, not a"):
+        get_architecture("test-not-a-spec")
+    out = tmp_path / "zoo"
+    assert main(["zoo", "build", "--architecture", "test-cnn-4", "--dataset", "digits", "--runs", "3",
+                 "--epochs", "1", "--shard-size", "3", "--out", str(out), "--quiet"]) == 0
+    zoo = Zoo(out / "zoo")
+    # 3x3x1x4 + 4, 3x3x4x4 + 4, 4x10 + 10
+    assert zoo.weights().shape == (6, 40 + 148 + 50) and zoo.manifest["build"]["architecture"] == "test-cnn-4"
+    assert zoo.network(0).signature()[0] == ("conv", (3, 3, 1, 4), True)
+
+
+def test_a_dataset_and_family_of_different_class_counts_are_refused(fresh_registry, tmp_path, capsys):
+    from weightwatch.cli import main
+    from weightwatch.zoo.architectures import ArchitectureSpec
+
+    class Binary:
+        @hookimpl
+        def register_architectures(self, register):
+            register(ArchitectureSpec("test-binary", (4,), num_classes=2))
+
+    plugins.register_plugin(Binary(), name="binary")
+    assert main(["zoo", "build", "--architecture", "test-binary", "--dataset", "digits", "--runs", "2",
+                 "--epochs", "1", "--out", str(tmp_path / "z"), "--quiet"]) != 0
+    assert "dataset 'digits' has 10 classes but architecture 'test-binary' outputs 2" in capsys.readouterr().err
+    assert not (tmp_path / "z" / "shards").exists()
+
+
+def test_third_party_family_zoo_predictor_found_by_the_keras_callback(tmp_path, fresh_registry, monkeypatch,
+                                                                      capsys):
+    """pip-installs plugins/weightwatch-parity for real: its family and dataset build a zoo through the CLI,
+    `weightwatch fit` makes a predictor, and WeightWatchCallback() finds it on the predictor path."""
+    keras = pytest.importorskip("keras")
+    from weightwatch.cli import main
+    from weightwatch.keras import WeightWatchCallback
+    from weightwatch.pretrained import PATH_ENV
+    from weightwatch.zoo.storage import Zoo
+
+    src = ROOT / "plugins" / "weightwatch-parity"
+    pip = [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", str(src)]
+    subprocess.run(pip, check=True, capture_output=True)
+    try:
+        importlib.invalidate_caches()
+        plugins.reset()
+        reg = plugins.get_registry()
+        assert reg.entries("architectures")["tiny-cnn-2"].plugin == "parity"
+        assert reg.entries("datasets")["digits_parity"].plugin == "parity"
+        zoo_dir, pred_dir = tmp_path / "zoo", tmp_path / "mine" / "tiny"
+        assert main(["zoo", "build", "--architecture", "tiny-cnn-2", "--dataset", "digits_parity", "--runs", "10",
+                     "--epochs", "2", "--shard-size", "10", "--seed", "1", "--out", str(zoo_dir), "--quiet"]) == 0
+        zoo = Zoo(zoo_dir / "zoo")
+        assert zoo.n_runs == 10 and zoo.manifest["build"]["dataset"] == "digits_parity"
+        assert main(["fit", str(zoo.path), "--out", str(pred_dir), "--params", '{"min_child_samples": 3}']) == 0
+        capsys.readouterr()
+
+        monkeypatch.setenv(PATH_ENV, str(tmp_path / "mine"))
+        from weightwatch_parity import load_digits_parity
+
+        data = load_digits_parity()
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([keras.Input((16, 16, 1)), keras.layers.Conv2D(8, 3, strides=2, activation="relu"),
+                                  keras.layers.Conv2D(8, 3, strides=2, activation="relu"),
+                                  keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(2)])
+        model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        cb = WeightWatchCallback(verbose=1)
+        hist = model.fit(data.x_train[:256], data.y_train[:256], epochs=1, verbose=0, callbacks=[cb])
+        said = capsys.readouterr().out
+        assert cb.verdict.predictor_name == "tiny-cnn-2-W_L-gbm"
+        assert "your predictor tiny-cnn-2-W_L-gbm" in said and str(pred_dir) in said
+        assert 0 <= hist.history["ww_pred_accuracy"][0] <= 1
+        # a network of another family does not get it
+        other = keras.Sequential([keras.Input((16, 16, 1)), keras.layers.Conv2D(4, 3, strides=2),
+                                  keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(2)])
+        from weightwatch.adapters import to_network
+        from weightwatch.pretrained import find_on_path
+
+        assert find_on_path(to_network(other)) is None
+    finally:
+        subprocess.run([sys.executable, "-m", "pip", "uninstall", "-q", "-y", "weightwatch-parity"], check=True)
+        importlib.invalidate_caches()

@@ -140,3 +140,32 @@ def test_monitor_takes_a_shipped_predictor_by_name(rng, monkeypatch):
     with pytest.raises(pretrained.PretrainedNotFoundError,
                        match=f"no pretrained predictor 'nope-predictor' in .*available: .*{pretrained.EARLY_PREDICTOR}"):
         Monitor(predictor="nope-predictor", rules=[], strict=True).step(net, 1)
+
+
+def test_predictor_path_is_searched_in_order_and_matched_by_family(own_pretrained, tmp_path, monkeypatch, rng):
+    import shutil
+
+    from weightwatch.adapters import to_network
+    from weightwatch.errors import InvalidArgumentError
+    from weightwatch.monitor import Monitor
+
+    mine = own_pretrained / pretrained.PAPER_CNN_PREDICTOR  # `weightwatch fit` output: records its family
+    a, b = tmp_path / "a", tmp_path / "b"
+    shutil.copytree(mine, a / "mine")
+    shutil.copytree(mine, b / "mine")
+    net = to_network(keras_paper_cnn(paper_cnn_weights(rng)))
+    monkeypatch.delenv(pretrained.PATH_ENV, raising=False)
+    assert pretrained.find_on_path(net) is None
+    monkeypatch.setenv(pretrained.PATH_ENV, os.pathsep.join([str(b), str(tmp_path / "missing")]))
+    assert str(b / "mine") in pretrained.find_on_path(net)[2]  # the environment's directory
+    assert str(a / "mine") in pretrained.find_on_path(net, [a])[2]  # the argument comes first
+    pred, name, note = pretrained.auto_predictor(net, a / "mine")  # a predictor's own directory
+    assert name == "paper-cnn-W_L-gbm" and note.startswith("your predictor")
+    # another family never gets it; a manifest without a family (the shipped ones) never matches
+    dense = Network(tuple(LayerWeights(f"d{i}", "dense", rng.standard_normal((8, 8)), np.zeros(8)) for i in range(3)))
+    assert pretrained.find_on_path(dense, [a]) is None
+    monkeypatch.delenv(pretrained.PATH_ENV)
+    assert pretrained.find_on_path(net, [ROOT / "pretrained"]) is None
+    for bad in ([3], 3.5):
+        with pytest.raises(InvalidArgumentError, match="predictor_path entries must be directories"):
+            Monitor(predictor_path=bad)

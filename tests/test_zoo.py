@@ -94,6 +94,7 @@ def _cli_build(out, extra=()):
             "--quiet", *extra]
 
 
+@pytest.mark.slow  # the default suite covers the same with test_faults.test_kill_during_a_shard_then_rerun
 def test_sigkill_mid_build_then_resume_equals_uninterrupted(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
     killed = tmp_path / "killed"

@@ -64,7 +64,7 @@ class WeightWatchCallback(Watcher, keras.callbacks.Callback):
     verbose : int
         1: one line per checked epoch; 0: silent (logging only).
     **monitor_options
-        Other :class:`Monitor` arguments (``forecaster``, ``num_classes``, ``chance_margin``, ``features``,
+        Other :class:`Monitor` arguments (``predictor_path``: directories of your own predictors, searched first; ``forecaster``, ``num_classes``, ``chance_margin``, ``features``,
         ``epochs``; by default ``epochs`` is ``model.fit``'s).
 
     Logs ``ww_pred_accuracy`` (accuracy now), ``ww_pred_final_accuracy``

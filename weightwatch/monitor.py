@@ -210,12 +210,17 @@ class Monitor:
         predictor's manifest says its own.
     log_stats : bool
         Store per-layer bias maxima and the weight norm in every history record.
+    predictor_path : None, directory or list of directories
+        Where ``"auto"`` looks first for your own predictors (``weightwatch fit``
+        on a zoo of your family), before ``WEIGHTWATCH_PREDICTOR_PATH`` and the
+        shipped ones; a predictor is used when its family signature is the
+        network's (see :func:`weightwatch.pretrained.find_on_path`).
     """
 
     def __init__(self, predictor="auto", rules="all", patience: int = 2, start_from_epoch: int = 1,
                  min_delta: float = 0.02, input_range=None, num_classes: Optional[int] = None,
                  chance_margin: Optional[float] = None, strict: bool = False, features: Optional[str] = None,
-                 log_stats: bool = False, forecaster="auto", epochs: Optional[int] = None):
+                 log_stats: bool = False, forecaster="auto", epochs: Optional[int] = None, predictor_path=None):
         if patience < 0:
             raise InvalidArgumentError(f"patience must be >= 0, got {patience}")
         if num_classes is not None and int(num_classes) < 2:
@@ -235,6 +240,8 @@ class Monitor:
         self.strict = bool(strict)
         self.features = features
         self.log_stats = bool(log_stats)
+        self.predictor_path = predictor_path
+        importlib.import_module("weightwatch.pretrained").search_path(predictor_path)  # bad entries: say so now
         self._rules = _resolve_rules(rules)
         self._predictor_obj = None
         self._predictor_name = None
@@ -332,7 +339,7 @@ class Monitor:
         p, f = self.predictor, self.forecaster
         if isinstance(p, str) and p == "auto":
             try:
-                found = shipped.auto_predictor(network)
+                found = shipped.auto_predictor(network, self.predictor_path)
             except Exception as exc:  # noqa: BLE001 - a broken lookup must not stop training
                 self._fail("predictor", exc)
                 found = None
@@ -352,7 +359,7 @@ class Monitor:
         if isinstance(f, str) and f == "auto":
             if isinstance(p, str) and p == "auto":
                 try:
-                    found = shipped.auto_forecaster(network)
+                    found = shipped.auto_forecaster(network, self.predictor_path)
                 except Exception as exc:  # noqa: BLE001
                     self._fail("forecaster", exc)
                     found = None
@@ -639,6 +646,9 @@ class Watcher:
                           stacklevel=3)
             return None
         self.verdict = verdict
+        if verdict.note and self.verbose and "note" not in self._said:  # which predictor, once (logged anyway)
+            self._said.add("note")
+            print(f"weightwatch: {verdict.note}", flush=True)
         if verdict.in_domain is False:
             self._say("domain", f"weightwatch: predicted accuracy is not calibrated for this model: "
                       f"{verdict.domain_reason}; ww_in_domain = 0, and its numbers will never stop the run")

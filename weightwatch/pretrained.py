@@ -4,6 +4,13 @@ Predictors are data only (LightGBM text + JSON manifest with sha256 of every
 file) in the top-level ``pretrained/`` folder of the source tree, which the
 wheel carries as ``weightwatch/_pretrained``. ``WEIGHTWATCH_PRETRAINED_DIR``
 points elsewhere (tests, your own predictors).
+
+Your own predictors (``weightwatch fit`` on a zoo of your family) are found
+on the *predictor path*, searched before the shipped ones: the directories of
+a callback's ``predictor_path=`` argument, then those of
+``WEIGHTWATCH_PREDICTOR_PATH`` (``os.pathsep``-separated). A directory on the
+path is a predictor itself or holds predictors; one whose manifest records the
+network's family signature (:func:`family_signature`) is used for it.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ import numpy as np
 from .errors import FeatureMismatchError, InvalidArgumentError, PretrainedNotFoundError
 
 ENV = "WEIGHTWATCH_PRETRAINED_DIR"
+PATH_ENV = "WEIGHTWATCH_PREDICTOR_PATH"
 PAPER_CNN_PREDICTOR = "paper-cnn-pooled-W_L-gbm"
 AGNOSTIC_PREDICTOR = "agnostic-W_L-agnostic-gbm"
 EARLY_PREDICTOR = "paper-cnn-early-forecast-gbm"
@@ -91,8 +99,68 @@ def matches_paper_cnn(network) -> bool:
     return tuple(network.signature()) == PAPER_CNN_SIGNATURE
 
 
-def auto_predictor(network) -> Optional[tuple]:
-    """(predictor, name, note) for ``network``: paper-CNN predictor for that family, else the agnostic one."""
+def family_signature(network) -> list:
+    """``[[kind, kernel shape, has bias], ...]`` per layer, JSON-ready: what a predictor's family records."""
+    return [[str(kind), [int(d) for d in shape], bool(bias)] for kind, shape, bias in network.signature()]
+
+
+def search_path(predictor_path=None) -> "list[Path]":
+    """The predictor path: ``predictor_path`` (a directory or a list of them), then ``WEIGHTWATCH_PREDICTOR_PATH``."""
+    if predictor_path is None:
+        given = []
+    elif isinstance(predictor_path, (str, os.PathLike)):
+        given = [predictor_path]
+    elif isinstance(predictor_path, (list, tuple)):
+        given = list(predictor_path)
+    else:
+        raise InvalidArgumentError("predictor_path entries must be directories (a path or a list of paths), got "
+                                   f"{type(predictor_path).__name__} {predictor_path!r}")
+    env = [p for p in os.environ.get(PATH_ENV, "").split(os.pathsep) if p.strip()]
+    out = []
+    for p in [*given, *env]:
+        if not isinstance(p, (str, os.PathLike)):
+            raise InvalidArgumentError(f"predictor_path entries must be directories, got {type(p).__name__} {p!r}")
+        out.append(Path(p))
+    return out
+
+
+def _candidates(directory: Path) -> "list[Path]":
+    if (directory / "manifest.json").exists():
+        return [directory]
+    if not directory.is_dir():
+        return []
+    return sorted(p for p in directory.iterdir() if not p.name.startswith(".") and (p / "manifest.json").exists())
+
+
+def find_on_path(network, predictor_path=None, *, forecaster: bool = False) -> Optional[tuple]:
+    """(predictor, name, note) of the first predictor on the path fitted on ``network``'s family, or None.
+
+    A manifest without a ``family`` section (a shipped predictor, an older fit) never matches; a damaged
+    predictor whose family matches fails loudly instead of a silent fall back to another one.
+    """
+    from .predictors.persist import load_predictor, read_manifest
+
+    want = family_signature(network)
+    for directory in search_path(predictor_path):
+        for cand in _candidates(directory):
+            m = read_manifest(cand)
+            if (m.get("family") or {}).get("signature") != want:
+                continue
+            pred = load_predictor(cand)
+            if is_forecaster(pred) != forecaster:
+                continue
+            name = m.get("name") or cand.name
+            family = (m.get("family") or {}).get("architecture") or m.get("architecture_family")
+            return pred, name, f"your predictor {name} ({cand}), fitted on a zoo of this family ({family})"
+    return None
+
+
+def auto_predictor(network, predictor_path=None) -> Optional[tuple]:
+    """(predictor, name, note) for ``network``: yours for its family on the predictor path, else the
+    shipped paper-CNN predictor for that family, else the shipped agnostic one."""
+    found = find_on_path(network, predictor_path)
+    if found is not None:
+        return found
     available = set(list_predictors())
     if matches_paper_cnn(network) and PAPER_CNN_PREDICTOR in available:
         return load(PAPER_CNN_PREDICTOR), PAPER_CNN_PREDICTOR, "paper-CNN family: calibrated within its training zoos"
@@ -103,8 +171,12 @@ def auto_predictor(network) -> Optional[tuple]:
     return None
 
 
-def auto_forecaster(network) -> Optional[tuple]:
-    """(forecaster, name, note) of the final accuracy for ``network``'s family, or None when none ships."""
+def auto_forecaster(network, predictor_path=None) -> Optional[tuple]:
+    """(forecaster, name, note) of the final accuracy for ``network``'s family (yours on the predictor path
+    first, then the shipped one), or None."""
+    found = find_on_path(network, predictor_path, forecaster=True)
+    if found is not None:
+        return found
     if matches_paper_cnn(network) and EARLY_PREDICTOR in set(list_predictors()):
         return load(EARLY_PREDICTOR), EARLY_PREDICTOR, "paper-CNN family: forecast of the final accuracy"
     return None

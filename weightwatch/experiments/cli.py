@@ -11,7 +11,12 @@ from ..errors import InvalidArgumentError
 
 
 def cmd_fit(args) -> int:
+    import shlex
+
     from . import protocol as ev
+    from .. import domain
+    from ..pretrained import family_signature
+    from .shipping import render_card, split_runs
     from .._files import check_output_dir
     from ..errors import OutputPathError
     from ..features import get_extractor
@@ -34,19 +39,39 @@ def cmd_fit(args) -> int:
             raise InvalidArgumentError(f"--interval {lo} {hi}: quantile levels must satisfy 0 < LO < HI < 1")
         params = {**(params or {}), "interval": tuple(args.interval)}
     zoo = Zoo(args.zoo)
-    res = ev.protocol_on_zoo(zoo, args.features, args.predictor, epochs=args.epochs, n_configs=args.n_configs,
-                             seed=args.seed, params=params)
+    view = ev.zoo_rows(zoo, args.epochs)
+    X, names = ev.feature_matrix(view, args.features)
+    groups = view.groups()
+    res = ev.run_protocol(X, view.metrics["test_accuracy"].to_numpy(), groups, predictor=args.predictor,
+                          feature_set=args.features, feature_names=names, n_configs=args.n_configs,
+                          seed=args.seed, params=params)
     build = zoo.manifest.get("build", {})
+    arch = build.get("architecture", "unknown")
     metrics = {k: {"mean": v[0], "std": v[1]} for k, v in res.summary.items()}
     if res.coverage is not None:  # calibrated on the training split, measured on the held-out one
         metrics["interval_coverage"] = res.coverage
-    save_predictor(res.model, args.out, name=args.name or f"{build.get('architecture', 'zoo')}-{args.features}-{args.predictor}",
-                   feature_set=args.features, feature_names=res.feature_names,
-                   architecture_family=build.get("architecture", "unknown"),
+    tr, te = res.train_idx, res.test_idx
+    first = zoo.network(0)
+    envelope = domain.fit(X[tr], names, num_classes=max(2, int(first[-1].kernel.shape[-1])))
+    metrics["in_domain_heldout"] = domain.in_domain_rate(envelope, X[te])
+    name = args.name or f"{arch}-{args.features}-{args.predictor}"
+    rows = {"trained": "every checkpoint after epoch 0", "final": "final checkpoints only",
+            "all": "every checkpoint, epoch 0 included"}[args.epochs]
+    card = {"title": f"Predictor of the test accuracy of `{arch}` networks from their weights "
+                     f"(`{args.features}`, {args.predictor}), fitted on your zoo.",
+            "rows": rows, "built_with": f"weightwatch fit {shlex.quote(str(args.zoo))} --features {args.features} "
+                                        f"--predictor {args.predictor} --epochs {args.epochs}",
+            "scope": [f"Networks of the `{arch}` family (the layer signature in the manifest's `family`), on data "
+                      "like the zoo's; elsewhere the monitor flags it out of domain."]}
+    save_predictor(res.model, args.out, name=name, feature_set=args.features, feature_names=res.feature_names,
+                   architecture_family=arch,
                    zoo_summary={"path": str(zoo.path), "runs": zoo.n_runs, "rows_train": res.n_train,
-                                "rows_test": res.n_test, "build": build},
-                   metrics=metrics, overwrite=args.overwrite)
-    print(json.dumps({"out": args.out, "metrics": metrics}, indent=2))
+                                "rows_test": res.n_test, "runs_train": int(len(set(groups[tr]))), "build": build},
+                   metrics=metrics, overwrite=args.overwrite,
+                   extra={"split": split_runs(groups, tr, te), "domain": envelope, "card": card,
+                          "family": {"architecture": arch, "signature": family_signature(first)}})
+    card_path = render_card(args.out, args.out)
+    print(json.dumps({"out": args.out, "card": str(card_path), "metrics": metrics}, indent=2))
     return 0
 
 

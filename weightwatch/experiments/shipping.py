@@ -218,7 +218,7 @@ def render_card(directory, out: Path | None = None) -> Path:
              f"- training rows: {zs.get('rows_train')} (runs: {zs.get('runs_train')}); "
              f"held-out rows: {zs.get('rows_test')} (split by configuration, used once)",
              f"- files: {', '.join(sorted(m['files']))} (LightGBM text + JSON; sha256 in manifest.json)",
-             f"- built with `weightwatch pretrained build`", "",
+             f"- built with `{card.get('built_with', 'weightwatch pretrained build')}`", "",
              "## Held-out metrics", "", "| metric | value (mean ± std over 3 CV-fold models) |", "|---|---|"]
     for k in ("r2", "mse", "mad", "kendall_tau"):
         if k in metrics:
@@ -232,10 +232,11 @@ def render_card(directory, out: Path | None = None) -> Path:
             lines += ["", f"## {section}", "", "| | value |", "|---|---|"]
             for k, v in sorted(metrics[key].items(), key=lambda kv: _natural(kv[0])):
                 lines.append(f"| {k} | {_cell(v)} |")
-    lines += ["", "## Intended use and limits", "",
-              "- Tiny CNNs (and MLPs) trained on small grayscale images at 16×16, inputs in [-1, 1]: the zoos it "
-              "was trained on. Within that family, predicted accuracy is calibrated to those datasets.",
-              "- On other architectures or data it ranks networks (Kendall τ) rather than calibrating accuracy.",
+    scope = card.get("scope") or [
+        "Tiny CNNs (and MLPs) trained on small grayscale images at 16×16, inputs in [-1, 1]: the zoos it was "
+        "trained on. Within that family, predicted accuracy is calibrated to those datasets.",
+        "On other architectures or data it ranks networks (Kendall τ) rather than calibrating accuracy."]
+    lines += ["", "## Intended use and limits", "", *(f"- {s}" for s in scope),
               "- It sees only weights: a run can look healthy and still overfit, or be fine on data unlike the zoos'.",
               *card.get("notes", []), ""]
     path = out / f"{name}.md"
@@ -243,7 +244,7 @@ def render_card(directory, out: Path | None = None) -> Path:
     return path
 
 
-def _split(groups, tr, te) -> dict:
+def split_runs(groups, tr, te) -> dict:
     """The run ids behind a fit and behind its held-out numbers (disjoint)."""
     return {"train_runs": sorted(set(map(str, groups[tr]))), "heldout_runs": sorted(set(map(str, groups[te])))}
 
@@ -284,7 +285,7 @@ def build_pretrained(tables_dir, out, *, seed=0, paper_cnn=PAPER_CNN_DATASETS, p
                        zoo_summary={"zoos": zoos, "rows_train": int(len(tr)), "rows_test": int(len(te)),
                                     "runs_train": int(len(set(groups[tr]))), "seed": seed},
                        metrics=metrics, overwrite=True,
-                       extra={"split": _split(groups, tr, te), "domain": envelope, **(extra or {})})
+                       extra={"split": split_runs(groups, tr, te), "domain": envelope, **(extra or {})})
         summary[name] = metrics
 
     def split_metrics(summ, coverage):
@@ -440,7 +441,7 @@ def build_forecaster(paper: dict, out, *, seed=0, params=None, budget=FALSE_STOP
                                 "rows_test": int(len(te)), "runs_train": len(train_runs), "seed": seed,
                                 "checks": list(checks)},
                    metrics=metrics, overwrite=True,
-                   extra={"split": _split(groups, tr, te), "domain": envelope, "verdict": verdict,
+                   extra={"split": split_runs(groups, tr, te), "domain": envelope, "verdict": verdict,
                           "forecast": {"target": "test accuracy at the end of the run",
                                        "zoo_epochs": forecast.ZOO_EPOCHS,
                                        "progress": "epoch / planned epochs (zoo: k / 18)",

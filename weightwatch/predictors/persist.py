@@ -51,7 +51,7 @@ FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 SEAL = "manifest.sha256"
 #: Optional top-level manifest sections (see ``save_predictor(extra=...)``).
-EXTRA_SECTIONS = ("split", "domain", "verdict", "forecast", "card")
+EXTRA_SECTIONS = ("split", "domain", "verdict", "forecast", "card", "family")
 #: Top-level keys save_predictor always writes; the first group must be present to load.
 REQUIRED_KEYS = ("format", "format_version", "name", "predictor_class", "params", "feature_set",
                  "feature_names", "n_features", "files")
@@ -118,7 +118,10 @@ def save_predictor(
         More top-level manifest sections, data only; keys must be in
         :data:`EXTRA_SECTIONS` (``split``: run ids behind the fit and the
         held-out numbers; ``domain``: the envelope of the training features;
-        ``verdict``: doom thresholds; ``forecast``: how epochs map to runs).
+        ``verdict``: doom thresholds; ``forecast``: how epochs map to runs;
+        ``card``: the text of its card; ``family``: the architecture and
+        layer signature of the networks it was fitted on, by which the
+        predictor path matches it to a network).
 
     Returns
     -------

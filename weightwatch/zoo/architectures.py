@@ -99,13 +99,24 @@ ARCHITECTURES: dict[str, ArchitectureSpec] = {
 
 
 def get_architecture(spec: str | ArchitectureSpec) -> ArchitectureSpec:
-    """Return the spec for a name (or pass a spec through)."""
+    """Return the spec registered under a name (or pass a spec through).
+
+    Names are looked up among every family registered through the
+    ``register_architectures`` hook: the built-ins of :data:`ARCHITECTURES`
+    and those of installed plugins.
+    """
     if isinstance(spec, ArchitectureSpec):
         return spec
-    try:
-        return ARCHITECTURES[spec]
-    except KeyError:
-        raise InvalidArgumentError(f"unknown architecture {spec!r}; known: {sorted(ARCHITECTURES)}") from None
+    from ..plugins import get_registry
+
+    table = get_registry().entries("architectures")
+    if spec not in table:
+        raise InvalidArgumentError(f"unknown architecture {spec!r}; known: {', '.join(sorted(table))}")
+    found = table[spec].obj
+    if not isinstance(found, ArchitectureSpec):
+        raise InvalidArgumentError(f"architecture {spec!r} registered by plugin {table[spec].plugin!r} is a "
+                                   f"{type(found).__name__}, not a weightwatch.zoo.architectures.ArchitectureSpec")
+    return found
 
 
 def _conv_out(size: int, spec: ArchitectureSpec) -> int:

@@ -194,6 +194,9 @@ def check_spec(spec: BuildSpec, *, data_dir=None, load_data: bool = True) -> Non
             param_shapes(arch, data.input_shape)
         except InvalidArgumentError as exc:
             raise InvalidArgumentError(f"--resolution {spec.resolution}: {exc}") from None
+        if data.num_classes != arch.num_classes:
+            raise InvalidArgumentError(f"dataset {spec.dataset!r} has {data.num_classes} classes but architecture "
+                                       f"{arch.name!r} outputs {arch.num_classes}; pick a matching pair")
 
 
 def _read_spec(out: Path):
