@@ -1,3 +1,4 @@
+import contextlib
 import importlib
 import inspect
 import subprocess
@@ -130,15 +131,26 @@ def test_block_env_removes_a_builtin(fresh_registry, monkeypatch):
     assert "non_finite" not in plugins.get_registry().entries("rules")
 
 
-def test_example_plugin_installed_discovered_used_and_blocked(tmp_path, fresh_registry, monkeypatch):
-    """pip-installs plugins/weightwatch-spectral for real and finds it through the entry point."""
-    src = ROOT / "plugins" / "weightwatch-spectral"
-    pip = [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", str(src)]
+@contextlib.contextmanager
+def installed(distribution: str):
+    """``plugins/<distribution>`` pip-installed for real for the block, then uninstalled; the registry rediscovered."""
+    pip = [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
+           str(ROOT / "plugins" / distribution)]
     subprocess.run(pip, check=True, capture_output=True)
     try:
         importlib.invalidate_caches()
         plugins.reset()
-        entry = plugins.get_registry().entries("extractors")["spectral"]
+        yield plugins.get_registry()
+    finally:
+        subprocess.run([sys.executable, "-m", "pip", "uninstall", "-q", "-y", distribution], check=True)
+        importlib.invalidate_caches()
+        plugins.reset()
+
+
+def test_example_plugin_installed_discovered_used_and_blocked(tmp_path, fresh_registry, monkeypatch):
+    """pip-installs plugins/weightwatch-spectral for real and finds it through the entry point."""
+    with installed("weightwatch-spectral") as reg:
+        entry = reg.entries("extractors")["spectral"]
         assert entry.plugin == "spectral"  # the entry-point name
         w = np.diag([3.0, 1.0]).astype(np.float32)
         net = Network((LayerWeights("d", "dense", w, np.zeros(2)),))
@@ -149,9 +161,6 @@ def test_example_plugin_installed_discovered_used_and_blocked(tmp_path, fresh_re
         monkeypatch.setenv(plugins.BLOCK_ENV, "spectral")
         plugins.reset()
         assert "spectral" not in plugins.get_registry().entries("extractors")
-    finally:
-        subprocess.run([sys.executable, "-m", "pip", "uninstall", "-q", "-y", "weightwatch-spectral"], check=True)
-        importlib.invalidate_caches()
 
 
 def test_a_registered_family_is_what_zoo_build_trains(fresh_registry, tmp_path, capsys):
@@ -211,13 +220,7 @@ def test_third_party_family_zoo_predictor_found_by_the_keras_callback(tmp_path, 
     from weightwatch.pretrained import PATH_ENV
     from weightwatch.zoo.storage import Zoo
 
-    src = ROOT / "plugins" / "weightwatch-parity"
-    pip = [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", str(src)]
-    subprocess.run(pip, check=True, capture_output=True)
-    try:
-        importlib.invalidate_caches()
-        plugins.reset()
-        reg = plugins.get_registry()
+    with installed("weightwatch-parity") as reg:
         assert reg.entries("architectures")["tiny-cnn-2"].plugin == "parity"
         assert reg.entries("datasets")["digits_parity"].plugin == "parity"
         zoo_dir, pred_dir = tmp_path / "zoo", tmp_path / "mine" / "tiny"
@@ -250,6 +253,3 @@ def test_third_party_family_zoo_predictor_found_by_the_keras_callback(tmp_path, 
         from weightwatch.pretrained import find_on_path
 
         assert find_on_path(to_network(other)) is None
-    finally:
-        subprocess.run([sys.executable, "-m", "pip", "uninstall", "-q", "-y", "weightwatch-parity"], check=True)
-        importlib.invalidate_caches()
