@@ -291,7 +291,8 @@ def test_dataset_is_frozen_and_validated():
 
 def test_registry_and_load_dataset():
     assert set(DATASET_LOADERS) == {
-        "digits", "digits_jitter", "mnist5k", "textures", "shapes", "mnist", "fashion_mnist", "cifar10", "svhn"
+        "digits", "digits_jitter", "mnist5k", "textures", "shapes", "mnist", "fashion_mnist", "cifar10", "svhn",
+        "breast_cancer", "wine", "iris", "digits64",
     }
     ds = load_dataset("shapes", n_train=20, n_test=10, resolution=12)
     _check(ds, 12)
@@ -524,3 +525,29 @@ def test_digits_pixels_are_those_of_skimages_resize():
     ds = load_digits()
     np.testing.assert_array_equal(ds.x_train, expect[np.sort(tr)])
     np.testing.assert_array_equal(ds.x_test, expect[np.sort(te)])
+
+
+# --------------------------------------------------------------------------- tabular
+
+
+@pytest.mark.parametrize("name,n,d,k", [("breast_cancer", 569, 30, 2), ("wine", 178, 13, 3), ("iris", 150, 4, 3),
+                                        ("digits64", 1797, 64, 10)])
+def test_tabular_datasets_are_scikit_learns_vectors_split_once(name, n, d, k):
+    from sklearn import datasets
+
+    ds = load_dataset(name)
+    assert ds.is_vector and ds.input_shape == (d,) and ds.num_classes == k
+    assert ds.n_train + ds.n_test == n and ds.x_train.dtype == np.float32
+    np.testing.assert_allclose(ds.x_train.mean(0), 0, atol=1e-5)  # standardised with the training statistics
+    assert not np.allclose(ds.x_test.mean(0), 0, atol=1e-5)
+    raw = load_dataset(name, scale="raw")
+    bunch = getattr(datasets, {"digits64": "load_digits"}.get(name, f"load_{name}"))()
+    rows = {tuple(np.float32(r)) for r in bunch.data}
+    train, test = {tuple(r) for r in raw.x_train}, {tuple(r) for r in raw.x_test}
+    assert train <= rows and test <= rows  # every example is scikit-learn's, as bundled
+    assert np.bincount(raw.y_train, minlength=k) / raw.n_train == pytest.approx(np.bincount(bunch.target) / n, abs=0.02)
+    unit = load_dataset(name, scale="unit")
+    assert unit.x_train.min() == 0 and unit.x_train.max() == pytest.approx(1)
+    np.testing.assert_array_equal(load_dataset(name).x_test, ds.x_test)  # one fixed split
+    with pytest.raises(ValueError, match="scale must be one of standard, unit, raw"):
+        load_dataset(name, scale="minmax")

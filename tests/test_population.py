@@ -81,6 +81,7 @@ def test_paper_cnn_param_count():
 
 @pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
 def test_keras_model_matches_spec(arch):
+    arch = ARCHITECTURES[arch].for_classes(10)  # a family sized by its data: here 10 classes
     cfg = sample_configs(1, seed=5, dataset="d")[0]
     model = build_keras_model(arch, cfg, SHAPE)
     shapes = [s for _, k, b in param_shapes(arch, SHAPE) for s in (k, b)]
@@ -92,11 +93,12 @@ def test_keras_model_matches_spec(arch):
 @pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
 def test_architectures_accept_mnist_size(arch):
     """28x28 (mnist5k, the paper's MNIST): every family builds, the paper CNN keeps its 4970 parameters."""
+    arch = ARCHITECTURES[arch].for_classes(10)
     cfg = sample_configs(1, seed=5, dataset="d")[0]
     model = build_keras_model(arch, cfg, (28, 28, 1))
     assert model.count_params() == num_params(arch, (28, 28, 1))
     assert model(np.zeros((2, 28, 28, 1), np.float32)).shape == (2, 10)
-    if arch == "paper-cnn":
+    if arch.name == "paper-cnn":
         assert num_params(arch, (28, 28, 1)) == 4970
 
 
@@ -304,3 +306,51 @@ def test_dropout_semantics():
     again = _dropout(tf, h, rate, tf.constant([1, 2])).numpy()
     np.testing.assert_array_equal(out, again)
     assert not np.array_equal(out, _dropout(tf, h, rate, tf.constant([1, 3])).numpy())
+
+
+@pytest.mark.parametrize("name", ["wine", "breast_cancer"])
+def test_tabular_mlp_sized_by_its_data_matches_keras(name):
+    """Vector inputs and a 3- or 2-class output: the population trainer equals Keras model.fit."""
+    import keras
+
+    from weightwatch.zoo.architectures import get_architecture
+    from weightwatch.zoo.datasets import load_dataset
+
+    d = load_dataset(name)
+    spec = get_architecture("mlp-tabular").for_classes(d.num_classes)
+    cfgs = sample_configs(2, seed=4, dataset=name, architecture="mlp-tabular")
+    cfgs[0].update(activation="relu", dropout=0.0, l2reg=1e-3, learning_rate=3e-3, train_fraction=0.5)
+    cfgs[1].update(activation="tanh", dropout=0.2)
+    res = train_population(cfgs, d.x_train, d.y_train, d.x_test, d.y_test, architecture=spec, checkpoints=(2,),
+                           group_keys=())
+    cfg = cfgs[0]
+    model = build_keras_model(spec, cfg, d.input_shape)
+    assert model.output_shape == (None, d.num_classes)
+    model.compile(optimizer=keras.optimizers.Adam(cfg["learning_rate"]),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    for order in member_batch_orders(cfg, d.n_train, 2):
+        model.fit(d.x_train[order], d.y_train[order], batch_size=32, epochs=1, shuffle=False, verbose=0)
+    for got, want in zip(res[0].final.weights, model.get_weights()):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=3e-5)
+    acc = float((model.predict(d.x_test, verbose=0).argmax(1) == d.y_test).mean())
+    assert res[0].final.test_accuracy == pytest.approx(acc, abs=1.5 / d.n_test)
+    # sized from the labels when the spec is left to the data
+    again = train_population(cfgs[:1], d.x_train, d.y_train, d.x_test, d.y_test, architecture="mlp-tabular",
+                             checkpoints=(2,), group_keys=())
+    assert again[0].final.weights[-1].shape == (d.num_classes,)
+
+
+def test_vector_inputs_need_an_mlp_and_a_sized_family():
+    from weightwatch.errors import InvalidArgumentError
+    from weightwatch.zoo.architectures import get_architecture
+
+    with pytest.raises(InvalidArgumentError, match=r"paper-cnn takes \(H, W, C\) images"):
+        param_shapes("paper-cnn", (13,))
+    with pytest.raises(InvalidArgumentError, match="takes its number of classes from the dataset"):
+        param_shapes("mlp-tabular", (13,))
+    assert param_shapes(get_architecture("mlp-tabular").for_classes(3), (13,))[0][1] == (13, 16)
+    with pytest.raises(InvalidArgumentError, match="the dataset has 3 classes but architecture 'mlp' outputs 10"):
+        get_architecture("mlp").for_classes(3)
+    with pytest.raises(InvalidArgumentError, match=r"expected images of shape \(n, H, W\[, C\]\), got \(5, 13\)"):
+        train_population(sample_configs(1, seed=0, dataset="d"), np.zeros((5, 13)), np.zeros(5), np.zeros((5, 13)),
+                         np.zeros(5), architecture="paper-cnn", checkpoints=(1,))

@@ -290,3 +290,25 @@ def test_select_is_the_public_view_and_checks_its_mask(small_zoo):
         small_zoo.select(np.ones(3, bool))
     with pytest.raises(InvalidArgumentError, match="boolean mask"):
         small_zoo.select(np.arange(len(small_zoo)))
+
+
+def test_tabular_mlp_zoo_builds_and_fits_with_the_cli(tmp_path, capsys):
+    """An MLP zoo on a 3-class tabular set, through `zoo build` and `fit`; the output is sized by the data."""
+    import json
+
+    from weightwatch.cli import main
+    from weightwatch.pretrained import family_signature
+
+    out = tmp_path / "iris"
+    assert main(["zoo", "build", "--architecture", "mlp-tabular", "--dataset", "iris", "--runs", "12",
+                 "--epochs", "2", "--shard-size", "12", "--seed", "2", "--out", str(out), "--quiet"]) == 0
+    zoo = Zoo(out / "zoo")
+    assert zoo.network(0).signature() == (("dense", (4, 16), True), ("dense", (16, 16), True),
+                                          ("dense", (16, 3), True))
+    final = zoo.filter(status="ok", last=True).metrics
+    assert final["test_accuracy"].between(0, 1).all() and final["test_accuracy"].max() > 0.5  # some learn iris
+    pred = tmp_path / "pred"
+    assert main(["fit", str(zoo.path), "--out", str(pred), "--params", '{"min_child_samples": 3}']) == 0
+    m = json.loads((pred / "manifest.json").read_text())
+    assert m["domain"]["num_classes"] == 3 and m["family"]["signature"] == family_signature(zoo.network(0))
+    capsys.readouterr()

@@ -1,4 +1,4 @@
-"""Built-in zoo network families: paper-cnn, cnn-deep, cnn-wide, mlp."""
+"""Built-in zoo network families: paper-cnn, cnn-deep, cnn-wide, mlp (images) and mlp-tabular (vectors, sized by the dataset)."""
 
 from ..hookspecs import hookimpl
 from ..zoo.architectures import ARCHITECTURES

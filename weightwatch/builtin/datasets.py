@@ -1,4 +1,4 @@
-"""Built-in zoo datasets: digits, textures, shapes (embedded) and file-backed ones."""
+"""Built-in zoo datasets: digits, textures, shapes (embedded), file-backed ones and tabular vectors."""
 
 from ..hookspecs import hookimpl
 from ..zoo.datasets import DATASET_LOADERS

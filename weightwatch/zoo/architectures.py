@@ -4,7 +4,8 @@ A CNN spec is ``[Conv2D -> activation -> Dropout] * len(conv_filters)``, then
 global average pooling, then ``[Dense -> activation -> Dropout]`` per entry of
 ``dense_hidden``, then a ``Dense(num_classes)`` logits layer (softmax lives in
 the loss).  With empty ``conv_filters`` the spec is an MLP on the flattened
-image.  L2 regularization (``l2reg * sum(w**2)``, Keras ``L2``) applies to every
+image, or on vector inputs ``(d,)`` (tabular data).  ``num_classes=None``
+takes the number of classes from the dataset (:meth:`ArchitectureSpec.for_classes`).  L2 regularization (``l2reg * sum(w**2)``, Keras ``L2``) applies to every
 conv kernel and every hidden dense kernel, never to the output layer or biases.
 """
 
@@ -68,8 +69,8 @@ class ArchitectureSpec:
         ``"valid"`` or ``"same"``.
     dense_hidden : tuple of int
         Hidden dense widths after pooling (or after flattening for an MLP).
-    num_classes : int
-        Number of output logits.
+    num_classes : int or None
+        Number of output logits; None: the dataset's (see :meth:`for_classes`).
     """
 
     name: str
@@ -78,11 +79,24 @@ class ArchitectureSpec:
     strides: int = 2
     padding: str = "valid"
     dense_hidden: tuple[int, ...] = ()
-    num_classes: int = 10
+    num_classes: int | None = 10
 
     def __post_init__(self) -> None:
         if self.padding not in ("valid", "same"):
             raise InvalidArgumentError(f"padding must be 'valid' or 'same', got {self.padding!r}")
+        if self.num_classes is not None and int(self.num_classes) < 2:
+            raise InvalidArgumentError(f"num_classes must be >= 2 or None (the dataset's), got {self.num_classes}")
+
+    def for_classes(self, num_classes: int) -> "ArchitectureSpec":
+        """This family sized for a dataset of ``num_classes`` classes (a fixed size must match it)."""
+        from dataclasses import replace
+
+        if self.num_classes is None:
+            return replace(self, num_classes=int(num_classes))
+        if self.num_classes != num_classes:
+            raise InvalidArgumentError(f"the dataset has {num_classes} classes but architecture {self.name!r} "
+                                       f"outputs {self.num_classes}; pick a matching pair")
+        return self
 
     @property
     def is_mlp(self) -> bool:
@@ -95,6 +109,7 @@ ARCHITECTURES: dict[str, ArchitectureSpec] = {
     "cnn-deep": ArchitectureSpec("cnn-deep", (32, 32, 32, 32), 3, 2, "same"),
     "cnn-wide": ArchitectureSpec("cnn-wide", (32, 32, 32), 3, 2, "same"),
     "mlp": ArchitectureSpec("mlp", (), dense_hidden=(32, 32)),
+    "mlp-tabular": ArchitectureSpec("mlp-tabular", (), dense_hidden=(16, 16), num_classes=None),
 }
 
 
@@ -142,9 +157,9 @@ def param_shapes(
     Parameters
     ----------
     spec : str or ArchitectureSpec
-        Architecture.
+        Architecture (its ``num_classes`` set, see :meth:`ArchitectureSpec.for_classes`).
     input_shape : sequence of int
-        ``(H, W, C)`` of one example.
+        ``(H, W, C)`` of one image, or ``(d,)`` of one vector (MLPs only).
 
     Returns
     -------
@@ -152,7 +167,16 @@ def param_shapes(
         Conv kernels are ``(kh, kw, in, out)``, dense kernels ``(in, out)``.
     """
     spec = get_architecture(spec)
-    h, w, c = (int(s) for s in input_shape)
+    if spec.num_classes is None:
+        raise InvalidArgumentError(f"architecture {spec.name!r} takes its number of classes from the dataset: "
+                                   "size it with spec.for_classes(k) first")
+    shape = tuple(int(s) for s in input_shape)
+    if len(shape) == 1 and spec.is_mlp:
+        shape = (1, 1, shape[0])
+    elif len(shape) != 3:
+        raise InvalidArgumentError(f"input shape {shape}: {spec.name} takes (H, W, C) images"
+                                   + ("" if not spec.is_mlp else " or (d,) vectors"))
+    h, w, c = shape
     names = iter(_layer_names(spec))
     out = []
     k = spec.kernel_size
@@ -232,7 +256,7 @@ def build_keras_model(
         Uses ``activation``, ``dropout``, ``l2reg``, ``w_init``, ``init_std``,
         ``b_init`` and ``random_seed``.
     input_shape : sequence of int
-        ``(H, W, C)``.
+        ``(H, W, C)``, or ``(d,)`` for an MLP on vectors.
 
     Returns
     -------
@@ -242,6 +266,7 @@ def build_keras_model(
     keras = require("keras", "building zoo networks")
 
     spec = get_architecture(spec)
+    param_shapes(spec, input_shape)  # sized, and the input fits the family: say so before Keras does
     _check_b_init(config)
     act = config["activation"]
     rate = float(config["dropout"])

@@ -133,11 +133,11 @@ def run_shard(spec_json: dict, shard: int, out: str, data_dir: str | None = None
     lo, hi = spec.shard_range(shard)
     configs = sample_configs(hi - lo, seed=spec.seed, dataset=spec.dataset, architecture=spec.architecture,
                              epochs=spec.epochs, ranges=spec.ranges or None, start_index=lo)
+    arch = get_architecture(spec.architecture).for_classes(data.num_classes)
     results = train_population(
-        configs, data.x_train, data.y_train, data.x_test, data.y_test, architecture=spec.architecture,
+        configs, data.x_train, data.y_train, data.x_test, data.y_test, architecture=arch,
         batch_size=spec.effective_batch_size, checkpoints=spec.checkpoints, population_size=spec.population_size,
     )
-    arch = get_architecture(spec.architecture)
     layout = layout_shapes(param_shapes(arch, data.input_shape))
     n_train = len(data.x_train)
     rows, records = [], []
@@ -190,13 +190,13 @@ def check_spec(spec: BuildSpec, *, data_dir=None, load_data: bool = True) -> Non
         raise InvalidArgumentError(f"--data-dir {data_dir} is not a directory")
     if load_data:
         data = _dataset(spec.dataset, spec.resolution, str(data_dir) if data_dir else None)
-        try:
-            param_shapes(arch, data.input_shape)
-        except InvalidArgumentError as exc:
-            raise InvalidArgumentError(f"--resolution {spec.resolution}: {exc}") from None
-        if data.num_classes != arch.num_classes:
+        if arch.num_classes not in (None, data.num_classes):
             raise InvalidArgumentError(f"dataset {spec.dataset!r} has {data.num_classes} classes but architecture "
                                        f"{arch.name!r} outputs {arch.num_classes}; pick a matching pair")
+        try:
+            param_shapes(arch.for_classes(data.num_classes), data.input_shape)
+        except InvalidArgumentError as exc:
+            raise InvalidArgumentError(f"--resolution {spec.resolution}: {exc}") from None
 
 
 def _read_spec(out: Path):

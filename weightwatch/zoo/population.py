@@ -414,12 +414,16 @@ def _get_fns(spec: ArchitectureSpec, act_mode: str, use_dropout: bool):
 
 
 # --------------------------------------------------------------------------- driver
-def _as_images(x: np.ndarray) -> np.ndarray:
+def _as_inputs(x: np.ndarray, spec: ArchitectureSpec) -> np.ndarray:
+    """Images ``(n, H, W, C)`` (``(n, H, W)`` gets a channel), or vectors ``(n, d)`` for an MLP."""
     x = np.asarray(x, dtype=np.float32)
     if x.ndim == 3:
         x = x[..., None]
+    if x.ndim == 2 and spec.is_mlp:
+        return np.ascontiguousarray(x)
     if x.ndim != 4:
-        raise InvalidArgumentError(f"expected images of shape (n, H, W[, C]), got {x.shape}")
+        raise InvalidArgumentError(f"expected images of shape (n, H, W[, C])"
+                                   f"{' or vectors (n, d)' if spec.is_mlp else ''}, got {x.shape}")
     return np.ascontiguousarray(x)
 
 
@@ -596,9 +600,11 @@ def train_population(
         ``learning_rate, l2reg, dropout, activation, w_init, init_std,
         train_fraction, random_seed``; ``optimizer`` must be ``"adam"``).
     x_train, y_train, x_test, y_test : ndarray
-        Images ``(n, H, W[, C])`` (float32, NHWC) and integer labels.
+        Images ``(n, H, W[, C])`` (float32, NHWC), or vectors ``(n, d)`` for an
+        MLP, and integer labels.
     architecture : str or ArchitectureSpec
-        Network family.
+        Network family (one sized by its data, ``num_classes=None``, takes the
+        largest label + 1; pass ``spec.for_classes(k)`` to be explicit).
     batch_size : int
         Mini-batch size.
     checkpoints : sequence of int
@@ -628,9 +634,11 @@ def train_population(
         In the order of ``configs``.
     """
     spec = get_architecture(architecture)
-    x_train, x_test = _as_images(x_train), _as_images(x_test)
+    x_train, x_test = _as_inputs(x_train, spec), _as_inputs(x_test, spec)
     y_train = np.asarray(y_train, np.int32).reshape(-1)
     y_test = np.asarray(y_test, np.int32).reshape(-1)
+    if spec.num_classes is None:  # a family sized by its data: the labels say how many classes
+        spec = spec.for_classes(max(2, int(max(y_train.max(initial=0), y_test.max(initial=0))) + 1))
     if len(x_train) != len(y_train) or len(x_test) != len(y_test):
         raise InvalidArgumentError("x and y lengths differ")
     if y_train.size and (y_train.min() < 0 or y_train.max() >= spec.num_classes):

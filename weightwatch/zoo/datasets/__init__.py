@@ -14,7 +14,9 @@ the same kind of data in a uniform format, and **never downloads anything**:
   ``mnist5k`` and ``textures`` (``pip install 'weightwatch[datasets]'``);
 - :mod:`.synthetic`: ``shapes`` (``synthetic=True``);
 - :mod:`.files`: ``mnist``, ``fashion_mnist``, ``cifar10``, ``svhn`` from
-  files the user already has (``data_dir``, then the Keras cache).
+  files the user already has (``data_dir``, then the Keras cache);
+- :mod:`.tabular`: ``breast_cancer``, ``wine``, ``iris``, ``digits64``:
+  vectors ``(N, d)`` bundled with scikit-learn, for MLP zoos.
 
 Loaders are registered through the ``register_datasets`` hook
 (:mod:`weightwatch.builtin.datasets`); :func:`load_dataset` looks a name up
@@ -33,6 +35,7 @@ from .bundled import (TEXTURE_PHOTOS, TexturePatchOrigins, load_digits, load_dig
 from .files import keras_cache_dir, load_cifar10, load_fashion_mnist, load_mnist, load_svhn
 from .images import jitter_images, resize_images, rgb_to_gray
 from .synthetic import SHAPE_CLASSES, load_shapes
+from .tabular import TABULAR, load_breast_cancer, load_digits64, load_iris, load_tabular, load_wine
 
 __all__ = [
     "Dataset",
@@ -55,6 +58,12 @@ __all__ = [
     "resize_images",
     "rgb_to_gray",
     "keras_cache_dir",
+    "TABULAR",
+    "load_tabular",
+    "load_breast_cancer",
+    "load_wine",
+    "load_iris",
+    "load_digits64",
 ]
 
 DATASET_LOADERS: dict[str, Callable[..., Dataset]] = {
@@ -67,6 +76,10 @@ DATASET_LOADERS: dict[str, Callable[..., Dataset]] = {
     "fashion_mnist": load_fashion_mnist,
     "cifar10": load_cifar10,
     "svhn": load_svhn,
+    "breast_cancer": load_breast_cancer,
+    "wine": load_wine,
+    "iris": load_iris,
+    "digits64": load_digits64,
 }
 
 

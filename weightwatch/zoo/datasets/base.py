@@ -13,11 +13,12 @@ __all__ = ["Dataset"]
 
 @dataclass(frozen=True, eq=False)
 class Dataset:
-    """An image classification dataset with a fixed train/test split.
+    """A classification dataset with a fixed train/test split.
 
-    ``x_*`` are float32 ``(N, H, W, 1)`` arrays in ``[-1, 1]``; ``y_*`` are
-    int64 labels in ``[0, num_classes)``.  ``synthetic`` is True for
-    procedurally generated data.
+    ``x_*`` are float32 ``(N, H, W, 1)`` images in ``[-1, 1]``, or float32
+    ``(N, d)`` vectors (tabular data, for MLPs); ``y_*`` are int64 labels in
+    ``[0, num_classes)``.  ``synthetic`` is True for procedurally generated
+    data.
     """
 
     name: str
@@ -33,9 +34,9 @@ class Dataset:
         for split in ("train", "test"):
             x = getattr(self, f"x_{split}")
             y = getattr(self, f"y_{split}")
-            if x.dtype != np.float32 or x.ndim != 4 or x.shape[-1] != 1:
+            if x.dtype != np.float32 or not (x.ndim == 4 and x.shape[-1] == 1 or x.ndim == 2):
                 raise InvalidArgumentError(
-                    f"x_{split} must be float32 of shape (N, H, W, 1), got "
+                    f"x_{split} must be float32 images (N, H, W, 1) or vectors (N, d), got "
                     f"{x.dtype} {x.shape}"
                 )
             if y.dtype != np.int64 or y.shape != (x.shape[0],):
@@ -46,12 +47,18 @@ class Dataset:
             if y.size and (y.min() < 0 or y.max() >= self.num_classes):
                 raise InvalidArgumentError(f"y_{split} labels outside [0, {self.num_classes})")
         if self.x_train.shape[1:] != self.x_test.shape[1:]:
-            raise InvalidArgumentError("train and test images have different shapes")
+            raise InvalidArgumentError(f"train and test examples have different shapes: {self.x_train.shape[1:]} "
+                                       f"and {self.x_test.shape[1:]}")
 
     @property
-    def input_shape(self) -> tuple[int, int, int]:
-        """Shape of one image, ``(H, W, 1)``."""
-        return tuple(int(s) for s in self.x_train.shape[1:])  # type: ignore[return-value]
+    def input_shape(self) -> tuple:
+        """Shape of one example: ``(H, W, 1)`` for an image, ``(d,)`` for a vector."""
+        return tuple(int(s) for s in self.x_train.shape[1:])
+
+    @property
+    def is_vector(self) -> bool:
+        """True for tabular data (vectors, for MLPs)."""
+        return self.x_train.ndim == 2
 
     @property
     def n_train(self) -> int:
