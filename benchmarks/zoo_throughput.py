@@ -38,7 +38,8 @@ def _configs(k: int, epochs: int, seed: int, train_fraction: str):
     return sample_configs(k, seed=seed, dataset="digits16", epochs=epochs, ranges=ranges)
 
 
-def run_population(configs, data, epochs, checkpoints_mode, population_size, threads=None, batch_size=32):
+def run_population(configs, data, epochs, checkpoints_mode, population_size, threads=None, batch_size=32,
+                   architecture="paper-cnn"):
     """Train ``configs`` with the population trainer; returns (seconds, n_nan)."""
     from weightwatch.zoo.population import configure_threads, train_population
 
@@ -46,7 +47,8 @@ def run_population(configs, data, epochs, checkpoints_mode, population_size, thr
         configure_threads(threads, 1)
     ckpts = tuple(range(epochs + 1)) if checkpoints_mode == "every" else (epochs,)
     t0 = time.perf_counter()
-    res = train_population(configs, *data, checkpoints=ckpts, population_size=population_size, batch_size=batch_size)
+    res = train_population(configs, *data, checkpoints=ckpts, population_size=population_size, batch_size=batch_size,
+                           architecture=architecture)
     return time.perf_counter() - t0, sum(r.status != "ok" for r in res)
 
 
@@ -79,7 +81,7 @@ def _worker(configs, data, epochs, checkpoints_mode, population_size, batch_size
     return run_population(configs, data, epochs, checkpoints_mode, population_size, batch_size=batch_size)
 
 
-def run_keras(configs, data, epochs, batch_size=32):
+def run_keras(configs, data, epochs, batch_size=32, architecture="paper-cnn"):
     """Train ``configs`` one at a time with ``model.fit``; returns seconds."""
     import keras
 
@@ -89,7 +91,7 @@ def run_keras(configs, data, epochs, batch_size=32):
     x, y = data[0], data[1]
     t0 = time.perf_counter()
     for c in configs:
-        m = build_keras_model("paper-cnn", c, x.shape[1:])
+        m = build_keras_model(architecture, c, x.shape[1:])
         m.compile(
             optimizer=keras.optimizers.Adam(c["learning_rate"]),
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -98,6 +100,35 @@ def run_keras(configs, data, epochs, batch_size=32):
         order = member_batch_orders(c, len(x), 1)[0]
         m.fit(x[order], y[order], batch_size=batch_size, epochs=epochs, shuffle=True, verbose=0)
     return time.perf_counter() - t0
+
+
+def families(spec_list: str, resolution: int, population: int, keras_runs: int, epochs: int, batch_size: int):
+    """CNN-epochs/s of the population trainer and of Keras ``model.fit`` per family, side by side in one run.
+
+    ``spec_list``: comma-separated ``family[@dataset]`` (default dataset digits).
+    """
+    from weightwatch.zoo.architectures import get_architecture
+    from weightwatch.zoo.datasets import load_dataset
+
+    print(f"per family: {population} networks x {epochs} epochs (population, after tracing) vs {keras_runs} x "
+          f"{epochs} (keras fit), batch {batch_size}")
+    print(f"{'family':<14} {'dataset':<10} {'params':>7} {'population/s':>13} {'keras/s':>9} {'ratio':>7}")
+    for item in spec_list.split(","):
+        name, _, ds = item.partition("@")
+        d = load_dataset(ds or "digits", resolution=resolution)
+        data = (d.x_train, d.y_train, d.x_test, d.y_test)
+        arch = get_architecture(name).for_classes(d.num_classes)
+        cfgs = _configs(population, epochs, 1, "1.0")
+        run_population(cfgs[:2], tuple(a[:96] for a in data), 1, "final", 64, batch_size=batch_size,
+                       architecture=arch)  # trace
+        t_pop, _ = run_population(cfgs, data, epochs, "final", 64, batch_size=batch_size, architecture=arch)
+        run_keras(cfgs[:1], data, 1, batch_size, architecture=arch)  # warm-up
+        t_k = run_keras(cfgs[:keras_runs], data, epochs, batch_size, architecture=arch)
+        pop, ker = population * epochs / t_pop, keras_runs * epochs / t_k
+        from weightwatch.zoo.architectures import num_params
+
+        print(f"{name:<14} {d.name:<10} {num_params(arch, d.input_shape):>7} {pop:>13.1f} {ker:>9.2f} "
+              f"{pop / ker:>6.1f}x")
 
 
 def main(argv=None):
@@ -115,6 +146,9 @@ def main(argv=None):
     p.add_argument("--dataset", default="digits", help="a zoo dataset (default digits)")
     p.add_argument("--resolution", type=int, default=16, help="image side (default 16; mnist5k natively 28)")
     p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--families", default="paper-cnn,cnn-deep,cnn-wide,cnn-maxpool,mlp,mlp-tabular@digits64",
+                   help="also time these families (family[@dataset], comma-separated; '' to skip), "
+                        "64 networks x 1 epoch each")
     args = p.parse_args(argv)
 
     data = load_data(args.dataset, args.resolution)
@@ -150,6 +184,8 @@ def main(argv=None):
         rate = args.population * args.epochs / busy
         print(f"population x{args.workers} loky workers (1 thread each): slowest worker {busy:.2f}s "
               f"-> {rate:.1f} CNN-epochs/s ({rate / k_rate:.1f}x keras); wall incl. startup+tracing {wall:.1f}s")
+    if args.families:
+        families(args.families, args.resolution, 64, 2, 1, bs)
 
 
 if __name__ == "__main__":

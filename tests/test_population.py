@@ -269,7 +269,7 @@ def test_plan_populations_groups_by_activation():
     assert all(len({cfgs[i]["activation"] for i in p}) == 1 for p in plan)
 
 
-@pytest.mark.parametrize("arch", ["mlp", "cnn-deep"])
+@pytest.mark.parametrize("arch", ["mlp", "cnn-deep", "cnn-maxpool"])
 def test_other_architectures_match_keras(data, arch):
     import keras
 

@@ -1,6 +1,6 @@
 """Network families of the zoo: framework-neutral specs plus a Keras builder.
 
-A CNN spec is ``[Conv2D -> activation -> Dropout] * len(conv_filters)``, then
+A CNN spec is ``[Conv2D -> activation (-> MaxPooling2D(2)) -> Dropout] * len(conv_filters)``, then
 global average pooling, then ``[Dense -> activation -> Dropout]`` per entry of
 ``dense_hidden``, then a ``Dense(num_classes)`` logits layer (softmax lives in
 the loss).  With empty ``conv_filters`` the spec is an MLP on the flattened
@@ -69,6 +69,9 @@ class ArchitectureSpec:
         ``"valid"`` or ``"same"``.
     dense_hidden : tuple of int
         Hidden dense widths after pooling (or after flattening for an MLP).
+    pool : str
+        ``"none"``, or ``"max"``: a 2x2 max-pooling (stride 2, valid) after
+        each conv layer's activation.
     num_classes : int or None
         Number of output logits; None: the dataset's (see :meth:`for_classes`).
     """
@@ -80,10 +83,13 @@ class ArchitectureSpec:
     padding: str = "valid"
     dense_hidden: tuple[int, ...] = ()
     num_classes: int | None = 10
+    pool: str = "none"
 
     def __post_init__(self) -> None:
         if self.padding not in ("valid", "same"):
             raise InvalidArgumentError(f"padding must be 'valid' or 'same', got {self.padding!r}")
+        if self.pool not in ("none", "max"):
+            raise InvalidArgumentError(f"pool must be 'none' or 'max', got {self.pool!r}")
         if self.num_classes is not None and int(self.num_classes) < 2:
             raise InvalidArgumentError(f"num_classes must be >= 2 or None (the dataset's), got {self.num_classes}")
 
@@ -110,6 +116,7 @@ ARCHITECTURES: dict[str, ArchitectureSpec] = {
     "cnn-wide": ArchitectureSpec("cnn-wide", (32, 32, 32), 3, 2, "same"),
     "mlp": ArchitectureSpec("mlp", (), dense_hidden=(32, 32)),
     "mlp-tabular": ArchitectureSpec("mlp-tabular", (), dense_hidden=(16, 16), num_classes=None),
+    "cnn-maxpool": ArchitectureSpec("cnn-maxpool", (16, 16, 16), 3, 1, "same", pool="max"),
 }
 
 
@@ -135,9 +142,12 @@ def get_architecture(spec: str | ArchitectureSpec) -> ArchitectureSpec:
 
 
 def _conv_out(size: int, spec: ArchitectureSpec) -> int:
+    """Side of a conv block's output: the conv, then the 2x2 max-pooling if any."""
     if spec.padding == "same":
-        return -(-size // spec.strides)
-    return (size - spec.kernel_size) // spec.strides + 1
+        size = -(-size // spec.strides)
+    else:
+        size = (size - spec.kernel_size) // spec.strides + 1
+    return size // 2 if spec.pool == "max" else size
 
 
 def _layer_names(spec: ArchitectureSpec) -> list[str]:
@@ -289,6 +299,8 @@ def build_keras_model(
                 name=names[li],
             )
         )
+        if spec.pool == "max":
+            layers.append(keras.layers.MaxPooling2D(2, name=f"max_pooling2d_{li}"))
         layers.append(keras.layers.Dropout(rate, seed=layer_seed(seed, li, 1), name=f"dropout_{li}"))
         li += 1
     if spec.is_mlp:

@@ -280,6 +280,8 @@ def _forward(tf, spec, W, x, *, shared_input, act_mode, relu_n, training, rate_n
             h = tf.nn.conv2d(h, K, strides=spec.strides, padding=spec.padding.upper())
             h = tf.nn.bias_add(h, tf.reshape(b, [-1]))
             h = act(h, None if act_mode != "mixed" else tf.repeat(relu_n, f))
+            if spec.pool == "max":  # per channel, so per member
+                h = tf.nn.max_pool2d(h, 2, 2, "VALID")
             if training and rate_n is not None:
                 h = drop(h, tf.repeat(rate_n, f), li)
             li += 1
