@@ -311,4 +311,27 @@ def test_tabular_mlp_zoo_builds_and_fits_with_the_cli(tmp_path, capsys):
     assert main(["fit", str(zoo.path), "--out", str(pred), "--params", '{"min_child_samples": 3}']) == 0
     m = json.loads((pred / "manifest.json").read_text())
     assert m["domain"]["num_classes"] == 3 and m["family"]["signature"] == family_signature(zoo.network(0))
+    lo, hi = zoo.manifest["input_range"]  # standardised iris: what the networks saw, and so the domain
+    assert lo < -1 and hi > 1 and m["domain"]["input_range"] == [lo, hi]
     capsys.readouterr()
+
+
+def test_input_scale_is_a_build_setting(tmp_path):
+    from weightwatch.zoo.datasets import load_dataset
+
+    base = load_dataset("digits")
+    unit, raw, std = (load_dataset("digits", input_scale=s) for s in ("unit", "raw", "standard"))
+    np.testing.assert_allclose(unit.x_train, (base.x_train + 1) / 2, atol=1e-7)
+    assert raw.x_train.min() == 0 and raw.x_train.max() == 255 and np.array_equal(raw.y_train, base.y_train)
+    assert abs(float(std.x_train.mean())) < 1e-4 and float(std.x_train.std()) == pytest.approx(1, abs=1e-4)
+    with pytest.raises(ValueError, match="input scale must be one of default, unit, standard, raw"):
+        load_dataset("digits", input_scale="0-255")
+    assert "input_scale" not in BuildSpec().to_json()  # builds recorded before the setting resume unchanged
+    out = tmp_path / "raw"
+    build_zoo(out, BuildSpec(**{**SMALL, "runs": 3, "shard_size": 3, "epochs": 1, "checkpoints": (1,),
+                               "input_scale": "raw"}), progress=False)
+    zoo = Zoo(out / "zoo")
+    assert zoo.manifest["build"]["input_scale"] == "raw" and zoo.manifest["input_range"] == [0.0, 255.0]
+    with pytest.raises(BuildSpecMismatch, match="input_scale"):
+        build_zoo(out, BuildSpec(**{**SMALL, "runs": 3, "shard_size": 3, "epochs": 1, "checkpoints": (1,)}),
+                  progress=False)

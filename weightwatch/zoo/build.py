@@ -55,6 +55,7 @@ class BuildSpec:
     resolution: int = 16
     population_size: int = 64
     ranges: dict = field(default_factory=dict)
+    input_scale: str = "default"
 
     def __post_init__(self):
         for name, minimum in (("runs", 1), ("seed", 0), ("epochs", 0), ("shard_size", 1), ("resolution", 1),
@@ -66,6 +67,11 @@ class BuildSpec:
             raise InvalidArgumentError(f"batch_size must be an integer >= 1, got {self.batch_size!r}")
         if not isinstance(self.ranges, dict):
             raise InvalidArgumentError(f"ranges must be a dict, got {type(self.ranges).__name__}")
+        from .datasets import INPUT_SCALES
+
+        if self.input_scale not in INPUT_SCALES:
+            raise InvalidArgumentError(f"input_scale must be one of {', '.join(INPUT_SCALES)}, "
+                                       f"got {self.input_scale!r}")
         asked = tuple(self.checkpoints)
         if asked == DEFAULT_CHECKPOINTS:  # the default list is cut to the epochs trained
             asked = tuple(c for c in asked if c <= self.epochs)
@@ -93,6 +99,8 @@ class BuildSpec:
     def to_json(self) -> dict:
         d = asdict(self)
         d["checkpoints"] = list(self.checkpoints)
+        if d["input_scale"] == "default":  # builds recorded before the setting existed stay the same build
+            del d["input_scale"]
         return d
 
 
@@ -101,10 +109,10 @@ def shard_dir(out, shard: int) -> Path:
 
 
 @lru_cache(maxsize=4)
-def _dataset(name: str, resolution: int, data_dir: str | None):
+def _dataset(name: str, resolution: int, data_dir: str | None, input_scale: str = "default"):
     from .datasets import load_dataset
 
-    return load_dataset(name, data_dir=data_dir, resolution=resolution)
+    return load_dataset(name, data_dir=data_dir, resolution=resolution, input_scale=input_scale)
 
 
 def _init_worker_threads(threads: int | None) -> None:
@@ -129,7 +137,7 @@ def run_shard(spec_json: dict, shard: int, out: str, data_dir: str | None = None
     from .hparams import sample_configs
     from .population import train_population
 
-    data = _dataset(spec.dataset, spec.resolution, data_dir)
+    data = _dataset(spec.dataset, spec.resolution, data_dir, spec.input_scale)
     lo, hi = spec.shard_range(shard)
     configs = sample_configs(hi - lo, seed=spec.seed, dataset=spec.dataset, architecture=spec.architecture,
                              epochs=spec.epochs, ranges=spec.ranges or None, start_index=lo)
@@ -189,7 +197,7 @@ def check_spec(spec: BuildSpec, *, data_dir=None, load_data: bool = True) -> Non
     if data_dir is not None and not Path(data_dir).is_dir():
         raise InvalidArgumentError(f"--data-dir {data_dir} is not a directory")
     if load_data:
-        data = _dataset(spec.dataset, spec.resolution, str(data_dir) if data_dir else None)
+        data = _dataset(spec.dataset, spec.resolution, str(data_dir) if data_dir else None, spec.input_scale)
         if arch.num_classes not in (None, data.num_classes):
             raise InvalidArgumentError(f"dataset {spec.dataset!r} has {data.num_classes} classes but architecture "
                                        f"{arch.name!r} outputs {arch.num_classes}; pick a matching pair")
@@ -372,8 +380,10 @@ def build_zoo(out, spec: BuildSpec, *, jobs: int = 1, scheduler: str | None = No
         result["cnns_per_minute"] = trained / result["seconds"] * 60
     if merge:
         # shards are verified again inside; an older merged zoo goes only once the new one is in place
-        merge_zoos([shard_dir(out, s) for s in range(spec.n_shards)], merged,
-                   manifest={"build": spec.to_json(), "weightwatch": __version__,
-                             "sources": f"{spec.n_shards} shards"}, replace=True)
+        manifest = {"build": spec.to_json(), "weightwatch": __version__, "sources": f"{spec.n_shards} shards"}
+        if local:  # what the networks saw: the domain of predictors fitted on this zoo
+            data = _dataset(spec.dataset, spec.resolution, str(data_dir) if data_dir else None, spec.input_scale)
+            manifest["input_range"] = [float(data.x_train.min()), float(data.x_train.max())]
+        merge_zoos([shard_dir(out, s) for s in range(spec.n_shards)], merged, manifest=manifest, replace=True)
         result["zoo"] = str(merged)
     return result

@@ -18,7 +18,7 @@ def cmd_build(args) -> int:
                      epochs=args.epochs, checkpoints=tuple(args.checkpoints) if args.checkpoints else
                      tuple(c for c in DEFAULT_CHECKPOINTS if c <= args.epochs),
                      shard_size=args.shard_size, batch_size=args.batch_size, resolution=args.resolution,
-                     population_size=args.population_size)
+                     population_size=args.population_size, input_scale=args.input_scale)
     result = build_zoo(args.out, spec, jobs=args.jobs, scheduler=args.scheduler, data_dir=args.data_dir,
                        progress=not args.quiet, force=args.force)
     print(json.dumps(result, indent=2))
@@ -94,6 +94,9 @@ def register_cli(sub) -> None:
     b.add_argument("--batch-size", type=int_at_least(1), default=None, help="default: 32 for digits, digits_jitter and mnist5k, 64 otherwise")
     b.add_argument("--resolution", type=int_at_least(1), default=16,
                    help="image side the data is resized to (default 16; mnist5k's native size is 28)")
+    b.add_argument("--input-scale", default="default", choices=["default", "unit", "standard", "raw"],
+                   help="inputs the networks see: default (images in [-1, 1], tabular standardised), unit [0, 1], "
+                        "standard (zero mean, unit variance), raw (pixels 0..255, tabular as bundled)")
     b.add_argument("--jobs", type=int_at_least(1), default=1, help="local worker processes")
     b.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://127.0.0.1:8786")
     b.add_argument("--data-dir", help="where mnist/fashion_mnist/cifar10/svhn files are (never downloaded)")

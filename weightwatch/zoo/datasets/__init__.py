@@ -45,6 +45,8 @@ __all__ = [
     "TEXTURE_PHOTOS",
     "SHAPE_CLASSES",
     "load_dataset",
+    "INPUT_SCALES",
+    "rescale_images",
     "load_digits",
     "load_digits_jitter",
     "load_mnist5k",
@@ -83,14 +85,23 @@ DATASET_LOADERS: dict[str, Callable[..., Dataset]] = {
 }
 
 
+#: Input scales a zoo can be built with (``zoo build --input-scale``).
+INPUT_SCALES = ("default", "unit", "standard", "raw")
+
+
 def load_dataset(
-    name: str, *, data_dir: str | os.PathLike | None = None, resolution: int | None = 16, **kw
+    name: str, *, data_dir: str | os.PathLike | None = None, resolution: int | None = 16,
+    input_scale: str = "default", **kw
 ) -> Dataset:
     """Load a dataset by name (see :data:`DATASET_LOADERS`).
 
     ``data_dir`` is used by the file-backed datasets (mnist, fashion_mnist,
-    cifar10, svhn) and ignored by the built-in ones.  Extra keyword arguments
-    go to the loader.
+    cifar10, svhn) and ignored by the built-in ones.  ``input_scale``
+    (:data:`INPUT_SCALES`): ``"default"`` is the loader's own (images in
+    [-1, 1], tabular standardised); ``"unit"`` is [0, 1]; ``"standard"`` zero
+    mean and unit variance (training statistics); ``"raw"`` pixels 0..255 (or
+    tabular values as bundled). A loader with a ``scale`` argument (the
+    tabular ones) scales itself. Extra keyword arguments go to the loader.
     """
     import inspect
 
@@ -100,7 +111,33 @@ def load_dataset(
     loaders = {n: e.obj for n, e in get_registry().entries("datasets").items()}
     if key not in loaders:
         raise InvalidArgumentError(f"unknown dataset {name!r}; known datasets: {', '.join(sorted(loaders))}")
+    if input_scale not in INPUT_SCALES:
+        raise InvalidArgumentError(f"input scale must be one of {', '.join(INPUT_SCALES)}, got {input_scale!r}")
     loader = loaders[key]
-    if "data_dir" in inspect.signature(loader).parameters:
+    params = inspect.signature(loader).parameters
+    if "data_dir" in params:
         kw["data_dir"] = data_dir
-    return loader(resolution=resolution, **kw)
+    if input_scale != "default" and "scale" in params:
+        return loader(resolution=resolution, scale=input_scale, **kw)
+    data = loader(resolution=resolution, **kw)
+    return data if input_scale == "default" else rescale_images(data, input_scale)
+
+
+def rescale_images(data: Dataset, input_scale: str) -> Dataset:
+    """Images in [-1, 1] moved to ``input_scale`` (``unit``, ``standard`` or ``raw`` 0..255)."""
+    from dataclasses import replace
+
+    import numpy as np
+
+    if data.is_vector:
+        raise InvalidArgumentError(f"dataset {data.name!r} holds vectors and its loader has no scale argument: "
+                                   f"input scale {input_scale!r} is not available for it")
+    if input_scale == "unit":
+        f = lambda x: (x + 1) / 2  # noqa: E731
+    elif input_scale == "raw":
+        f = lambda x: (x + 1) * 127.5  # noqa: E731  (p / 127.5 - 1 back to p)
+    else:
+        mu, sd = float(data.x_train.mean()), float(data.x_train.std()) or 1.0
+        f = lambda x: (x - mu) / sd  # noqa: E731
+    return replace(data, x_train=np.asarray(f(data.x_train), np.float32), x_test=np.asarray(f(data.x_test), np.float32),
+                   description=f"{data.description} Inputs scaled '{input_scale}'.")
