@@ -2,6 +2,7 @@ import json
 import os
 import subprocess
 import sys
+import sysconfig
 import zipfile
 from pathlib import Path
 
@@ -104,14 +105,19 @@ def test_wheel_carries_pretrained_and_loads_them_in_a_clean_venv(tmp_path):
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     py = venv / "bin" / "python"
-    subprocess.run([str(py), "-m", "pip", "install", "-q", str(wheel)], check=True, capture_output=True)
+    # the dependencies come from this environment (a plain path entry: its editable weightwatch is not set up
+    # there), so only the wheel is installed and only its copy of weightwatch can be imported
+    site = subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          check=True, capture_output=True, text=True).stdout.strip()
+    Path(site, "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    subprocess.run([str(py), "-m", "pip", "install", "-q", "--no-deps", str(wheel)], check=True, capture_output=True)
     code = ("import weightwatch.pretrained as p, json; names = p.list_predictors(); "
             "[p.load(n) for n in names]; print(json.dumps({'root': str(p.root()), 'names': names}))")
     env = {k: v for k, v in os.environ.items() if k != pretrained.ENV}
     res = subprocess.run([str(py), "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env)
     assert res.returncode == 0, res.stderr
     out = json.loads(res.stdout)
-    assert out["names"] == shipped and "site-packages" in out["root"]
+    assert out["names"] == shipped and out["root"].startswith(str(venv)) and "site-packages" in out["root"]
 
 
 def test_monitor_takes_a_shipped_predictor_by_name(rng, monkeypatch):
