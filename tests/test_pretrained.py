@@ -167,6 +167,7 @@ def test_predictor_path_is_searched_in_order_and_matched_by_family(own_pretraine
     assert str(a / "mine") in pretrained.find_on_path(net, [a])[2]  # the argument comes first
     pred, name, note = pretrained.auto_predictor(net, a / "mine")  # a predictor's own directory
     assert name == "paper-cnn-W_L-gbm" and note.startswith("your predictor")
+    assert pretrained.predict_accuracy(net, predictor_path=[a]).predictor == "paper-cnn-W_L-gbm"
     # another family never gets it; a manifest without a family (the shipped ones) never matches
     dense = Network(tuple(LayerWeights(f"d{i}", "dense", rng.standard_normal((8, 8)), np.zeros(8)) for i in range(3)))
     assert pretrained.find_on_path(dense, [a]) is None

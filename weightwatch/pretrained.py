@@ -320,17 +320,18 @@ def apply(predictor, network, *, name: Optional[str] = None, note: str = "", epo
     return Prediction(acc, interval, name, note, reason is None, reason or "")
 
 
-def predict_accuracy(model, predictor="auto", epoch: Optional[int] = None) -> Prediction:
+def predict_accuracy(model, predictor="auto", epoch: Optional[int] = None, predictor_path=None) -> Prediction:
     """Predicted test accuracy of ``model`` (Keras model, torch module, Network, ...) from its weights.
 
     ``Prediction.in_domain`` is False (with ``domain_reason``) when the model lies outside the data the
-    predictor was fitted on.
+    predictor was fitted on. With ``predictor="auto"``, your predictors on the predictor path
+    (``predictor_path``, then ``WEIGHTWATCH_PREDICTOR_PATH``) come before the shipped ones.
     """
     from .adapters import to_network
 
     network = to_network(model)
     if predictor == "auto":
-        chosen = auto_predictor(network)
+        chosen = auto_predictor(network, predictor_path)
         if chosen is None:
             raise PretrainedNotFoundError(f"no shipped predictor found in {root()}")
         pred, name, note = chosen
