@@ -1,6 +1,41 @@
-"""Shared builders for tests: the paper CNN in Keras and torch with the same weights."""
+"""Shared builders for tests: the paper CNN in Keras and torch with the same weights; example plugins installed."""
+
+import contextlib
+import fcntl
+import importlib
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
 
 import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@contextlib.contextmanager
+def installed_plugin(distribution: str):
+    """``plugins/<distribution>`` pip-installed for real for the block, then uninstalled.
+
+    One install at a time per machine (a file lock), so parallel test workers never run pip on the same
+    environment at once. The plugin registry is rediscovered on the way in and out.
+    """
+    from weightwatch import plugins
+
+    with open(Path(tempfile.gettempdir()) / "weightwatch-tests-pip.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        pip = [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
+               str(ROOT / "plugins" / distribution)]
+        subprocess.run(pip, check=True, capture_output=True)
+        try:
+            importlib.invalidate_caches()
+            plugins.reset()
+            yield plugins.get_registry()
+        finally:
+            subprocess.run([sys.executable, "-m", "pip", "uninstall", "-q", "-y", distribution], check=True,
+                           capture_output=True)
+            importlib.invalidate_caches()
+            plugins.reset()
 
 
 def paper_cnn_weights(rng, scale=0.3):

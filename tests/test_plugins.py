@@ -1,19 +1,15 @@
-import contextlib
 import importlib
 import inspect
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from helpers import installed_plugin
 from weightwatch import hookspecs, plugins
 from weightwatch.features import Extractor, get_extractor
 from weightwatch.hookspecs import hookimpl
 from weightwatch.network import LayerWeights, Network
 
-ROOT = Path(__file__).resolve().parent.parent
 HOOKS = sorted(n for n in dir(hookspecs) if n.startswith("register_"))
 
 
@@ -131,25 +127,9 @@ def test_block_env_removes_a_builtin(fresh_registry, monkeypatch):
     assert "non_finite" not in plugins.get_registry().entries("rules")
 
 
-@contextlib.contextmanager
-def installed(distribution: str):
-    """``plugins/<distribution>`` pip-installed for real for the block, then uninstalled; the registry rediscovered."""
-    pip = [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
-           str(ROOT / "plugins" / distribution)]
-    subprocess.run(pip, check=True, capture_output=True)
-    try:
-        importlib.invalidate_caches()
-        plugins.reset()
-        yield plugins.get_registry()
-    finally:
-        subprocess.run([sys.executable, "-m", "pip", "uninstall", "-q", "-y", distribution], check=True)
-        importlib.invalidate_caches()
-        plugins.reset()
-
-
 def test_example_plugin_installed_discovered_used_and_blocked(tmp_path, fresh_registry, monkeypatch):
     """pip-installs plugins/weightwatch-spectral for real and finds it through the entry point."""
-    with installed("weightwatch-spectral") as reg:
+    with installed_plugin("weightwatch-spectral") as reg:
         entry = reg.entries("extractors")["spectral"]
         assert entry.plugin == "spectral"  # the entry-point name
         w = np.diag([3.0, 1.0]).astype(np.float32)
@@ -220,7 +200,7 @@ def test_third_party_family_zoo_predictor_found_by_the_keras_callback(tmp_path, 
     from weightwatch.pretrained import PATH_ENV
     from weightwatch.zoo.storage import Zoo
 
-    with installed("weightwatch-parity") as reg:
+    with installed_plugin("weightwatch-parity") as reg:
         assert reg.entries("architectures")["tiny-cnn-2"].plugin == "parity"
         assert reg.entries("datasets")["digits_parity"].plugin == "parity"
         zoo_dir, pred_dir = tmp_path / "zoo", tmp_path / "mine" / "tiny"

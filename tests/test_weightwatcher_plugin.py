@@ -1,20 +1,14 @@
 """plugins/weightwatch-weightwatcher: pip-installed for real, found through the entry point, used."""
 
-import importlib
 import importlib.util
 import math
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from helpers import installed_plugin
 from weightwatch.features import get_extractor
 from weightwatch.network import LayerWeights, Network
-
-ROOT = Path(__file__).resolve().parent.parent
-SRC = ROOT / "plugins" / "weightwatch-weightwatcher"
 
 # Like pytest.importorskip("weightwatcher"), but without importing it at collection time:
 # importing weightwatcher calls logging.basicConfig(level=INFO) on the root logger, which
@@ -47,14 +41,8 @@ def big_dense(seed=1):
 
 @pytest.fixture(scope="module")
 def installed():
-    pip = [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", str(SRC)]
-    subprocess.run(pip, check=True, capture_output=True)
-    importlib.invalidate_caches()
-    try:
+    with installed_plugin("weightwatch-weightwatcher"):
         yield
-    finally:
-        subprocess.run([sys.executable, "-m", "pip", "uninstall", "-q", "-y", "weightwatch-weightwatcher"], check=True)
-        importlib.invalidate_caches()
 
 
 def test_installed_discovered_and_computed(installed, fresh_registry, capfd):
