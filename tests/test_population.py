@@ -79,25 +79,31 @@ def test_paper_cnn_param_count():
     assert names == ["conv2d", "conv2d_1", "conv2d_2", "dense"]
 
 
+def _sized(name):
+    """A built-in family with its output sized: a family sized by its data gets 10 classes here."""
+    spec = ARCHITECTURES[name]
+    return spec if spec.num_classes else spec.for_classes(10)
+
+
 @pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
 def test_keras_model_matches_spec(arch):
-    arch = ARCHITECTURES[arch].for_classes(10)  # a family sized by its data: here 10 classes
+    arch = _sized(arch)
     cfg = sample_configs(1, seed=5, dataset="d")[0]
     model = build_keras_model(arch, cfg, SHAPE)
     shapes = [s for _, k, b in param_shapes(arch, SHAPE) for s in (k, b)]
     assert [tuple(w.shape) for w in model.get_weights()] == shapes
     assert model.count_params() == num_params(arch, SHAPE)
-    assert model(np.zeros((2, *SHAPE), np.float32)).shape == (2, 10)
+    assert model(np.zeros((2, *SHAPE), np.float32)).shape == (2, arch.num_classes)
 
 
 @pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
 def test_architectures_accept_mnist_size(arch):
     """28x28 (mnist5k, the paper's MNIST): every family builds, the paper CNN keeps its 4970 parameters."""
-    arch = ARCHITECTURES[arch].for_classes(10)
+    arch = _sized(arch)
     cfg = sample_configs(1, seed=5, dataset="d")[0]
     model = build_keras_model(arch, cfg, (28, 28, 1))
     assert model.count_params() == num_params(arch, (28, 28, 1))
-    assert model(np.zeros((2, 28, 28, 1), np.float32)).shape == (2, 10)
+    assert model(np.zeros((2, 28, 28, 1), np.float32)).shape == (2, arch.num_classes)
     if arch.name == "paper-cnn":
         assert num_params(arch, (28, 28, 1)) == 4970
 
@@ -354,3 +360,30 @@ def test_vector_inputs_need_an_mlp_and_a_sized_family():
     with pytest.raises(InvalidArgumentError, match=r"expected images of shape \(n, H, W\[, C\]\), got \(5, 13\)"):
         train_population(sample_configs(1, seed=0, dataset="d"), np.zeros((5, 13)), np.zeros(5), np.zeros((5, 13)),
                          np.zeros(5), architecture="paper-cnn", checkpoints=(1,))
+
+
+def test_binary_sigmoid_output_matches_keras():
+    """One sigmoid logit for two classes (Keras BinaryCrossentropy(from_logits=True)), on breast_cancer."""
+    import keras
+
+    from weightwatch.zoo.datasets import load_dataset
+
+    d = load_dataset("breast_cancer")
+    cfgs = sample_configs(2, seed=8, dataset="breast_cancer", architecture="mlp-binary")
+    cfgs[0].update(activation="relu", dropout=0.0, l2reg=1e-3, learning_rate=3e-3, train_fraction=0.5)
+    res = train_population(cfgs, d.x_train, d.y_train, d.x_test, d.y_test, architecture="mlp-binary",
+                           checkpoints=(2,), group_keys=())
+    cfg = cfgs[0]
+    model = build_keras_model("mlp-binary", cfg, d.input_shape)
+    assert model.output_shape == (None, 1)
+    model.compile(optimizer=keras.optimizers.Adam(cfg["learning_rate"]),
+                  loss=keras.losses.BinaryCrossentropy(from_logits=True))
+    for order in member_batch_orders(cfg, d.n_train, 2):
+        model.fit(d.x_train[order], d.y_train[order].astype("float32"), batch_size=32, epochs=1, shuffle=False,
+                  verbose=0)
+    for got, want in zip(res[0].final.weights, model.get_weights()):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=3e-5)
+    logits = model.predict(d.x_test, verbose=0)[:, 0]
+    assert res[0].final.test_accuracy == pytest.approx(float(((logits > 0) == d.y_test).mean()), abs=1.5 / d.n_test)
+    loss = float(keras.losses.BinaryCrossentropy(from_logits=True)(d.y_test.astype("float32")[:, None], logits[:, None]))
+    assert res[0].final.test_loss == pytest.approx(loss, rel=1e-3)

@@ -73,7 +73,9 @@ class ArchitectureSpec:
         ``"none"``, or ``"max"``: a 2x2 max-pooling (stride 2, valid) after
         each conv layer's activation.
     num_classes : int or None
-        Number of output logits; None: the dataset's (see :meth:`for_classes`).
+        Number of output logits; 1: a single sigmoid logit for two classes
+        (Keras ``BinaryCrossentropy(from_logits=True)``); None: the
+        dataset's (see :meth:`for_classes`).
     """
 
     name: str
@@ -90,8 +92,9 @@ class ArchitectureSpec:
             raise InvalidArgumentError(f"padding must be 'valid' or 'same', got {self.padding!r}")
         if self.pool not in ("none", "max"):
             raise InvalidArgumentError(f"pool must be 'none' or 'max', got {self.pool!r}")
-        if self.num_classes is not None and int(self.num_classes) < 2:
-            raise InvalidArgumentError(f"num_classes must be >= 2 or None (the dataset's), got {self.num_classes}")
+        if self.num_classes is not None and int(self.num_classes) < 1:
+            raise InvalidArgumentError(f"num_classes must be >= 1 (1: a sigmoid output for two classes) or None "
+                                       f"(the dataset's), got {self.num_classes}")
 
     def for_classes(self, num_classes: int) -> "ArchitectureSpec":
         """This family sized for a dataset of ``num_classes`` classes (a fixed size must match it)."""
@@ -99,7 +102,7 @@ class ArchitectureSpec:
 
         if self.num_classes is None:
             return replace(self, num_classes=int(num_classes))
-        if self.num_classes != num_classes:
+        if self.num_classes != num_classes and not (self.num_classes == 1 and num_classes == 2):
             raise InvalidArgumentError(f"the dataset has {num_classes} classes but architecture {self.name!r} "
                                        f"outputs {self.num_classes}; pick a matching pair")
         return self
@@ -117,6 +120,7 @@ ARCHITECTURES: dict[str, ArchitectureSpec] = {
     "mlp": ArchitectureSpec("mlp", (), dense_hidden=(32, 32)),
     "mlp-tabular": ArchitectureSpec("mlp-tabular", (), dense_hidden=(16, 16), num_classes=None),
     "cnn-maxpool": ArchitectureSpec("cnn-maxpool", (16, 16, 16), 3, 1, "same", pool="max"),
+    "mlp-binary": ArchitectureSpec("mlp-binary", (), dense_hidden=(16, 16), num_classes=1),
 }
 
 

@@ -198,7 +198,7 @@ def check_spec(spec: BuildSpec, *, data_dir=None, load_data: bool = True) -> Non
         raise InvalidArgumentError(f"--data-dir {data_dir} is not a directory")
     if load_data:
         data = _dataset(spec.dataset, spec.resolution, str(data_dir) if data_dir else None, spec.input_scale)
-        if arch.num_classes not in (None, data.num_classes):
+        if arch.num_classes not in (None, data.num_classes) and not (arch.num_classes == 1 and data.num_classes == 2):
             raise InvalidArgumentError(f"dataset {spec.dataset!r} has {data.num_classes} classes but architecture "
                                        f"{arch.name!r} outputs {arch.num_classes}; pick a matching pair")
         try:

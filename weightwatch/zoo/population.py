@@ -313,6 +313,16 @@ def _forward(tf, spec, W, x, *, shared_input, act_mode, relu_n, training, rate_n
     return h
 
 
+def _loss_and_correct(tf, spec: ArchitectureSpec, logits, y):
+    """Per-example cross-entropy and correctness: softmax over the logits, or a 1-unit sigmoid output."""
+    if spec.num_classes == 1:  # Keras: Dense(1) + BinaryCrossentropy(from_logits=True), accuracy at logit 0
+        z = logits[..., 0]
+        ce = tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.cast(y, z.dtype), logits=z)
+        return ce, tf.cast(tf.equal(tf.cast(z > 0, tf.int32), y), tf.float32)
+    ce = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits)
+    return ce, tf.cast(tf.equal(tf.argmax(logits, axis=-1, output_type=tf.int32), y), tf.float32)
+
+
 def _get_fns(spec: ArchitectureSpec, act_mode: str, use_dropout: bool):
     key = (spec, act_mode, use_dropout)
     if key in _FN_CACHE:
@@ -349,7 +359,7 @@ def _get_fns(spec: ArchitectureSpec, act_mode: str, use_dropout: bool):
                     tf, spec, W, xb, shared_input=False, act_mode=act_mode, relu_n=relu_n,
                     training=True, rate_n=rate_n if use_dropout else None, seed=tf.stack([seed, s]),
                 )
-                ce = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=yb, logits=logits)
+                ce, _ = _loss_and_correct(tf, spec, logits, yb)
                 loss_n = tf.reduce_sum(ce * wt, axis=1) / tf.maximum(cnt, 1.0)
                 for w, ax, r in zip(W, axes, reg):
                     if r:
@@ -407,8 +417,7 @@ def _get_fns(spec: ArchitectureSpec, act_mode: str, use_dropout: bool):
             training=False, rate_n=None, seed=None,
         )
         yb = tf.broadcast_to(y[None, :], tf.shape(logits)[:2]) if shared else y
-        ce = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=yb, logits=logits)
-        correct = tf.cast(tf.equal(tf.argmax(logits, axis=-1, output_type=tf.int32), yb), tf.float32)
+        ce, correct = _loss_and_correct(tf, spec, logits, yb)
         return tf.reduce_sum(ce * wt, axis=1), tf.reduce_sum(correct * wt, axis=1)
 
     _FN_CACHE[key] = (train_epoch, evaluate)
@@ -643,7 +652,7 @@ def train_population(
         spec = spec.for_classes(max(2, int(max(y_train.max(initial=0), y_test.max(initial=0))) + 1))
     if len(x_train) != len(y_train) or len(x_test) != len(y_test):
         raise InvalidArgumentError("x and y lengths differ")
-    if y_train.size and (y_train.min() < 0 or y_train.max() >= spec.num_classes):
+    if y_train.size and (y_train.min() < 0 or y_train.max() >= max(2, spec.num_classes)):
         raise InvalidArgumentError("train labels out of range")
     checkpoints = tuple(sorted({int(c) for c in checkpoints}))
     if not checkpoints or checkpoints[0] < 0:
