@@ -365,7 +365,7 @@ def test_epoch_feature_appended_when_names_end_with_epoch():
 def test_auto_predictor_without_match_runs_rules_only(caplog, monkeypatch):
     import weightwatch.pretrained
 
-    monkeypatch.setattr(weightwatch.pretrained, "auto_predictor", lambda net: None)
+    monkeypatch.setattr(weightwatch.pretrained, "auto_predictor", lambda net, predictor_path=None: None)
     m = Monitor(predictor="auto", rules=["non_finite"])
     with caplog.at_level("INFO", logger="weightwatch.monitor"):
         v = run(m, [1, 2])
@@ -377,7 +377,8 @@ def test_auto_predictor_found(monkeypatch):
     import weightwatch.pretrained
 
     monkeypatch.setattr(weightwatch.pretrained, "auto_predictor",
-                        lambda net: (ConstPredictor([0.8]), "paper-cnn-gbm", "calibrated on the paper CNN"))
+                        lambda net, predictor_path=None: (ConstPredictor([0.8]), "paper-cnn-gbm",
+                                                          "calibrated on the paper CNN"))
     v = Monitor(predictor="auto").step(NET, 1)
     assert v.predicted_accuracy == 0.8 and v.predictor_name == "paper-cnn-gbm" and v.note.startswith("calibrated")
 
