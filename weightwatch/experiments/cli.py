@@ -52,7 +52,7 @@ def cmd_fit(args) -> int:
         metrics["interval_coverage"] = res.coverage
     tr, te = res.train_idx, res.test_idx
     first = zoo.network(0)
-    envelope = domain.fit(X[tr], names, num_classes=max(2, int(first[-1].kernel.shape[-1])),
+    envelope = domain.fit(X[tr], names, num_classes=domain.facts(first).num_classes or 2,
                           input_range=zoo.manifest.get("input_range") or domain.ZOO_INPUT_RANGE)
     metrics["in_domain_heldout"] = domain.in_domain_rate(envelope, X[te])
     name = args.name or f"{arch}-{args.features}-{args.predictor}"

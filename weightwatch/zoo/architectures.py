@@ -96,14 +96,16 @@ class ArchitectureSpec:
             raise InvalidArgumentError(f"num_classes must be >= 1 (1: a sigmoid output for two classes) or None "
                                        f"(the dataset's), got {self.num_classes}")
 
-    def for_classes(self, num_classes: int) -> "ArchitectureSpec":
-        """This family sized for a dataset of ``num_classes`` classes (a fixed size must match it)."""
+    def for_classes(self, num_classes: int, dataset: str | None = None) -> "ArchitectureSpec":
+        """This family sized for a dataset of ``num_classes`` classes (a fixed size must match it;
+        ``dataset`` names it in the error)."""
         from dataclasses import replace
 
         if self.num_classes is None:
             return replace(self, num_classes=int(num_classes))
         if self.num_classes != num_classes and not (self.num_classes == 1 and num_classes == 2):
-            raise InvalidArgumentError(f"the dataset has {num_classes} classes but architecture {self.name!r} "
+            what = f"dataset {dataset!r}" if dataset else "the dataset"
+            raise InvalidArgumentError(f"{what} has {num_classes} classes but architecture {self.name!r} "
                                        f"outputs {self.num_classes}; pick a matching pair")
         return self
 

@@ -141,7 +141,7 @@ def run_shard(spec_json: dict, shard: int, out: str, data_dir: str | None = None
     lo, hi = spec.shard_range(shard)
     configs = sample_configs(hi - lo, seed=spec.seed, dataset=spec.dataset, architecture=spec.architecture,
                              epochs=spec.epochs, ranges=spec.ranges or None, start_index=lo)
-    arch = get_architecture(spec.architecture).for_classes(data.num_classes)
+    arch = get_architecture(spec.architecture).for_classes(data.num_classes, dataset=spec.dataset)
     results = train_population(
         configs, data.x_train, data.y_train, data.x_test, data.y_test, architecture=arch,
         batch_size=spec.effective_batch_size, checkpoints=spec.checkpoints, population_size=spec.population_size,
@@ -198,11 +198,9 @@ def check_spec(spec: BuildSpec, *, data_dir=None, load_data: bool = True) -> Non
         raise InvalidArgumentError(f"--data-dir {data_dir} is not a directory")
     if load_data:
         data = _dataset(spec.dataset, spec.resolution, str(data_dir) if data_dir else None, spec.input_scale)
-        if arch.num_classes not in (None, data.num_classes) and not (arch.num_classes == 1 and data.num_classes == 2):
-            raise InvalidArgumentError(f"dataset {spec.dataset!r} has {data.num_classes} classes but architecture "
-                                       f"{arch.name!r} outputs {arch.num_classes}; pick a matching pair")
+        sized = arch.for_classes(data.num_classes, dataset=spec.dataset)
         try:
-            param_shapes(arch.for_classes(data.num_classes), data.input_shape)
+            param_shapes(sized, data.input_shape)
         except InvalidArgumentError as exc:
             raise InvalidArgumentError(f"--resolution {spec.resolution}: {exc}") from None
 
