@@ -4,6 +4,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.weightwatch-installed
 PYTEST_ARGS ?= -m "not slow"
+# two workers, one test file each at a time (module fixtures are built once); PYTEST_WORKERS=0 runs in-process
+PYTEST_WORKERS ?= 2
 
 .PHONY: install test test-all demo bench clean
 
@@ -18,7 +20,7 @@ $(STAMP): pyproject.toml Makefile
 install: $(STAMP)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS) -q -ra --durations=15
+	$(BIN)/python -m pytest $(PYTEST_ARGS) -n $(PYTEST_WORKERS) --dist loadfile -q -ra --durations=15
 
 test-all: PYTEST_ARGS =
 test-all: test

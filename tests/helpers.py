@@ -1,7 +1,6 @@
 """Shared builders for tests: the paper CNN in Keras and torch with the same weights; example plugins installed."""
 
 import contextlib
-import fcntl
 import importlib
 import subprocess
 import sys
@@ -15,25 +14,29 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @contextlib.contextmanager
 def installed_plugin(distribution: str):
-    """``plugins/<distribution>`` pip-installed for real for the block, then uninstalled.
+    """``plugins/<distribution>`` pip-installed for real, into a directory of its own, for the block.
 
-    One install at a time per machine (a file lock), so parallel test workers never run pip on the same
-    environment at once. The plugin registry is rediscovered on the way in and out.
+    ``pip install --target`` puts the package and its dist-info (with the entry points) in a fresh directory that
+    only this process puts on ``sys.path``: the shared environment is never changed, so parallel test workers
+    neither race on pip nor see each other's plugins. The plugin registry is rediscovered on the way in and out.
     """
     from weightwatch import plugins
 
-    with open(Path(tempfile.gettempdir()) / "weightwatch-tests-pip.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        pip = [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
-               str(ROOT / "plugins" / distribution)]
+    with tempfile.TemporaryDirectory(prefix="ww-plugin-") as target:
+        pip = [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation", "--target",
+               target, str(ROOT / "plugins" / distribution)]
         subprocess.run(pip, check=True, capture_output=True)
+        before = set(sys.modules)
+        sys.path.insert(0, target)
         try:
             importlib.invalidate_caches()
             plugins.reset()
             yield plugins.get_registry()
         finally:
-            subprocess.run([sys.executable, "-m", "pip", "uninstall", "-q", "-y", distribution], check=True,
-                           capture_output=True)
+            sys.path.remove(target)
+            for name in set(sys.modules) - before:
+                if (getattr(sys.modules[name], "__file__", None) or "").startswith(target):
+                    del sys.modules[name]
             importlib.invalidate_caches()
             plugins.reset()
 
