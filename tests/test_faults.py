@@ -487,8 +487,8 @@ def test_interrupt_is_one_line_and_status_130(models, pre, monkeypatch, capsys):
 
 
 @pytest.mark.parametrize("argv, needles", [
-    (["fit", "ZOO", "--params", "{n_estimators: 3}"], ["--params is not valid JSON"]),
-    (["fit", "ZOO", "--params", "[1, 2]"], ["--params must be a JSON object"]),
+    (["fit", "ZOO", "--params", "{n_estimators: 3}"], ["argument --params", "not valid JSON"]),
+    (["fit", "ZOO", "--params", "[1, 2]"], ["argument --params", "expected a JSON object", "[1, 2]"]),
     (["fit", "ZOO", "--interval", "0.9", "0.1"], ["--interval 0.9 0.1", "0 < LO < HI < 1"]),
     (["fit", "ZOO", "--features", "W_Q"], ["no feature set named 'W_Q'"]),
     (["fit", "NOZOO"], ["zoo directory", "does not exist"]),
@@ -542,6 +542,10 @@ def test_fit_refuses_an_existing_predictor_before_fitting(reference, pre, capsys
     (["--runs", "0"], ["argument --runs", "must be >= 1, got 0"]),
     (["--shard-size", "-1"], ["argument --shard-size", "must be >= 1"]),
     (["--epochs", "x"], ["argument --epochs", "expected an integer, got 'x'"]),
+    (["--ranges", "{optimizer: 1}"], ["argument --ranges", "not valid JSON"]),
+    (["--ranges", '{"optimiser": {"dist": "constant", "value": "sgd"}}'], ["unknown hyperparameter(s)", "optimiser"]),
+    (["--ranges", '{"optimizer": {"dist": "constant", "value": "adagrad"}}'],
+     ["optimizer 'adagrad'", "supported: adam, sgd, sgd_momentum, rmsprop"]),
 ])
 def test_bad_build_settings_write_nothing(tmp_path, monkeypatch, capsys, extra, needles):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))  # no dataset cache to find mnist in

@@ -497,3 +497,36 @@ def test_chance_margin_reaches_near_chance_through_the_monitor():
     assert Monitor(predictor=p, forecaster=None, rules=["near_chance"], chance_margin=0.2).step(NET, 1).status \
         == Severity.WARNING
     assert Monitor(predictor=ConstPredictor([0.45]), forecaster=None, rules=["near_chance"]).step(NET, 1).ok
+
+
+def test_optimizer_kinds_are_the_zoos_names_and_checked_against_its_optimizers():
+    """SGD with momentum is a kind of its own (the zoo samples it apart); the check names what trains the run."""
+    keras = pytest.importorskip("keras")
+    torch = pytest.importorskip("torch")
+
+    from weightwatch import domain
+    from weightwatch.monitor import _optimizer_facts
+
+    p = [torch.nn.Parameter(torch.zeros(2))]
+    kinds = {
+        "keras sgd": (keras.optimizers.SGD(0.1), "sgd"),
+        "keras momentum": (keras.optimizers.SGD(0.1, momentum=0.9), "sgd_momentum"),
+        "keras rmsprop": (keras.optimizers.RMSprop(1e-3), "rmsprop"),
+        "torch sgd": (torch.optim.SGD(p, 0.1), "sgd"),
+        "torch momentum": (torch.optim.SGD(p, 0.1, momentum=0.5), "sgd_momentum"),
+        "torch adam": (torch.optim.Adam(p, 1e-3), "adam"),
+    }
+    for label, (opt, kind) in kinds.items():
+        facts = _optimizer_facts(opt)
+        assert facts["kind"] == kind and facts["learning_rate"] == pytest.approx(opt_lr(opt)), label
+    net = Network((LayerWeights("d", "dense", np.ones((3, 4), np.float32), np.zeros(4, np.float32)),))
+    envelope = {"num_classes": 4}
+    zoo = {"names": ["adam", "rmsprop", "sgd"], "learning_rate": [1e-3, 0.5]}
+    assert domain.check(envelope, net, optimizer=_optimizer_facts(kinds["torch sgd"][0]), optimizers=zoo) is None
+    why = domain.check(envelope, net, optimizer=_optimizer_facts(kinds["keras momentum"][0]), optimizers=zoo)
+    assert why == "it is trained with SGD with momentum; the predictor's zoo runs were trained with adam, rmsprop, sgd only"
+    assert domain.check(envelope, net, optimizer={"name": "RMSprop", "learning_rate": 1e-2}, optimizers=zoo) is None
+
+
+def opt_lr(opt):
+    return opt.param_groups[0]["lr"] if hasattr(opt, "param_groups") else float(np.asarray(opt.learning_rate))

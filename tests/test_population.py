@@ -14,6 +14,7 @@ from weightwatch.zoo.architectures import (
 )
 from weightwatch.zoo.hparams import CONFIG_KEYS, DEFAULT_RANGES, sample_configs
 from weightwatch.zoo.population import member_batch_orders, member_subset, plan_populations, train_population
+from weightwatch.errors import InvalidArgumentError
 
 SHAPE = (16, 16, 1)
 
@@ -294,6 +295,33 @@ def test_other_architectures_match_keras(data, arch):
     for got, want in zip(res[0].final.weights, model.get_weights()):
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=3e-5)
     assert all(r.status == "ok" for r in res)
+
+
+def test_every_optimizer_in_one_population_matches_keras(data):
+    """A mixed population (Adam, SGD, SGD with momentum, RMSprop): each member is the Keras run its config names."""
+    import keras
+
+    from weightwatch.zoo.architectures import OPTIMIZERS, keras_optimizer
+
+    x, y, xt, yt = data
+    cfgs = sample_configs(len(OPTIMIZERS), seed=31, dataset="rand", epochs=2)
+    for c, name, lr in zip(cfgs, OPTIMIZERS, (3e-3, 0.05, 0.02, 2e-3)):
+        c.update(optimizer=name, learning_rate=lr, activation="relu", dropout=0.0, l2reg=1e-4, train_fraction=0.5,
+                 w_init="he_normal")
+    res = train_population(cfgs, x, y, xt, yt, checkpoints=(0, 2), group_keys=())
+    moved = []
+    for cfg, r in zip(cfgs, res):
+        model = build_keras_model("paper-cnn", cfg, SHAPE)
+        model.compile(optimizer=keras_optimizer(cfg), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        for order in member_batch_orders(cfg, len(x), 2):
+            model.fit(x[order], y[order], batch_size=32, epochs=1, shuffle=False, verbose=0)
+        assert r.status == "ok"
+        for got, want in zip(r.final.weights, model.get_weights()):
+            np.testing.assert_allclose(got, want, rtol=1e-4, atol=3e-5, err_msg=cfg["optimizer"])
+        moved.append(float(np.abs(r.final.weights[-2] - r.checkpoints[0].weights[-2]).max()))
+    assert min(moved) > 1e-3  # every optimizer really trained its member
+    with pytest.raises(InvalidArgumentError, match="optimizer 'adagrad' .*supported: adam, sgd"):
+        train_population([dict(cfgs[0], optimizer="adagrad")], x, y, xt, yt, checkpoints=(1,))
 
 
 def test_dropout_semantics():

@@ -105,16 +105,19 @@ def check(envelope: Optional[dict], network, x=None, input_range=None, optimizer
 
     ``input_range`` is the range the user declared for the network's inputs (None: not declared; the
     weights alone do not always show the input scale). ``optimizer`` is what trains the network now,
-    ``{"name": "adam", "learning_rate": 1e-3}`` (None: unknown), compared with ``optimizers``, what the
-    zoo runs were trained with: ``{"names": [...], "learning_rate": [low, high]}``.
+    ``{"name": "SGD", "kind": "sgd_momentum", "learning_rate": 1e-3}`` (None: unknown; ``kind``, the zoo's
+    name for it, defaults to the lower-case ``name``), compared with ``optimizers``, what the zoo runs were
+    trained with: ``{"names": [...], "learning_rate": [low, high]}``.
     """
     if not envelope:
         return None
     nf = facts(network)
     if optimizer and optimizers:
-        name, lr = str(optimizer.get("name", "")).lower(), optimizer.get("learning_rate")
+        name, lr = str(optimizer.get("kind") or optimizer.get("name", "")).lower(), optimizer.get("learning_rate")
         if name and name not in optimizers["names"]:
-            return (f"it is trained with {optimizer['name']}; the predictor's zoo runs were trained with "
+            shown = optimizer.get("name") or name
+            shown += " with momentum" if name == "sgd_momentum" else ""
+            return (f"it is trained with {shown}; the predictor's zoo runs were trained with "
                     f"{', '.join(optimizers['names'])} only")
         low, high = optimizers["learning_rate"]
         if lr is not None and np.isfinite(lr) and not low / LR_SLACK <= lr <= high * LR_SLACK:

@@ -530,16 +530,23 @@ class Monitor:
 
 
 def _optimizer_facts(optimizer) -> Optional[dict]:
-    """``{"name", "learning_rate"}`` of a Keras or torch optimizer (None when unknown or unreadable)."""
+    """``{"name", "kind", "learning_rate"}`` of a Keras or torch optimizer (None when unknown or unreadable).
+
+    ``kind`` is the zoo's name for it (:data:`weightwatch.zoo.architectures.OPTIMIZERS`): the class name in
+    lower case, ``"sgd_momentum"`` for SGD with a non-zero momentum.
+    """
     if optimizer is None or isinstance(optimizer, dict):
         return optimizer
     try:
         name = type(optimizer).__name__
         if hasattr(optimizer, "param_groups"):  # torch
             lr = float(optimizer.param_groups[0]["lr"])
+            momentum = float(optimizer.param_groups[0].get("momentum", 0.0) or 0.0)
         else:  # Keras: the current learning rate (a schedule evaluated at the current step)
             lr = float(np.asarray(optimizer.learning_rate))
-        return {"name": name, "learning_rate": lr}
+            momentum = float(np.asarray(getattr(optimizer, "momentum", 0.0) or 0.0))
+        kind = "sgd_momentum" if name.lower() == "sgd" and momentum > 0 else name.lower()
+        return {"name": name, "kind": kind, "learning_rate": lr}
     except Exception:  # noqa: BLE001 - an optimizer we cannot read is simply unknown
         return None
 

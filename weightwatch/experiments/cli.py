@@ -6,7 +6,7 @@ import json
 import re
 from pathlib import Path
 
-from .._argtypes import int_at_least
+from .._argtypes import int_at_least, json_object
 from ..errors import InvalidArgumentError
 
 
@@ -27,12 +27,7 @@ def cmd_fit(args) -> int:
     if (Path(args.out) / MANIFEST).exists() and not args.overwrite:
         raise OutputPathError(f"--out {args.out} already holds a predictor; pass --overwrite to replace it")
     get_extractor(args.features)  # unknown feature set: say so before reading the zoo
-    try:
-        params = json.loads(args.params) if args.params else None
-    except ValueError as exc:
-        raise InvalidArgumentError(f"--params is not valid JSON: {exc}") from None
-    if params is not None and not isinstance(params, dict):
-        raise InvalidArgumentError(f"--params must be a JSON object of hyperparameters, got {args.params!r}")
+    params = args.params or None
     if args.interval:
         lo, hi = args.interval
         if not 0 < lo < hi < 1:
@@ -181,7 +176,7 @@ def register_cli(sub) -> None:
     f.add_argument("--epochs", default="trained", choices=["trained", "final", "all"],
                    help="rows: trained (epoch>0, default), final, all")
     f.add_argument("--n-configs", type=int_at_least(1), default=1, help="random-search configurations (1: defaults)")
-    f.add_argument("--params", help="JSON of fixed hyperparameters")
+    f.add_argument("--params", type=json_object, help="JSON object of fixed hyperparameters")
     f.add_argument("--interval", type=float, nargs=2, metavar=("LO", "HI"), help="quantile interval, e.g. 0.1 0.9")
     f.add_argument("--name")
     f.add_argument("--seed", type=int_at_least(0), default=0)

@@ -20,6 +20,8 @@ from .._compat import require
 from ..errors import InvalidArgumentError
 
 __all__ = [
+    "OPTIMIZERS",
+    "keras_optimizer",
     "ArchitectureSpec",
     "ARCHITECTURES",
     "get_architecture",
@@ -257,6 +259,28 @@ def initial_weights(
         weights.append(np.asarray(init(kshape, dtype="float32"), dtype=np.float32))
         weights.append(np.zeros(bshape, dtype=np.float32))
     return weights
+
+
+#: Optimizers a zoo configuration may name (population training implements each as Keras 3 does);
+#: ``"sgd_momentum"`` is Keras ``SGD`` with momentum :data:`SGD_MOMENTUM`.
+OPTIMIZERS = ("adam", "sgd", "sgd_momentum", "rmsprop")
+SGD_MOMENTUM = 0.9
+
+
+def keras_optimizer(config: Mapping[str, Any]):
+    """The Keras optimizer (default arguments but the learning rate) that ``config["optimizer"]`` names."""
+    keras = require("keras", "building zoo networks")
+
+    name, lr = config.get("optimizer", "adam"), float(config["learning_rate"])
+    if name == "adam":
+        return keras.optimizers.Adam(lr)
+    if name == "sgd":
+        return keras.optimizers.SGD(lr)
+    if name == "sgd_momentum":
+        return keras.optimizers.SGD(lr, momentum=SGD_MOMENTUM)
+    if name == "rmsprop":
+        return keras.optimizers.RMSprop(lr)
+    raise InvalidArgumentError(f"optimizer {name!r} is not one of {', '.join(OPTIMIZERS)}")
 
 
 def build_keras_model(

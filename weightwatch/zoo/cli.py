@@ -7,7 +7,7 @@ import sys
 
 import numpy as np
 
-from .._argtypes import int_at_least
+from .._argtypes import int_at_least, json_object
 
 
 def cmd_build(args) -> int:
@@ -18,7 +18,8 @@ def cmd_build(args) -> int:
                      epochs=args.epochs, checkpoints=tuple(args.checkpoints) if args.checkpoints else
                      tuple(c for c in DEFAULT_CHECKPOINTS if c <= args.epochs),
                      shard_size=args.shard_size, batch_size=args.batch_size, resolution=args.resolution,
-                     population_size=args.population_size, input_scale=args.input_scale)
+                     population_size=args.population_size, input_scale=args.input_scale,
+                     ranges=args.ranges or {})
     result = build_zoo(args.out, spec, jobs=args.jobs, scheduler=args.scheduler, data_dir=args.data_dir,
                        progress=not args.quiet, force=args.force)
     print(json.dumps(result, indent=2))
@@ -97,6 +98,9 @@ def register_cli(sub) -> None:
     b.add_argument("--input-scale", default="default", choices=["default", "unit", "standard", "raw"],
                    help="inputs the networks see: default (images in [-1, 1], tabular standardised), unit [0, 1], "
                         "standard (zero mean, unit variance), raw (pixels 0..255, tabular as bundled)")
+    b.add_argument("--ranges", type=json_object, default=None,
+                   help='hyperparameter distributions overriding appendix A.2\'s, as JSON, e.g. \'{"optimizer": '
+                        '{"dist": "choice", "values": ["adam", "sgd", "sgd_momentum", "rmsprop"]}}\'')
     b.add_argument("--jobs", type=int_at_least(1), default=1, help="local worker processes")
     b.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://127.0.0.1:8786")
     b.add_argument("--data-dir", help="where mnist/fashion_mnist/cifar10/svhn files are (never downloaded)")

@@ -13,8 +13,12 @@ Semantics per member (chosen to match one Keras ``model.fit`` run of
   Keras L2 penalty ``l2reg * sum(w**2)`` over regularized kernels (every conv
   kernel and hidden dense kernel).  **Reported losses are cross-entropy only**
   (mean over examples, no L2 term), in inference mode (no dropout).
-* Adam with Keras 3 defaults and formula (beta1=0.9, beta2=0.999, eps=1e-7,
-  ``alpha = lr*sqrt(1-b2^t)/(1-b1^t)``, per-member step counter ``t``).
+* The member's ``optimizer``, with Keras 3 defaults and formulas:
+  ``"adam"`` (beta1=0.9, beta2=0.999, eps=1e-7, ``alpha = lr*sqrt(1-b2^t)/(1-b1^t)``, per-member step
+  counter ``t``); ``"sgd"`` (``w -= lr*g``); ``"sgd_momentum"`` (SGD with momentum 0.9:
+  ``m = 0.9*m - lr*g; w += m``); ``"rmsprop"`` (rho=0.9, eps=1e-7: ``v = 0.9*v + 0.1*g^2;
+  w -= lr*g/sqrt(v + eps)``). :func:`~weightwatch.zoo.architectures.keras_optimizer` builds the same Keras
+  optimizer.
 * Data: the member's subset is the first ``round(train_fraction * n)``
   examples of ``default_rng([random_seed, 1]).permutation(n)``; epoch ``e``
   (0-based) visits the subset in the order
@@ -47,7 +51,8 @@ import numpy as np
 
 from weightwatch._compat import require
 from weightwatch.errors import InvalidArgumentError
-from weightwatch.zoo.architectures import WEIGHT_INITIALIZERS, ArchitectureSpec, get_architecture, param_shapes
+from weightwatch.zoo.architectures import (OPTIMIZERS, SGD_MOMENTUM, WEIGHT_INITIALIZERS, ArchitectureSpec,
+                                           get_architecture, param_shapes)
 from weightwatch.zoo.architectures import initial_weights as _keras_initial_weights
 
 __all__ = [
@@ -69,6 +74,7 @@ ACTIVATIONS = ("relu", "tanh")
 _BETA1 = 0.9
 _BETA2 = 0.999
 _EPS = 1e-7
+_RHO = 0.9
 
 
 @dataclass
@@ -182,8 +188,8 @@ def validate_configs(configs: Sequence[Mapping[str, Any]]) -> None:
         problems = []
         if c.get("activation", "relu") not in ACTIVATIONS:
             problems.append(f"activation {c['activation']!r} (supported: {', '.join(ACTIVATIONS)})")
-        if c.get("optimizer", "adam") != "adam":
-            problems.append(f"optimizer {c['optimizer']!r} (only 'adam' is supported)")
+        if c.get("optimizer", "adam") not in OPTIMIZERS:
+            problems.append(f"optimizer {c['optimizer']!r} (supported: {', '.join(OPTIMIZERS)})")
         if c.get("w_init", WEIGHT_INITIALIZERS[0]) not in WEIGHT_INITIALIZERS:
             problems.append(f"w_init {c['w_init']!r} (supported: {', '.join(WEIGHT_INITIALIZERS)})")
         if c.get("b_init", "zeros") != "zeros":
@@ -323,8 +329,9 @@ def _loss_and_correct(tf, spec: ArchitectureSpec, logits, y):
     return ce, tf.cast(tf.equal(tf.argmax(logits, axis=-1, output_type=tf.int32), y), tf.float32)
 
 
-def _get_fns(spec: ArchitectureSpec, act_mode: str, use_dropout: bool):
-    key = (spec, act_mode, use_dropout)
+def _get_fns(spec: ArchitectureSpec, act_mode: str, use_dropout: bool, opt_mode: str = "adam"):
+    """The compiled epoch and evaluation of a population; ``opt_mode`` "adam" (all members) or "mixed"."""
+    key = (spec, act_mode, use_dropout, opt_mode)
     if key in _FN_CACHE:
         return _FN_CACHE[key]
     tf = _tensorflow()
@@ -341,8 +348,28 @@ def _get_fns(spec: ArchitectureSpec, act_mode: str, use_dropout: bool):
         red = [d for d in range(len(t.shape)) if d != ax]
         return fn(t, axis=red) if red else t
 
+    def update(w, g, m, v, ax, lr, alpha, opt_n):
+        """One optimizer step of one weight tensor for every member: new (w, m, v)."""
+        a = bshape(ax, len(w.shape), alpha)
+        m_adam = m + (g - m) * (1 - _BETA1)
+        v_adam = v + (tf.square(g) - v) * (1 - _BETA2)
+        w_adam = w - (m_adam * a) / (tf.sqrt(v_adam) + _EPS)
+        if opt_mode == "adam":
+            return w_adam, m_adam, v_adam
+        rate = bshape(ax, len(w.shape), lr)
+        mom = bshape(ax, len(w.shape), tf.where(opt_n == OPTIMIZERS.index("sgd_momentum"), SGD_MOMENTUM, 0.0))
+        m_sgd = m * mom - g * rate  # momentum 0: exactly w - lr*g, like Keras' plain SGD
+        v_rms = _RHO * v + (1 - _RHO) * tf.square(g)
+        w_rms = w - (rate * g) / tf.sqrt(v_rms + _EPS)
+
+        def pick(adam, sgd, rms):
+            kind = bshape(ax, len(w.shape), opt_n)
+            return tf.where(kind == 0, adam, tf.where(kind == OPTIMIZERS.index("rmsprop"), rms, sgd))
+
+        return pick(w_adam, w + m_sgd, w_rms), pick(m_adam, m_sgd, m), pick(v_adam, v, v_rms)
+
     @tf.function(reduce_retracing=True)
-    def train_epoch(W, M, V, steps, alive, frozen, x, y, idx, wts, lr, l2, rate_n, relu_n, seed):
+    def train_epoch(W, M, V, steps, alive, frozen, x, y, idx, wts, lr, l2, rate_n, relu_n, seed, opt_n):
         W, M, V, frozen = list(W), list(M), list(V), list(frozen)
         S = tf.shape(idx)[0]
 
@@ -373,10 +400,7 @@ def _get_fns(spec: ArchitectureSpec, act_mode: str, use_dropout: bool):
             ok = tf.math.is_finite(loss_n)
             newW, newM, newV = [], [], []
             for w, g, m, v, ax in zip(W, grads, M, V, axes):
-                a = bshape(ax, len(w.shape), alpha)
-                m2 = m + (g - m) * (1 - _BETA1)
-                v2 = v + (tf.square(g) - v) * (1 - _BETA2)
-                w2 = w - (m2 * a) / (tf.sqrt(v2) + _EPS)
+                w2, m2, v2 = update(w, g, m, v, ax, lr, alpha, opt_n)
                 ok = tf.logical_and(ok, per_member(tf.math.is_finite(w2), ax, tf.reduce_all))
                 newW.append(w2)
                 newM.append(m2)
@@ -503,7 +527,9 @@ def _train_one_population(spec, configs, tensors, *, batch_size, checkpoints, in
     if np.any(rates < 0) or np.any(rates >= 1):
         raise InvalidArgumentError("dropout rates must be in [0, 1)")
     use_dropout = bool(np.any(rates > 0))
-    train_epoch, evaluate = _get_fns(spec, act_mode, use_dropout)
+    opt_n = np.array([OPTIMIZERS.index(c.get("optimizer", "adam")) for c in configs], np.int32)
+    train_epoch, evaluate = _get_fns(spec, act_mode, use_dropout, "adam" if not opt_n.any() else "mixed")
+    opt_n = tf.constant(opt_n)
 
     axes = _member_axes(spec)
     W = [tf.constant(t) for t in _stack(init_w, axes)]
@@ -566,7 +592,7 @@ def _train_one_population(spec, configs, tensors, *, batch_size, checkpoints, in
             wts[:, i, :] = flat_w.reshape(S, batch_size)
         W, M, V, steps, alive, frozen = train_epoch(
             W, M, V, steps, alive, frozen, xtr, ytr, tf.constant(idx), tf.constant(wts), lr, l2, rate_n, relu_n,
-            tf.constant(int((seed * 1009 + e) % (2**31 - 1)), tf.int32),
+            tf.constant(int((seed * 1009 + e) % (2**31 - 1)), tf.int32), opt_n,
         )
         W, M, V, frozen = list(W), list(M), list(V), list(frozen)
         new_alive = alive.numpy()
@@ -609,7 +635,7 @@ def train_population(
     configs : sequence of dict
         Configs from :func:`weightwatch.zoo.hparams.sample_configs` (uses
         ``learning_rate, l2reg, dropout, activation, w_init, init_std,
-        train_fraction, random_seed``; ``optimizer`` must be ``"adam"``).
+        train_fraction, random_seed`` and ``optimizer``, one of :data:`~weightwatch.zoo.architectures.OPTIMIZERS`).
     x_train, y_train, x_test, y_test : ndarray
         Images ``(n, H, W[, C])`` (float32, NHWC), or vectors ``(n, d)`` for an
         MLP, and integer labels.
