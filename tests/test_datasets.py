@@ -548,6 +548,9 @@ def test_tabular_datasets_are_scikit_learns_vectors_split_once(name, n, d, k):
     assert np.bincount(raw.y_train, minlength=k) / raw.n_train == pytest.approx(np.bincount(bunch.target) / n, abs=0.02)
     unit = load_dataset(name, scale="unit")
     assert unit.x_train.min() == 0 and unit.x_train.max() == pytest.approx(1)
+    # zoo build --input-scale reaches the loader's own scaling
+    np.testing.assert_array_equal(load_dataset(name, input_scale="unit").x_train, unit.x_train)
+    np.testing.assert_array_equal(load_dataset(name, input_scale="raw").x_test, raw.x_test)
     np.testing.assert_array_equal(load_dataset(name).x_test, ds.x_test)  # one fixed split
     with pytest.raises(ValueError, match="scale must be one of standard, unit, raw"):
         load_dataset(name, scale="minmax")

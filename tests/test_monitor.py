@@ -530,3 +530,17 @@ def test_optimizer_kinds_are_the_zoos_names_and_checked_against_its_optimizers()
 
 def opt_lr(opt):
     return opt.param_groups[0]["lr"] if hasattr(opt, "param_groups") else float(np.asarray(opt.learning_rate))
+
+
+def test_an_envelope_of_several_class_counts_names_them_all():
+    from weightwatch import domain
+
+    def net(units):
+        return Network((LayerWeights("d", "dense", np.ones((3, units), np.float32), np.zeros(units, np.float32)),))
+
+    X = np.random.default_rng(0).standard_normal((50, 2))
+    several = domain.fit(X, ["a", "b"], num_classes=[10, 3, 2, 3])
+    assert several["num_classes"] == [2, 3, 10] and domain.fit(X, ["a", "b"], num_classes=[3, 3])["num_classes"] == 3
+    assert domain.check(several, net(3)) is None and domain.check(several, net(1)) is None  # one sigmoid: 2 classes
+    assert domain.check(several, net(4)) == "it has 4 classes, the predictor's zoo networks have 2, 3 or 10"
+    assert domain.check(domain.fit(X, ["a", "b"]), net(4)) == "it has 4 classes, the predictor's zoo networks have 10"

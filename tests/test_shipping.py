@@ -96,3 +96,53 @@ def test_shipped_card_is_its_manifest_rendered(name, tmp_path):
     assert '"/work/' not in manifest and '"/tmp/' not in manifest
     if "`digits_jitter`: " in card:  # the zoo list names it
         assert "AUGMENTED digits" in card
+
+
+def test_mlp_predictor_from_mlp_zoos_with_leave_one_out_cards_and_auto_choice(tables, tmp_path, monkeypatch):
+    """MLP zoos of two datasets and two families (one a binary sigmoid): the MLP predictor's domain holds both
+    class counts, its card the held-out dataset and family, and auto picks it for a Keras MLP."""
+    keras = pytest.importorskip("keras")
+    from weightwatch.zoo.build import BuildSpec, build_zoo
+
+    ranges = {"optimizer": {"dist": "choice", "values": ["adam", "sgd", "sgd_momentum", "rmsprop"]}}
+    mlp_tables = tmp_path / "tables"
+    mlp_tables.mkdir()
+    for p in tables.glob("*.npz"):  # the paper-CNN tables build_pretrained needs beside them
+        (mlp_tables / p.name).symlink_to(p)
+    for ds, arch, seed in (("iris", "mlp-tabular", 1), ("wine", "mlp-tabular-shallow", 2),
+                           ("breast_cancer", "mlp-binary", 3)):
+        zoo = build_zoo(tmp_path / arch, BuildSpec(dataset=ds, architecture=arch, runs=16, epochs=3,
+                                                   checkpoints=(0, 1, 2, 3), shard_size=16, seed=seed,
+                                                   ranges=ranges), progress=False)["zoo"]
+        assert main(["pretrained", "tables", f"{arch}-{ds}={zoo}", "--out", str(mlp_tables)]) == 0
+    assert shipping.Table(mlp_tables / "mlp-binary-breast_cancer.npz").num_classes == 2
+    assert shipping.Table(mlp_tables / "digits.npz").is_mlp is False
+    out = tmp_path / "pretrained"
+    shipping.build_pretrained(mlp_tables, out, params={"n_estimators": 15, "min_child_samples": 3},
+                              paper_cnn=("digits",), only=[pretrained.MLP_PREDICTOR])
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == [pretrained.MLP_PREDICTOR]
+    m = json.loads((out / pretrained.MLP_PREDICTOR / "manifest.json").read_text())
+    assert m["domain"]["num_classes"] == [2, 3] and m["feature_set"] == "W_L-agnostic"
+    assert set(m["zoo_summary"]["zoos"]) == {"mlp-tabular-iris", "mlp-tabular-shallow-wine",
+                                             "mlp-binary-breast_cancer"}
+    assert set(m["metrics"]["leave_one_dataset_out"]) == {"iris", "wine", "breast_cancer"}
+    assert set(m["metrics"]["leave_one_family_out"]) == {"mlp-tabular", "mlp-tabular-shallow", "mlp-binary"}
+    for cell in m["metrics"]["leave_one_dataset_out"].values():
+        assert -1 <= cell["kendall_tau"] <= 1 and np.isfinite(cell["r2"])
+    card = (out / f"{pretrained.MLP_PREDICTOR}.md").read_text()
+    assert "## Held-out dataset: fitted without it" in card and "## Held-out family" in card
+    assert "| breast_cancer | r2: " in card
+    # the optimizers its zoos were trained with are its domain
+    assert pretrained.zoo_optimizers(m)["names"] == ["adam", "rmsprop", "sgd", "sgd_momentum"]
+
+    monkeypatch.setenv(pretrained.ENV, str(out))
+    pretrained._load_cached.cache_clear()
+    try:
+        mlp = keras.Sequential([keras.Input((13,)), keras.layers.Dense(8, activation="relu"), keras.layers.Dense(3)])
+        p = pretrained.predict_accuracy(mlp)
+        assert p.predictor == pretrained.MLP_PREDICTOR and 0 <= p.accuracy <= 1
+        four = keras.Sequential([keras.Input((13,)), keras.layers.Dense(8), keras.layers.Dense(4)])
+        p = pretrained.predict_accuracy(four)
+        assert not p.in_domain and "the predictor's zoo networks have 2 or 3" in p.domain_reason
+    finally:
+        pretrained._load_cached.cache_clear()

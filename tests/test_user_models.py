@@ -211,12 +211,18 @@ def test_doomed_user_model_is_stopped_by_epoch_3(results, name):
 
 
 def test_suite_covers_in_and_out_of_domain(results):
-    """The suite is not all out of domain: the paper CNNs on [-1, 1] digits are judged by the predictors."""
+    """The suite is not all out of domain: the paper CNNs on [-1, 1] digits and the MLPs on tabular data
+    (the MLP predictor's zoos: four optimizers, 2, 3 and 10 classes) are judged by the predictors."""
     flags = {n: r["hist"]["ww_in_domain"][-1] for n, r in results.items() if r["kind"] == "healthy"}
     assert flags["paper-cnn relu adam"] == 1.0 and flags["paper-cnn slow start (25% of the data, adam 1e-3)"] == 1.0
     assert flags["paper-cnn learning rate below the zoo's (adam 2e-4)"] == 0.0
     assert flags["batchnorm + max-pool cnn"] == 0.0
-    assert flags["mlp breast cancer binary sigmoid"] == 0.0
+    for name in ("mlp digits 64-vectors [0,1]", "mlp breast cancer binary sigmoid", "mlp wine 3 classes sgd"):
+        assert flags[name] == 1.0, name
+        assert results[name]["cb"].verdict.predictor_name == "mlp-W_L-agnostic-gbm"
+    close = [n for n, r in results.items() if r["kind"] == "healthy" and r["hist"]["ww_in_domain"][-1] == 1.0
+             and abs(r["hist"]["ww_pred_accuracy"][-1] - r["acc"]) <= 0.15]
+    assert len(close) >= 6, close  # measured: 6 or 7 of the 11 (see the closing note of the issue)
 
 
 def test_runs_of_another_length_map_by_fraction(digits_images):
@@ -298,7 +304,11 @@ def test_torch_user_models(digits_images):
     net = nn.Sequential(nn.Linear(30, 32), nn.ReLU(), nn.Linear(32, 1))
     ww, last, acc = _torch_run(net, binary, lambda p: torch.optim.Adam(p, 1e-3), 10, bce)
     assert runs.healthy(acc, 2) and not ww.should_stop and last == 10
-    assert ww.verdict.in_domain is False and "2 classes" in ww.verdict.domain_reason
+    assert ww.verdict.predictor_name == "mlp-W_L-agnostic-gbm"
+    if ww.verdict.in_domain:  # the MLP predictor's zoos hold binary sigmoid MLPs on this dataset
+        assert abs(ww.verdict.predicted_accuracy - acc) <= 0.15
+    else:
+        assert ww.verdict.domain_reason
 
 
 def test_predict_accuracy_and_cli_say_out_of_domain(tmp_path, capsys):  # noqa: D103
@@ -308,13 +318,13 @@ def test_predict_accuracy_and_cli_say_out_of_domain(tmp_path, capsys):  # noqa: 
     from weightwatch.cli import main
 
     keras.utils.set_random_seed(0)
-    model = mlp(30, 1)
+    model = mlp(30, 4)  # four classes: no zoo of the MLP predictor has four
     p = weightwatch.predict_accuracy(model)
-    assert p.in_domain is False and "2 classes" in p.domain_reason
-    path = tmp_path / "binary.keras"
+    assert p.in_domain is False and "it has 4 classes, the predictor's zoo networks have 2, 3 or 10" in p.domain_reason
+    path = tmp_path / "four.keras"
     model.save(path)
     assert main(["predict", str(path), "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["in_domain"] is False and "2 classes" in out["domain_reason"]
+    assert out["in_domain"] is False and "4 classes" in out["domain_reason"]
     assert main(["predict", str(path)]) == 0
-    assert "out of domain: it has 2 classes" in capsys.readouterr().out
+    assert "out of domain: it has 4 classes" in capsys.readouterr().out

@@ -5,7 +5,7 @@ the networks it was fitted on looked like:
 
 * ``features``: per feature, the range ``[lo, hi]`` of the training rows
   (the 0.1% and 99.9% quantiles, widened by 10% of the inter-quantile range);
-* ``num_classes``: the number of classes of the zoo networks;
+* ``num_classes``: the number of classes of the zoo networks (a list when they had several);
 * ``normalisation``: whether the zoo networks had normalisation layers;
 * ``input_range``: the range of the zoo's inputs ([-1, 1] for every zoo
   dataset of weightwatch), compared with the range a user *declares*.
@@ -34,9 +34,12 @@ NORMALISATION = ("BatchNormalization", "LayerNormalization", "GroupNormalization
                  "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d", "SyncBatchNorm", "RMSNorm")
 
 
-def fit(X, names: Sequence[str], num_classes: int = 10, normalisation: bool = False,
+def fit(X, names: Sequence[str], num_classes=10, normalisation: bool = False,
         quantiles=QUANTILES, pad: float = PAD, input_range=ZOO_INPUT_RANGE) -> dict:
-    """Envelope of the rows of ``X`` (NaN ignored), as a JSON-ready dict."""
+    """Envelope of the rows of ``X`` (NaN ignored), as a JSON-ready dict.
+
+    ``num_classes`` is the zoo networks' class count, or a sequence of the counts of several zoos.
+    """
     X = np.asarray(X, np.float64)
     if X.ndim != 2 or X.shape[1] != len(names):
         raise ValueError(f"X must be (rows, {len(names)}), got shape {X.shape}")
@@ -45,8 +48,21 @@ def fit(X, names: Sequence[str], num_classes: int = 10, normalisation: bool = Fa
     width = hi - lo
     return {"features": {"names": [str(n) for n in names], "lo": (lo - pad * width).tolist(),
                          "hi": (hi + pad * width).tolist()},
-            "quantiles": list(quantiles), "pad": pad, "num_classes": int(num_classes),
+            "quantiles": list(quantiles), "pad": pad, "num_classes": _classes(num_classes),
             "normalisation": bool(normalisation), "input_range": [float(v) for v in input_range]}
+
+
+def _classes(num_classes):
+    """One count as an int (the format every envelope had), several as a sorted list of distinct ints."""
+    if np.ndim(num_classes) == 0:
+        return int(num_classes)
+    counts = sorted({int(k) for k in num_classes})
+    return counts[0] if len(counts) == 1 else counts
+
+
+def _or_list(values) -> str:
+    values = [str(v) for v in values]
+    return values[0] if len(values) == 1 else f"{', '.join(values[:-1])} or {values[-1]}"
 
 
 def outside(envelope: dict, X) -> np.ndarray:
@@ -131,8 +147,9 @@ def check(envelope: Optional[dict], network, x=None, input_range=None, optimizer
             return (f"its declared input range ({lo:g}, {hi:g}) is not the ({z_lo:g}, {z_hi:g}) the predictor's "
                     "zoo networks saw")
     want = envelope.get("num_classes")
-    if want is not None and nf.num_classes is not None and nf.num_classes != want:
-        return f"it has {nf.num_classes} classes, the predictor's zoo networks have {want}"
+    want = None if want is None else [want] if np.ndim(want) == 0 else list(want)
+    if want is not None and nf.num_classes is not None and nf.num_classes not in want:
+        return f"it has {nf.num_classes} classes, the predictor's zoo networks have {_or_list(want)}"
     if nf.normalisation and not envelope.get("normalisation", False):
         return (f"it has normalisation layers ({', '.join(nf.normalisation[:3])}), which the predictor's zoo "
                 "networks do not have")

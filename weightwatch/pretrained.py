@@ -32,6 +32,8 @@ PATH_ENV = "WEIGHTWATCH_PREDICTOR_PATH"
 PAPER_CNN_PREDICTOR = "paper-cnn-pooled-W_L-gbm"
 AGNOSTIC_PREDICTOR = "agnostic-W_L-agnostic-gbm"
 EARLY_PREDICTOR = "paper-cnn-early-forecast-gbm"
+#: For networks of dense layers only (MLPs on vector data).
+MLP_PREDICTOR = "mlp-W_L-agnostic-gbm"
 PAPER_CNN_SIGNATURE = (
     ("conv", (3, 3, 1, 16), True), ("conv", (3, 3, 16, 16), True), ("conv", (3, 3, 16, 16), True),
     ("dense", (16, 10), True),
@@ -99,6 +101,11 @@ def matches_paper_cnn(network) -> bool:
     return tuple(network.signature()) == PAPER_CNN_SIGNATURE
 
 
+def is_mlp(network) -> bool:
+    """True for a network of dense layers only (an MLP; the adapters skip activations, dropout, flattening)."""
+    return len(network) > 0 and all(kind == "dense" for kind, _, _ in network.signature())
+
+
 def family_signature(network) -> list:
     """``[[kind, kernel shape, has bias], ...]`` per layer, JSON-ready: what a predictor's family records."""
     return [[str(kind), [int(d) for d in shape], bool(bias)] for kind, shape, bias in network.signature()]
@@ -157,13 +164,17 @@ def find_on_path(network, predictor_path=None, *, forecaster: bool = False) -> O
 
 def auto_predictor(network, predictor_path=None) -> Optional[tuple]:
     """(predictor, name, note) for ``network``: yours for its family on the predictor path, else the
-    shipped paper-CNN predictor for that family, else the shipped agnostic one."""
+    shipped paper-CNN predictor for that family, the shipped MLP predictor for a network of dense layers
+    only, else the shipped agnostic one."""
     found = find_on_path(network, predictor_path)
     if found is not None:
         return found
     available = set(list_predictors())
     if matches_paper_cnn(network) and PAPER_CNN_PREDICTOR in available:
         return load(PAPER_CNN_PREDICTOR), PAPER_CNN_PREDICTOR, "paper-CNN family: calibrated within its training zoos"
+    if is_mlp(network) and MLP_PREDICTOR in available:
+        return load(MLP_PREDICTOR), MLP_PREDICTOR, ("multilayer perceptron: W_L-agnostic predictor fitted on MLP "
+                                                    "zoos of tabular data")
     if AGNOSTIC_PREDICTOR in available:
         return load(AGNOSTIC_PREDICTOR), AGNOSTIC_PREDICTOR, (
             "architecture outside the paper CNN: W_L-agnostic predictor; outside its training families "

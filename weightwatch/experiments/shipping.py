@@ -33,6 +33,9 @@ SHIP_PARAMS = {"n_estimators": 800, "learning_rate": 0.03, "colsample_bytree": 0
 #: The early forecast pools ~130k checkpoints of four zoos: it needs more capacity (doomed AUROC at
 #: epoch 1 on shapes/textures 0.90 -> 0.93 with these settings, measured with the defaults beside them).
 EARLY_PARAMS = {"n_estimators": 600, "learning_rate": 0.05, "num_leaves": 127, "colsample_bytree": 0.5}
+#: The leave-one-dataset/family-out models of the MLP card: fewer, faster trees than the shipped model (twelve
+#: of them are fitted for one card).
+LEAVE_OUT_PARAMS = {"n_estimators": 300, "learning_rate": 0.08}
 #: The quantile boosters stay small: they bound an interval that is widened by conformal calibration anyway.
 INTERVAL_PARAMS = {"n_estimators": 300, "learning_rate": 0.05, "num_leaves": 31}
 #: At most this fraction of healthy runs may ever be stopped by the default callback (verdicts issue).
@@ -51,11 +54,15 @@ UPPER_COVERAGE = 0.9
 
 def write_table(zoo, path) -> dict:
     """W_L + metrics + config of every row of ``zoo`` into one compressed ``.npz``."""
+    from .. import domain
+
     X, names = zoo.features("W_L")
     m = zoo.metrics
     cols = {c: m[c].to_numpy() for c in m.columns if c != "_row"}
     arrays = {"W_L": X.astype(np.float32), "W_L_names": np.array(names),
-              "n_params": np.array(zoo.n_params)}
+              "n_params": np.array(zoo.n_params),
+              "num_classes": np.array(domain.facts(zoo.network(0)).num_classes or 10),
+              "input_range": np.array(zoo.manifest.get("input_range") or domain.ZOO_INPUT_RANGE, np.float64)}
     for c, v in cols.items():
         arrays[f"m:{c}"] = v.astype(str) if v.dtype == object else v
     arrays["manifest"] = np.array(json.dumps(zoo.manifest.get("build", {})))
@@ -74,6 +81,9 @@ class Table:
             self.X = z["W_L"].astype(np.float64)
             self.names = [str(n) for n in z["W_L_names"]]
             self.n_params = int(z["n_params"])
+            # tables written before these were recorded are all of 10-class networks on [-1, 1] inputs
+            self.num_classes = int(z["num_classes"]) if "num_classes" in z.files else 10
+            self.input_range = tuple(float(v) for v in z["input_range"]) if "input_range" in z.files else (-1.0, 1.0)
             self.metrics = pd.DataFrame({k[2:]: z[k] for k in z.files if k.startswith("m:")})
             self.build = json.loads(str(z["manifest"]))
         self.name = self.path.name.removesuffix(".npz")
@@ -84,6 +94,22 @@ class Table:
     @property
     def n_runs(self):
         return int(self.metrics["modeldir"].nunique())
+
+    @property
+    def architecture(self) -> str:
+        return str(self.build.get("architecture", "paper-cnn"))
+
+    @property
+    def dataset(self) -> str:
+        return str(self.build.get("dataset", self.name))
+
+    @property
+    def is_mlp(self) -> bool:
+        """True for a zoo of a built-in MLP family (vector inputs, dense layers only)."""
+        from ..zoo.architectures import ARCHITECTURES
+
+        spec = ARCHITECTURES.get(self.architecture)
+        return spec is not None and spec.is_mlp
 
     def agnostic(self) -> np.ndarray:
         """W_L-agnostic features from W_L (the extractor's definition)."""
@@ -122,11 +148,12 @@ def _heldout(table: Table, train_runs) -> Table:
     return table.rows(~table.metrics["modeldir"].isin(set(train_runs)).to_numpy())
 
 
-def _doomed_auroc(model, table: Table, feature_fn, train_runs, epochs=CARD_EPOCHS, num_classes=10) -> dict:
+def _doomed_auroc(model, table: Table, feature_fn, train_runs, epochs=CARD_EPOCHS) -> dict:
     """AUROC at epoch k of the model's prediction for doomed runs, on runs the model never trained on."""
     from sklearn.metrics import roc_auc_score
 
     finals = runs.final_accuracy(table.metrics)
+    num_classes = table.num_classes
     held = _heldout(table, train_runs)
     m = held.metrics
     out = {}
@@ -160,8 +187,12 @@ def _natural(key) -> tuple:
 def _cell(value) -> str:
     """A card cell: a number to 4 places, a dict as ``k: v`` pairs (epochs in order)."""
     if isinstance(value, dict):
-        items = sorted(value.items(), key=lambda kv: _natural(kv[0]))
-        label = "epoch " if all(str(k).isdigit() for k, _ in items) else ""
+        items = list(value.items())
+        epochs = all(str(k).isdigit() for k, _ in items)
+        first = ("r2", "mse", "mad", "kendall_tau")  # metrics in the cards' order, then the rest by name
+        items = sorted(items, key=lambda kv: _natural(kv[0]) if epochs else
+                       (first.index(kv[0]) if kv[0] in first else len(first), str(kv[0])))
+        label = "epoch " if epochs else ""
         return ", ".join(f"{label if i == 0 else ''}{k}: {v:.4f}" for i, (k, v) in enumerate(items))
     return f"{value:.4f}"
 
@@ -171,13 +202,13 @@ ALL_EPOCH_ROWS = ("every checkpoint after epoch 0 (epochs 1-18) of each finite r
                   "all checkpoints of a run sit on the same side of the split")
 
 
-def _card(name, title, notes, out: Path, rows: str = ALL_EPOCH_ROWS) -> Path:
+def _card(name, title, notes, out: Path, rows: str = ALL_EPOCH_ROWS, scope=None) -> Path:
     """Store the card's words in the predictor's manifest (``card`` section, re-sealed), then render it."""
     from ..predictors.persist import seal
 
     path = out / name / "manifest.json"
     m = json.loads(path.read_text())
-    m["card"] = {"title": title, "notes": list(notes), "rows": rows}
+    m["card"] = {"title": title, "notes": list(notes), "rows": rows, **({"scope": list(scope)} if scope else {})}
     atomic_write_text(path, json.dumps(m, indent=2, sort_keys=True, allow_nan=True) + "\n")
     seal(out / name)
     return render_card(out / name, out)
@@ -190,12 +221,14 @@ DATASET_NOTES = {"digits_jitter": "; AUGMENTED digits (three jittered copies of 
 
 def _provenance(zoos: dict) -> list:
     """One readable line per training zoo: family, dataset, resolution, runs, seeds (no machine paths)."""
+    from ..zoo.datasets.tabular import TABULAR
+
     lines = []
     for name, b in (zoos or {}).items():
         parts = b.get("merged") or [b]
         seeds = ", ".join(str(p.get("seed")) for p in parts)
         first = parts[0]
-        res = first.get("resolution")
+        res = None if first.get("dataset") in TABULAR else first.get("resolution")  # vectors have no resolution
         built = f"{len(parts)} builds merged, seeds {seeds}" if len(parts) > 1 else f"seed {seeds}"
         lines.append(f"  - `{name}`: {first.get('architecture', '?')} on {first.get('dataset', '?')}"
                      f"{f' at {res}x{res}' if res else ''}, {b.get('runs', first.get('runs'))} runs ({built}), "
@@ -227,11 +260,14 @@ def render_card(directory, out: Path | None = None) -> Path:
         lines.append(f"| {INTERVAL[0]:.0%}–{INTERVAL[1]:.0%} interval coverage | {metrics['interval_coverage']:.3f} |")
     for section, key in (("Cross-dataset Kendall τ (held-out rows of each zoo, no fine-tuning)", "cross_tau"),
                          ("Doomed-run AUROC (final accuracy < chance + 0.1) from the weights at epoch k", "doomed_auroc"),
-                         ("Per-epoch held-out R² / τ of the final-accuracy forecast", "per_epoch")):
+                         ("Per-epoch held-out R² / τ of the final-accuracy forecast", "per_epoch"),
+                         ("Held-out dataset: fitted without it, scored on all its runs", "leave_one_dataset_out"),
+                         ("Held-out family: fitted without it, scored on all its runs", "leave_one_family_out")):
         if metrics.get(key):
             lines += ["", f"## {section}", "", "| | value |", "|---|---|"]
             for k, v in sorted(metrics[key].items(), key=lambda kv: _natural(kv[0])):
-                lines.append(f"| {k} | {_cell(v)} |")
+                if v or v == 0:  # a zoo without both doomed and healthy held-out runs has no AUROC
+                    lines.append(f"| {k} | {_cell(v)} |")
     scope = card.get("scope") or [
         "Tiny CNNs (and MLPs) trained on small grayscale images at 16×16, inputs in [-1, 1]: the zoos it was "
         "trained on. Within that family, predicted accuracy is calibrated to those datasets.",
@@ -259,7 +295,7 @@ def build_pretrained(tables_dir, out, *, seed=0, paper_cnn=PAPER_CNN_DATASETS, p
     computed on runs outside ``split["train_runs"]``. ``only`` (names) rebuilds just those predictors.
     """
     from .. import domain
-    from ..pretrained import AGNOSTIC_PREDICTOR, EARLY_PREDICTOR, PAPER_CNN_PREDICTOR
+    from ..pretrained import AGNOSTIC_PREDICTOR, EARLY_PREDICTOR, MLP_PREDICTOR, PAPER_CNN_PREDICTOR
 
     def wanted(name):
         return only is None or name in only
@@ -276,9 +312,12 @@ def build_pretrained(tables_dir, out, *, seed=0, paper_cnn=PAPER_CNN_DATASETS, p
     w_l = lambda t, k=None: t.X  # noqa: E731
     agnostic = lambda t, k=None: t.agnostic()  # noqa: E731
 
-    def save(name, model, feature_set, names, family, zoos, X, groups, tr, te, metrics, extra=None):
+    def save(name, model, feature_set, names, family, zoos, X, groups, tr, te, metrics, extra=None, of=None):
+        """``of``: the tables behind the model, whose class counts and input ranges bound its domain."""
         target = out / name
-        envelope = domain.fit(X[tr], names)
+        of = list(of or paper.values())
+        envelope = domain.fit(X[tr], names, num_classes=[t.num_classes for t in of],
+                              input_range=(min(t.input_range[0] for t in of), max(t.input_range[1] for t in of)))
         metrics["in_domain_heldout"] = domain.in_domain_rate(envelope, X[te])
         save_predictor(model, target, name=name, feature_set=feature_set, feature_names=names,
                        architecture_family=family,
@@ -314,6 +353,9 @@ def build_pretrained(tables_dir, out, *, seed=0, paper_cnn=PAPER_CNN_DATASETS, p
         _pooled(paper, oks, params, seed, save, split_metrics, w_l, out)
     if wanted(AGNOSTIC_PREDICTOR):
         _agnostic_predictor(tables, params, seed, save, split_metrics, agnostic, out)
+    mlps = {n: t for n, t in tables.items() if t.is_mlp}
+    if wanted(MLP_PREDICTOR) and mlps:
+        _mlp_predictor(mlps, params, seed, save, split_metrics, agnostic, out)
     # the forecast of the final accuracy, with its doom threshold and verdict card
     if wanted(EARLY_PREDICTOR):
         summary.update(build_forecaster(paper, out, seed=seed, params=early_params))
@@ -349,16 +391,73 @@ def _agnostic_predictor(tables, params, seed, save, split_metrics, agnostic, out
 
     oks_all = {n: t.ok() for n, t in tables.items()}
     X, groups, model, tr, te, metrics = _fit_pooled(oks_all, tables, agnostic, params, seed, split_metrics)
-    from ..features import get_extractor
-    from ..network import LayerWeights, Network
-
-    agn_names = get_extractor("W_L-agnostic").feature_names(
-        Network((LayerWeights("x", "dense", np.ones((1, 1)), np.ones(1)),)))
-    save(AGNOSTIC_PREDICTOR, model, "W_L-agnostic", agn_names, "any (trained on: " + ", ".join(tables) + ")",
-         {n: t.build for n, t in tables.items()}, X, groups, tr, te, metrics)
+    save(AGNOSTIC_PREDICTOR, model, "W_L-agnostic", _agnostic_names(), "any (trained on: " + ", ".join(tables) + ")",
+         {n: t.build for n, t in tables.items()}, X, groups, tr, te, metrics, of=tables.values())
     _card(AGNOSTIC_PREDICTOR, "GBM on W_L-agnostic features (fixed length for any depth) trained across all "
           "zoo families; `predictor=\"auto\"` uses it outside the paper-CNN family.",
           ["- Cross-family τ above is the honest measure here: treat outputs as rankings."], out)
+
+
+def _agnostic_names() -> list:
+    """W_L-agnostic's feature names (the same for every depth)."""
+    from ..features import get_extractor
+    from ..network import LayerWeights, Network
+
+    return get_extractor("W_L-agnostic").feature_names(Network((LayerWeights("x", "dense", np.ones((1, 1)),
+                                                                             np.ones(1)),)))
+
+
+def leave_one_out(oks: dict, tables: dict, key, feature_fn, params, seed) -> dict:
+    """Per value of ``key(table)`` (a dataset, a family): a GBM fitted on the other tables' rows, scored on
+    that value's rows (runs it never saw): R², Kendall τ, doomed AUROC at epochs 1-3."""
+    out = {}
+    for held in sorted({key(t) for t in tables.values()}):
+        rest = [n for n, t in tables.items() if key(t) != held]
+        if not rest:
+            continue
+        model = _gbm(interval=None, **params).fit(np.vstack([feature_fn(oks[n]) for n in rest]),
+                                                  np.concatenate([oks[n].metrics["test_accuracy"] for n in rest]))
+        mine = [n for n in tables if key(tables[n]) == held]
+        X = np.vstack([feature_fn(oks[n]) for n in mine])
+        y = np.concatenate([oks[n].metrics["test_accuracy"] for n in mine])
+        cell = {k: v for k, v in evaluate(y, model.predict(X)).items() if k in ("r2", "kendall_tau")}
+        aurocs = [a for n in mine for a in [_doomed_auroc(model, tables[n], feature_fn, set()).get(1)] if a is not None]
+        if aurocs:
+            cell["doomed_auroc_epoch_1"] = float(np.mean(aurocs))
+        out[held] = cell
+    return out
+
+
+def _mlp_predictor(tables, params, seed, save, split_metrics, agnostic, out):
+    """The MLP predictor: W_L-agnostic GBM over every MLP zoo (datasets, widths, depths, optimizers, binary
+    sigmoid outputs), with leave-one-dataset-out and leave-one-family-out numbers on its card."""
+    from ..pretrained import MLP_PREDICTOR
+
+    oks = {n: t.ok() for n, t in tables.items()}
+    X, groups, model, tr, te, metrics = _fit_pooled(oks, tables, agnostic, params, seed, split_metrics)
+    gbm_params = {**{k: v for k, v in params.items() if k != "interval_params"}, **LEAVE_OUT_PARAMS}
+    metrics["leave_one_dataset_out"] = leave_one_out(oks, tables, lambda t: t.dataset, agnostic, gbm_params, seed)
+    metrics["leave_one_family_out"] = leave_one_out(oks, tables, lambda t: t.architecture, agnostic, gbm_params,
+                                                    seed)
+    families = sorted({t.architecture for t in tables.values()})
+    datasets = sorted({t.dataset for t in tables.values()})
+    save(MLP_PREDICTOR, model, "W_L-agnostic", _agnostic_names(), "MLPs (trained on: " + ", ".join(families) + ")",
+         {n: t.build for n, t in tables.items()}, X, groups, tr, te, metrics, of=tables.values())
+    classes = sorted({t.num_classes for t in tables.values()})
+    _card(MLP_PREDICTOR, "GBM on W_L-agnostic features of multilayer perceptrons on vector (tabular) data; "
+          "`predictor=\"auto\"` uses it for networks made of dense layers only.",
+          ["- Held-out dataset / family rows: a model fitted without that dataset (or family) at all, scored on "
+           "all of its runs; the honest measure for data and widths the zoos do not hold. Those models have "
+           f"{LEAVE_OUT_PARAMS['n_estimators']} trees at learning rate {LEAVE_OUT_PARAMS['learning_rate']} (the "
+           f"shipped one {params.get('n_estimators')} at {params.get('learning_rate')}).",
+           f"- Zoo runs: datasets {', '.join(datasets)}; {', '.join(map(str, classes))} classes (2 also as one "
+           "sigmoid unit); optimizers sampled among Adam, SGD, SGD with momentum 0.9 and RMSprop (learning rate "
+           "log-uniform in [1e-3, 0.5]); the rest of appendix A.2's hyperparameters."], out,
+          scope=["Multilayer perceptrons (dense layers only) on vector data like the zoos': 1-2 hidden layers of "
+                 "16-32 units, " + ", ".join(map(str, classes)) + " classes, standardised or [0, 1] inputs; "
+                 "the monitor flags other class counts, optimizers, learning rates and weight statistics out of "
+                 "domain.",
+                 "The held-out dataset rows above are what to expect on a dataset the zoos do not hold."])
 
 
 def build_forecaster(paper: dict, out, *, seed=0, params=None, budget=FALSE_STOP_BUDGET, patience=PATIENCE) -> dict:

@@ -125,6 +125,11 @@ ARCHITECTURES: dict[str, ArchitectureSpec] = {
     "mlp-tabular": ArchitectureSpec("mlp-tabular", (), dense_hidden=(16, 16), num_classes=None),
     "cnn-maxpool": ArchitectureSpec("cnn-maxpool", (16, 16, 16), 3, 1, "same", pool="max"),
     "mlp-binary": ArchitectureSpec("mlp-binary", (), dense_hidden=(16, 16), num_classes=1),
+    # the widths and depths of the shipped MLP predictor's zoos (tabular data, sized by the dataset)
+    "mlp-tabular-wide": ArchitectureSpec("mlp-tabular-wide", (), dense_hidden=(32, 32), num_classes=None),
+    "mlp-tabular-shallow": ArchitectureSpec("mlp-tabular-shallow", (), dense_hidden=(32,), num_classes=None),
+    "mlp-tabular-narrow": ArchitectureSpec("mlp-tabular-narrow", (), dense_hidden=(16,), num_classes=None),
+    "mlp-binary-wide": ArchitectureSpec("mlp-binary-wide", (), dense_hidden=(32, 32), num_classes=1),
 }
 
 

@@ -66,17 +66,17 @@ def load_tabular(name: str, resolution=None, *, scale: str = "standard", test_si
                    synthetic=False)
 
 
-def load_breast_cancer(resolution=None, **kw) -> Dataset:
-    return load_tabular("breast_cancer", resolution, **kw)
+def load_breast_cancer(resolution=None, *, scale: str = "standard", **kw) -> Dataset:
+    return load_tabular("breast_cancer", resolution, scale=scale, **kw)
 
 
-def load_wine(resolution=None, **kw) -> Dataset:
-    return load_tabular("wine", resolution, **kw)
+def load_wine(resolution=None, *, scale: str = "standard", **kw) -> Dataset:
+    return load_tabular("wine", resolution, scale=scale, **kw)
 
 
-def load_iris(resolution=None, **kw) -> Dataset:
-    return load_tabular("iris", resolution, **kw)
+def load_iris(resolution=None, *, scale: str = "standard", **kw) -> Dataset:
+    return load_tabular("iris", resolution, scale=scale, **kw)
 
 
-def load_digits64(resolution=None, **kw) -> Dataset:
-    return load_tabular("digits64", resolution, **kw)
+def load_digits64(resolution=None, *, scale: str = "standard", **kw) -> Dataset:
+    return load_tabular("digits64", resolution, scale=scale, **kw)
