@@ -105,11 +105,14 @@ class Table:
 
     @property
     def is_mlp(self) -> bool:
-        """True for a zoo of a built-in MLP family (vector inputs, dense layers only)."""
-        from ..zoo.architectures import ARCHITECTURES
+        """True for a zoo of an MLP family (dense layers only), built in or registered by a plugin."""
+        from ..errors import InvalidArgumentError
+        from ..zoo.architectures import get_architecture
 
-        spec = ARCHITECTURES.get(self.architecture)
-        return spec is not None and spec.is_mlp
+        try:
+            return get_architecture(self.architecture).is_mlp
+        except InvalidArgumentError:  # a family whose plugin is not installed here
+            return False
 
     def agnostic(self) -> np.ndarray:
         """W_L-agnostic features from W_L (the extractor's definition)."""
@@ -407,7 +410,7 @@ def _agnostic_names() -> list:
                                                                              np.ones(1)),)))
 
 
-def leave_one_out(oks: dict, tables: dict, key, feature_fn, params, seed) -> dict:
+def leave_one_out(oks: dict, tables: dict, key, feature_fn, params) -> dict:
     """Per value of ``key(table)`` (a dataset, a family): a GBM fitted on the other tables' rows, scored on
     that value's rows (runs it never saw): R², Kendall τ, doomed AUROC at epochs 1-3."""
     out = {}
@@ -436,9 +439,8 @@ def _mlp_predictor(tables, params, seed, save, split_metrics, agnostic, out):
     oks = {n: t.ok() for n, t in tables.items()}
     X, groups, model, tr, te, metrics = _fit_pooled(oks, tables, agnostic, params, seed, split_metrics)
     gbm_params = {**{k: v for k, v in params.items() if k != "interval_params"}, **LEAVE_OUT_PARAMS}
-    metrics["leave_one_dataset_out"] = leave_one_out(oks, tables, lambda t: t.dataset, agnostic, gbm_params, seed)
-    metrics["leave_one_family_out"] = leave_one_out(oks, tables, lambda t: t.architecture, agnostic, gbm_params,
-                                                    seed)
+    metrics["leave_one_dataset_out"] = leave_one_out(oks, tables, lambda t: t.dataset, agnostic, gbm_params)
+    metrics["leave_one_family_out"] = leave_one_out(oks, tables, lambda t: t.architecture, agnostic, gbm_params)
     families = sorted({t.architecture for t in tables.values()})
     datasets = sorted({t.dataset for t in tables.values()})
     save(MLP_PREDICTOR, model, "W_L-agnostic", _agnostic_names(), "MLPs (trained on: " + ", ".join(families) + ")",

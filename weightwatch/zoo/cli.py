@@ -8,6 +8,7 @@ import sys
 import numpy as np
 
 from .._argtypes import int_at_least, json_object
+from .datasets import INPUT_SCALES
 
 
 def cmd_build(args) -> int:
@@ -95,7 +96,7 @@ def register_cli(sub) -> None:
     b.add_argument("--batch-size", type=int_at_least(1), default=None, help="default: 32 for digits, digits_jitter and mnist5k, 64 otherwise")
     b.add_argument("--resolution", type=int_at_least(1), default=16,
                    help="image side the data is resized to (default 16; mnist5k's native size is 28)")
-    b.add_argument("--input-scale", default="default", choices=["default", "unit", "standard", "raw"],
+    b.add_argument("--input-scale", default="default", choices=INPUT_SCALES,
                    help="inputs the networks see: default (images in [-1, 1], tabular standardised), unit [0, 1], "
                         "standard (zero mean, unit variance), raw (pixels 0..255, tabular as bundled)")
     b.add_argument("--ranges", type=json_object, default=None,
