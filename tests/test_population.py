@@ -11,6 +11,7 @@ from weightwatch.zoo.architectures import (
     initial_weights,
     num_params,
     param_shapes,
+    weight_shapes,
 )
 from weightwatch.zoo.hparams import CONFIG_KEYS, DEFAULT_RANGES, sample_configs
 from weightwatch.zoo.population import member_batch_orders, member_subset, plan_populations, train_population
@@ -91,9 +92,11 @@ def test_keras_model_matches_spec(arch):
     arch = _sized(arch)
     cfg = sample_configs(1, seed=5, dataset="d")[0]
     model = build_keras_model(arch, cfg, SHAPE)
-    shapes = [s for _, k, b in param_shapes(arch, SHAPE) for s in (k, b)]
-    assert [tuple(w.shape) for w in model.get_weights()] == shapes
-    assert model.count_params() == num_params(arch, SHAPE)
+    assert [tuple(w.shape) for w in model.get_weights()] == [s for *_, s in weight_shapes(arch, SHAPE)]
+    assert [w.path.split("/")[-1] for w in model.weights] == [t for _, t, _ in weight_shapes(arch, SHAPE)]
+    kernels_biases = [w for w in model.weights if w.path.split("/")[-1] in ("kernel", "bias")]
+    assert [tuple(w.shape) for w in kernels_biases] == [s for _, k, b in param_shapes(arch, SHAPE) for s in (k, b)]
+    assert sum(int(np.prod(w.shape)) for w in kernels_biases) == num_params(arch, SHAPE)
     assert model(np.zeros((2, *SHAPE), np.float32)).shape == (2, arch.num_classes)
 
 
@@ -103,7 +106,8 @@ def test_architectures_accept_mnist_size(arch):
     arch = _sized(arch)
     cfg = sample_configs(1, seed=5, dataset="d")[0]
     model = build_keras_model(arch, cfg, (28, 28, 1))
-    assert model.count_params() == num_params(arch, (28, 28, 1))
+    assert model.count_params() == num_params(arch, (28, 28, 1)) + sum(
+        int(np.prod(s)) for _, t, s in weight_shapes(arch, (28, 28, 1)) if t not in ("kernel", "bias"))
     assert model(np.zeros((2, 28, 28, 1), np.float32)).shape == (2, arch.num_classes)
     if arch.name == "paper-cnn":
         assert num_params(arch, (28, 28, 1)) == 4970
@@ -415,3 +419,52 @@ def test_binary_sigmoid_output_matches_keras():
     assert res[0].final.test_accuracy == pytest.approx(float(((logits > 0) == d.y_test).mean()), abs=1.5 / d.n_test)
     loss = float(keras.losses.BinaryCrossentropy(from_logits=True)(d.y_test.astype("float32")[:, None], logits[:, None]))
     assert res[0].final.test_loss == pytest.approx(loss, rel=1e-3)
+
+
+def test_batchnorm_maxpool_cnn_matches_keras(data):
+    """conv -> BatchNormalization -> activation -> max-pool (cnn-bn): batch statistics in training (a short last
+    batch normalised by its own examples), moving averages at test, gamma/beta trained by any optimizer."""
+    import keras
+
+    from weightwatch.zoo.architectures import keras_optimizer, weight_shapes
+
+    x, y, xt, yt = data
+    cfgs = sample_configs(3, seed=41, dataset="rand", architecture="cnn-bn", epochs=2)
+    cfgs[0].update(activation="relu", dropout=0.0, l2reg=1e-3, learning_rate=3e-3, train_fraction=0.5,
+                   optimizer="adam", w_init="he_normal")
+    cfgs[1].update(activation="tanh", dropout=0.0, l2reg=1e-4, learning_rate=0.05, train_fraction=1.0,
+                   optimizer="sgd_momentum")
+    cfgs[2].update(activation="relu", dropout=0.3)
+    res = train_population(cfgs, x, y, xt, yt, architecture="cnn-bn", checkpoints=(0, 2), group_keys=())
+    tensors = [t for _, t, _ in weight_shapes("cnn-bn", SHAPE)]
+    assert tensors[:6] == ["kernel", "bias", "gamma", "beta", "moving_mean", "moving_variance"]
+    for cfg, r in zip(cfgs[:2], res):
+        model = build_keras_model("cnn-bn", cfg, SHAPE)
+        for got, want in zip(r.checkpoints[0].weights, model.get_weights()):
+            np.testing.assert_array_equal(got, want)
+        model.compile(optimizer=keras_optimizer(cfg), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                      metrics=["accuracy"])
+        for order in member_batch_orders(cfg, len(x), 2):
+            model.fit(x[order], y[order], batch_size=32, epochs=1, shuffle=False, verbose=0)
+        for i, (got, want) in enumerate(zip(r.final.weights, model.get_weights())):
+            # a conv bias just before BatchNormalization has a zero gradient up to rounding, which Adam's
+            # normalisation turns into steps of about the learning rate: it (and the moving mean that follows
+            # it) agrees only to that size; everything the network computes with agrees tightly
+            loose = cfg["optimizer"] == "adam" and tensors[i] in ("bias", "moving_mean") and i < 12
+            np.testing.assert_allclose(got, want, rtol=1e-4, atol=2 * cfg["learning_rate"] if loose else 3e-5,
+                                       err_msg=f"{cfg['optimizer']} tensor {i} ({tensors[i]})")
+        moved = r.final.weights[4] - r.checkpoints[0].weights[4]
+        assert np.abs(moved).max() > 1e-5  # the moving mean really moved
+        _, acc = model.evaluate(xt, yt, batch_size=len(xt), verbose=0)
+        assert r.final.test_accuracy == pytest.approx(acc, abs=1e-6)  # inference: the moving averages
+        logits = model.predict(xt, batch_size=len(xt), verbose=0)
+        ce = keras.losses.SparseCategoricalCrossentropy(from_logits=True)(yt, logits)
+        assert r.final.test_loss == pytest.approx(float(ce), rel=1e-4)
+    assert all(r.status == "ok" for r in res)
+
+
+def test_batchnorm_needs_conv_layers():
+    from weightwatch.zoo.architectures import ArchitectureSpec
+
+    with pytest.raises(InvalidArgumentError, match="batchnorm normalises conv layers"):
+        ArchitectureSpec("bad", (), dense_hidden=(8,), batchnorm=True)

@@ -335,3 +335,40 @@ def test_input_scale_is_a_build_setting(tmp_path):
     with pytest.raises(BuildSpecMismatch, match="input_scale"):
         build_zoo(out, BuildSpec(**{**SMALL, "runs": 3, "shard_size": 3, "epochs": 1, "checkpoints": (1,)}),
                   progress=False)
+
+
+def test_batchnorm_zoo_stores_its_statistics_and_reads_like_a_keras_model(tmp_path):
+    """A cnn-bn zoo keeps BatchNormalization's four tensors per conv layer (so stored runs reproduce their test
+    accuracy in Keras), and its networks and W_L are exactly what the Keras adapter reads from that model."""
+    from weightwatch.adapters import to_network
+    from weightwatch.zoo.architectures import build_keras_model, num_params, weight_shapes
+    from weightwatch.zoo.datasets import load_digits
+
+    out = tmp_path / "bn"
+    build_zoo(out, BuildSpec(**{**SMALL, "architecture": "cnn-bn", "runs": 3, "shard_size": 3}), progress=False)
+    zoo = Zoo(out / "zoo").filter(epoch=2)
+    names = [r.varname for r in zoo.layout]
+    assert names[:6] == ["sequential/conv2d/bias:0", "sequential/conv2d/kernel:0",
+                         "sequential/batch_normalization/gamma:0", "sequential/batch_normalization/beta:0",
+                         "sequential/batch_normalization/moving_mean:0",
+                         "sequential/batch_normalization/moving_variance:0"]
+    data = load_digits(16)
+    assert zoo.n_params == num_params("cnn-bn", data.input_shape) < zoo.weights().shape[1]
+    X, _ = zoo.features("W_L")
+    for i in range(len(zoo)):
+        row = zoo.metrics.iloc[i]
+        config = {k[len("config."):]: row[k] for k in row.index if k.startswith("config.")}
+        model = build_keras_model("cnn-bn", config, data.input_shape)
+        vec = zoo.weights()[i]
+        rows = {r.varname: r for r in zoo.layout}
+        model.set_weights([vec[r.start_idx:r.end_idx].reshape(r.shape) for r in
+                           (rows[f"sequential/{layer}/{tensor}:0"] for layer, tensor, _ in
+                            weight_shapes("cnn-bn", data.input_shape))])
+        logits = model.predict(data.x_test, verbose=0, batch_size=512)
+        assert float((logits.argmax(1) == data.y_test).mean()) == pytest.approx(row["test_accuracy"],
+                                                                                abs=1.5 / data.n_test)
+        net, from_keras = zoo.network(i), to_network(model)
+        assert net.signature() == from_keras.signature() and net.n_params == zoo.n_params
+        assert [n for n, _ in net.meta["skipped"]] == ["sequential/batch_normalization",
+                                                       "sequential/batch_normalization_1"]
+        np.testing.assert_allclose(X[i], get_extractor("W_L")(from_keras), rtol=1e-5, atol=1e-7)

@@ -4,7 +4,10 @@ A layout row is ``(varname, start_idx, end_idx, shape)``; a layer's tensors
 are grouped by the varname's prefix (``sequential/conv2d/kernel:0`` ->
 layer ``sequential/conv2d``, tensor ``kernel``). The release orders each
 layer's bias before its kernel, so columns are always mapped through the
-layout, never by position. Kernels are in Keras layout already.
+layout, never by position. Kernels are in Keras layout already. A
+BatchNormalization layer (``gamma``, ``beta``, ``moving_mean``,
+``moving_variance``) is skipped and recorded in ``Network.meta["skipped"]``,
+as the Keras adapter does.
 """
 
 from __future__ import annotations
@@ -81,6 +84,28 @@ def read_layout(source) -> list:
     return rows
 
 
+#: The tensors of a normalisation layer in a layout (Keras BatchNormalization's names).
+NORM_TENSORS = frozenset({"gamma", "beta", "moving_mean", "moving_variance"})
+
+
+def group_layers(rows) -> tuple[dict, list]:
+    """Layout rows grouped by layer, in order of first column: ``({layer: {tensor: row}}`` of the layers
+    with a kernel, ``[(layer, "BatchNormalization")]`` of the normalisation layers)``; any other layer
+    without a kernel is a :class:`WeightsError` naming its tensors."""
+    layers: dict = {}
+    for row in sorted(rows, key=lambda r: r.start_idx):
+        layers.setdefault(row.layer, {})[row.tensor] = row
+    kept, skipped = {}, []
+    for name, tensors in layers.items():
+        if any(t in tensors for t in ("kernel", "weight", "w")):
+            kept[name] = tensors
+        elif set(tensors) <= NORM_TENSORS:
+            skipped.append((name, "BatchNormalization"))
+        else:
+            raise WeightsError(f"layout layer {name!r} has no kernel (tensors: {sorted(tensors)})")
+    return kept, skipped
+
+
 @dataclass(frozen=True)
 class FlatWeights:
     """A flat parameter vector with its layout (one row of a zoo's ``weights.npy``)."""
@@ -99,18 +124,15 @@ def convert(obj: FlatWeights, **_options) -> Network:
     end = max(r.end_idx for r in rows)
     if vec.shape[0] < end:
         raise WeightsError(f"flat weights have {vec.shape[0]} values but the layout needs {end}")
-    layers: dict = {}
-    for row in sorted(rows, key=lambda r: r.start_idx):
-        layers.setdefault(row.layer, {})[row.tensor] = vec[row.start_idx : row.end_idx].reshape(row.shape)
+    layers, skipped = group_layers(rows)
     out = []
     for name, tensors in layers.items():  # insertion order = order of first appearance
-        kernel = tensors.get("kernel", tensors.get("weight", tensors.get("w")))
-        if kernel is None:
-            raise WeightsError(f"layout layer {name!r} has no kernel (tensors: {sorted(tensors)})")
-        bias = tensors.get("bias", tensors.get("b"))
+        take = {t: vec[r.start_idx : r.end_idx].reshape(r.shape) for t, r in tensors.items()}
+        kernel = take.get("kernel", take.get("weight", take.get("w")))
+        bias = take.get("bias", take.get("b"))
         kind = "dense" if kernel.ndim == 2 else ("depthwise_conv" if "depthwise" in name else "conv")
         out.append(LayerWeights(name, kind, kernel, bias, obj.activation if kind != "dense" else None))
-    return Network(tuple(out), source="flat", name=obj.name)
+    return Network(tuple(out), source="flat", name=obj.name, meta={"skipped": skipped} if skipped else {})
 
 
 def write_layout(path, shapes: Sequence) -> list:

@@ -1,6 +1,7 @@
 """Network families of the zoo: framework-neutral specs plus a Keras builder.
 
-A CNN spec is ``[Conv2D -> activation (-> MaxPooling2D(2)) -> Dropout] * len(conv_filters)``, then
+A CNN spec is ``[Conv2D (-> BatchNormalization) -> activation (-> MaxPooling2D(2)) -> Dropout] *
+len(conv_filters)``, then
 global average pooling, then ``[Dense -> activation -> Dropout]`` per entry of
 ``dense_hidden``, then a ``Dense(num_classes)`` logits layer (softmax lives in
 the loss).  With empty ``conv_filters`` the spec is an MLP on the flattened
@@ -26,6 +27,8 @@ __all__ = [
     "ARCHITECTURES",
     "get_architecture",
     "param_shapes",
+    "weight_shapes",
+    "BATCHNORM_TENSORS",
     "num_params",
     "layer_seed",
     "make_initializer",
@@ -78,6 +81,10 @@ class ArchitectureSpec:
         Number of output logits; 1: a single sigmoid logit for two classes
         (Keras ``BinaryCrossentropy(from_logits=True)``); None: the
         dataset's (see :meth:`for_classes`).
+    batchnorm : bool
+        A Keras ``BatchNormalization()`` (momentum 0.99, epsilon 1e-3; batch
+        statistics in training, moving averages at test) between each conv
+        layer and its activation.
     """
 
     name: str
@@ -88,12 +95,15 @@ class ArchitectureSpec:
     dense_hidden: tuple[int, ...] = ()
     num_classes: int | None = 10
     pool: str = "none"
+    batchnorm: bool = False
 
     def __post_init__(self) -> None:
         if self.padding not in ("valid", "same"):
             raise InvalidArgumentError(f"padding must be 'valid' or 'same', got {self.padding!r}")
         if self.pool not in ("none", "max"):
             raise InvalidArgumentError(f"pool must be 'none' or 'max', got {self.pool!r}")
+        if self.batchnorm and not self.conv_filters:
+            raise InvalidArgumentError("batchnorm normalises conv layers: an MLP spec (no conv_filters) cannot have it")
         if self.num_classes is not None and int(self.num_classes) < 1:
             raise InvalidArgumentError(f"num_classes must be >= 1 (1: a sigmoid output for two classes) or None "
                                        f"(the dataset's), got {self.num_classes}")
@@ -124,6 +134,9 @@ ARCHITECTURES: dict[str, ArchitectureSpec] = {
     "mlp": ArchitectureSpec("mlp", (), dense_hidden=(32, 32)),
     "mlp-tabular": ArchitectureSpec("mlp-tabular", (), dense_hidden=(16, 16), num_classes=None),
     "cnn-maxpool": ArchitectureSpec("cnn-maxpool", (16, 16, 16), 3, 1, "same", pool="max"),
+    # the small CNN of many tutorials: conv -> BatchNorm -> ReLU -> 2x2 max-pool, twice, then GAP and the logits
+    "cnn-bn": ArchitectureSpec("cnn-bn", (16, 32), 3, 1, "same", pool="max", batchnorm=True),
+    "cnn-bn-deep": ArchitectureSpec("cnn-bn-deep", (16, 32, 32), 3, 1, "same", pool="max", batchnorm=True),
     "mlp-binary": ArchitectureSpec("mlp-binary", (), dense_hidden=(16, 16), num_classes=1),
     # the widths and depths of the shipped MLP predictor's zoos (tabular data, sized by the dataset)
     "mlp-tabular-wide": ArchitectureSpec("mlp-tabular-wide", (), dense_hidden=(32, 32), num_classes=None),
@@ -215,8 +228,31 @@ def param_shapes(
     return out
 
 
+#: A BatchNormalization layer's tensors, in Keras ``get_weights()`` order.
+BATCHNORM_TENSORS = ("gamma", "beta", "moving_mean", "moving_variance")
+
+
+def _batchnorm_name(i: int) -> str:
+    return "batch_normalization" if i == 0 else f"batch_normalization_{i}"
+
+
+def weight_shapes(spec: str | ArchitectureSpec, input_shape: Sequence[int]) -> list[tuple[str, str, tuple[int, ...]]]:
+    """Every weight tensor in Keras ``get_weights()`` order: ``[(layer, tensor, shape)]``.
+
+    ``tensor`` is ``kernel`` / ``bias``, or for a BatchNormalization layer one of
+    :data:`BATCHNORM_TENSORS` (after its conv layer's kernel and bias).
+    """
+    spec = get_architecture(spec)
+    out = []
+    for i, (layer, kernel, bias) in enumerate(param_shapes(spec, input_shape)):
+        out += [(layer, "kernel", kernel), (layer, "bias", bias)]
+        if spec.batchnorm and i < len(spec.conv_filters):
+            out += [(_batchnorm_name(i), t, bias) for t in BATCHNORM_TENSORS]
+    return out
+
+
 def num_params(spec: str | ArchitectureSpec, input_shape: Sequence[int]) -> int:
-    """Total number of trainable parameters."""
+    """Number of kernel and bias parameters (BatchNormalization's are not counted)."""
     return int(sum(np.prod(k) + np.prod(b) for _, k, b in param_shapes(spec, input_shape)))
 
 
@@ -255,14 +291,20 @@ def initial_weights(
     """Initial weights ``[k0, b0, k1, b1, ...]`` exactly as :func:`build_keras_model` draws them.
 
     Calls the same seeded Keras initializers directly (much faster than
-    building a model).
+    building a model). A BatchNormalization layer starts at gamma 1, beta 0,
+    moving mean 0 and moving variance 1 (Keras' defaults).
     """
     _check_b_init(config)
     weights = []
-    for i, (_, kshape, bshape) in enumerate(param_shapes(spec, input_shape)):
-        init = make_initializer(config, layer_seed(config["random_seed"], i, 0))
-        weights.append(np.asarray(init(kshape, dtype="float32"), dtype=np.float32))
-        weights.append(np.zeros(bshape, dtype=np.float32))
+    kernels = 0
+    for _, tensor, shape in weight_shapes(spec, input_shape):
+        if tensor == "kernel":
+            init = make_initializer(config, layer_seed(config["random_seed"], kernels, 0))
+            weights.append(np.asarray(init(shape, dtype="float32"), dtype=np.float32))
+            kernels += 1
+        else:
+            ones = tensor in ("gamma", "moving_variance")
+            weights.append((np.ones if ones else np.zeros)(shape, dtype=np.float32))
     return weights
 
 
@@ -327,13 +369,16 @@ def build_keras_model(
                 spec.kernel_size,
                 strides=spec.strides,
                 padding=spec.padding,
-                activation=act,
+                activation=None if spec.batchnorm else act,
                 kernel_initializer=make_initializer(config, layer_seed(seed, li, 0)),
                 bias_initializer="zeros",
                 kernel_regularizer=reg,
                 name=names[li],
             )
         )
+        if spec.batchnorm:
+            layers.append(keras.layers.BatchNormalization(name=_batchnorm_name(li)))
+            layers.append(keras.layers.Activation(act, name=f"activation_{li}"))
         if spec.pool == "max":
             layers.append(keras.layers.MaxPooling2D(2, name=f"max_pooling2d_{li}"))
         layers.append(keras.layers.Dropout(rate, seed=layer_seed(seed, li, 1), name=f"dropout_{li}"))

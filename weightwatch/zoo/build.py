@@ -30,7 +30,7 @@ from .._version import __version__
 from .._files import atomic_write_text, check_output_dir
 from ..errors import BuildSpecMismatch, InvalidArgumentError, ZooBuildError, ZooFormatError
 from .hparams import DEFAULT_CHECKPOINTS
-from .storage import (CONFIG_KEYS, _atomic_dir, flatten_keras_weights, is_complete, layout_shapes, merge_zoos,
+from .storage import (CONFIG_KEYS, _atomic_dir, flatten_keras_weights, is_complete, keras_layout, merge_zoos,
                       read_json, remove_stale_temp, verify_zoo, write_zoo)
 
 log = logging.getLogger(__name__)
@@ -133,7 +133,7 @@ def run_shard(spec_json: dict, shard: int, out: str, data_dir: str | None = None
     _init_worker_threads(threads)
     import pandas as pd
 
-    from .architectures import get_architecture, param_shapes
+    from .architectures import get_architecture, weight_shapes
     from .hparams import sample_configs
     from .population import train_population
 
@@ -146,7 +146,7 @@ def run_shard(spec_json: dict, shard: int, out: str, data_dir: str | None = None
         configs, data.x_train, data.y_train, data.x_test, data.y_test, architecture=arch,
         batch_size=spec.effective_batch_size, checkpoints=spec.checkpoints, population_size=spec.population_size,
     )
-    layout = layout_shapes(param_shapes(arch, data.input_shape))
+    layout, order = keras_layout(weight_shapes(arch, data.input_shape))
     n_train = len(data.x_train)
     rows, records = [], []
     for offset, (config, res) in enumerate(zip(configs, results)):
@@ -157,7 +157,7 @@ def run_shard(spec_json: dict, shard: int, out: str, data_dir: str | None = None
             cp = res.checkpoints.get(epoch)
             if cp is None:  # a diverged member may stop recording
                 continue
-            rows.append(flatten_keras_weights(cp.weights))
+            rows.append(flatten_keras_weights(cp.weights, order))
             rec = {f"config.{k}": config[k] for k in CONFIG_KEYS}
             rec.update(modeldir=run_id, step=epoch * steps_per_epoch, test_accuracy=cp.test_accuracy,
                        test_loss=cp.test_loss, train_accuracy=cp.train_accuracy, train_loss=cp.train_loss,

@@ -19,6 +19,12 @@ Semantics per member (chosen to match one Keras ``model.fit`` run of
   ``m = 0.9*m - lr*g; w += m``); ``"rmsprop"`` (rho=0.9, eps=1e-7: ``v = 0.9*v + 0.1*g^2;
   w -= lr*g/sqrt(v + eps)``). :func:`~weightwatch.zoo.architectures.keras_optimizer` builds the same Keras
   optimizer.
+* BatchNormalization (``spec.batchnorm``) as Keras' defaults: in training
+  each member's conv outputs are normalised by the mean and biased variance
+  of its own examples in the batch (padding of a short batch excluded), and
+  its moving averages move by ``0.01`` towards them at every step it takes;
+  evaluation uses the moving averages. gamma and beta are trained by the
+  optimizer, without L2.
 * Data: the member's subset is the first ``round(train_fraction * n)``
   examples of ``default_rng([random_seed, 1]).permutation(n)``; epoch ``e``
   (0-based) visits the subset in the order
@@ -51,8 +57,8 @@ import numpy as np
 
 from weightwatch._compat import require
 from weightwatch.errors import InvalidArgumentError
-from weightwatch.zoo.architectures import (OPTIMIZERS, SGD_MOMENTUM, WEIGHT_INITIALIZERS, ArchitectureSpec,
-                                           get_architecture, param_shapes)
+from weightwatch.zoo.architectures import (BATCHNORM_TENSORS, OPTIMIZERS, SGD_MOMENTUM, WEIGHT_INITIALIZERS,
+                                           ArchitectureSpec, get_architecture, param_shapes, weight_shapes)
 from weightwatch.zoo.architectures import initial_weights as _keras_initial_weights
 
 __all__ = [
@@ -207,17 +213,39 @@ def validate_configs(configs: Sequence[Mapping[str, Any]]) -> None:
 def _member_axes(spec: ArchitectureSpec) -> list[int]:
     axes = []
     for _ in spec.conv_filters:
-        axes += [3, 0]
+        axes += [3, 0] + [0] * (len(BATCHNORM_TENSORS) if spec.batchnorm else 0)
     for _ in range(len(spec.dense_hidden) + 1):
         axes += [0, 0]
     return axes
 
 
+def _layer_slots(spec: ArchitectureSpec) -> list[int]:
+    """Index in the weight list of each layer's kernel (a BatchNormalization's tensors follow its conv's bias)."""
+    slots, i = [], 0
+    for _ in spec.conv_filters:
+        slots.append(i)
+        i += 2 + (len(BATCHNORM_TENSORS) if spec.batchnorm else 0)
+    for _ in range(len(spec.dense_hidden) + 1):
+        slots.append(i)
+        i += 2
+    return slots
+
+
 def _regularized(spec: ArchitectureSpec) -> list[bool]:
+    """Per weight tensor: does the L2 penalty apply (every conv and hidden dense kernel)?"""
     n_hidden = len(spec.conv_filters) + len(spec.dense_hidden)
-    flags = []
-    for i in range(n_hidden + 1):
-        flags += [i < n_hidden, False]
+    flags = [False] * len(_member_axes(spec))
+    for li, slot in enumerate(_layer_slots(spec)):
+        flags[slot] = li < n_hidden
+    return flags
+
+
+def _moving(spec: ArchitectureSpec) -> list[bool]:
+    """Per weight tensor: a BatchNormalization moving statistic (state updated by the forward pass, not trained)."""
+    flags = [False] * len(_member_axes(spec))
+    if spec.batchnorm:
+        for slot in _layer_slots(spec)[: len(spec.conv_filters)]:
+            flags[slot + 4] = flags[slot + 5] = True
     return flags
 
 
@@ -254,12 +282,31 @@ def _dropout(tf, h, rate, seed):
     return h * (tf.cast(keep, h.dtype) * (1.0 / (1.0 - rate)))
 
 
-def _forward(tf, spec, W, x, *, shared_input, act_mode, relu_n, training, rate_n, seed):
+#: Keras BatchNormalization defaults.
+_BN_MOMENTUM = 0.99
+_BN_EPSILON = 1e-3
+
+
+def _batch_moments(tf, h, wt, N, f):
+    """Per member and channel, mean and (biased) variance of ``h`` ``(B, H, W, N*f)`` over the examples
+    member ``n`` really has in the batch (``wt`` ``(N, B)``: 1 for its examples, 0 for padding)."""
+    w = tf.reshape(tf.repeat(tf.transpose(wt), f, axis=1), [-1, 1, 1, N * f])  # (B, 1, 1, N*f)
+    count = tf.maximum(tf.reduce_sum(w, axis=[0, 1, 2]) * tf.cast(tf.shape(h)[1] * tf.shape(h)[2], h.dtype), 1.0)
+    mean = tf.reduce_sum(h * w, axis=[0, 1, 2]) / count
+    var = tf.reduce_sum(tf.square(h - mean) * w, axis=[0, 1, 2]) / count
+    return mean, var
+
+
+def _forward(tf, spec, W, x, *, shared_input, act_mode, relu_n, training, rate_n, seed, bn_wt=None, moments=None):
     """Population forward pass; returns logits ``(N, B, K)``.
 
-    ``x`` is ``(B, H, W, C)`` when ``shared_input`` else ``(N, B, H, W, C)``.
+    ``x`` is ``(B, H, W, C)`` when ``shared_input`` else ``(N, B, H, W, C)``. With BatchNormalization,
+    ``training`` normalises by the statistics of each member's examples in the batch (``bn_wt`` ``(N, B)``)
+    and appends them, as ``(mean, variance)`` of shape ``(N, F)``, to the list ``moments``; otherwise the
+    moving averages in ``W`` are used.
     """
     n_conv = len(spec.conv_filters)
+    slots = _layer_slots(spec)
     N = tf.shape(W[-1])[0]
 
     def act(h, relu_mask):
@@ -280,11 +327,18 @@ def _forward(tf, spec, W, x, *, shared_input, act_mode, relu_n, training, rate_n
             s = tf.shape(x)
             h = tf.reshape(tf.transpose(x, [1, 2, 3, 0, 4]), [s[1], s[2], s[3], s[0] * s[4]])
         for j, f in enumerate(spec.conv_filters):
-            K, b = W[2 * li], W[2 * li + 1]
+            p = slots[li]
+            K, b = W[p], W[p + 1]
             ks = tf.shape(K)
             K = tf.reshape(K, [ks[0], ks[1], ks[2], ks[3] * ks[4]])
             h = tf.nn.conv2d(h, K, strides=spec.strides, padding=spec.padding.upper())
             h = tf.nn.bias_add(h, tf.reshape(b, [-1]))
+            if spec.batchnorm:
+                gamma, beta, mean, var = (tf.reshape(W[p + k], [-1]) for k in range(2, 6))
+                if training:
+                    mean, var = _batch_moments(tf, h, bn_wt, N, f)
+                    moments.append((tf.reshape(mean, [N, f]), tf.reshape(var, [N, f])))
+                h = tf.nn.batch_normalization(h, mean, var, beta, gamma, _BN_EPSILON)
             h = act(h, None if act_mode != "mixed" else tf.repeat(relu_n, f))
             if spec.pool == "max":  # per channel, so per member
                 h = tf.nn.max_pool2d(h, 2, 2, "VALID")
@@ -305,7 +359,7 @@ def _forward(tf, spec, W, x, *, shared_input, act_mode, relu_n, training, rate_n
             first_dense_shared = False
     n_dense = len(spec.dense_hidden) + 1
     for j in range(n_dense):
-        K, b = W[2 * li], W[2 * li + 1]
+        K, b = W[slots[li]], W[slots[li] + 1]
         if first_dense_shared and j == 0:
             h = tf.einsum("bd,ndk->nbk", h, K)
         else:
@@ -338,6 +392,7 @@ def _get_fns(spec: ArchitectureSpec, act_mode: str, use_dropout: bool, opt_mode:
 
     axes = _member_axes(spec)
     reg = _regularized(spec)
+    moving = _moving(spec)
 
     def bshape(ax, ndim, v):
         shape = [1] * ndim
@@ -380,11 +435,14 @@ def _get_fns(spec: ArchitectureSpec, act_mode: str, use_dropout: bool, opt_mode:
             active = tf.logical_and(cnt > 0, alive)
             xb = tf.gather(x, i)
             yb = tf.gather(y, i)
+            moments = []
+            trained = [w for w, st in zip(W, moving) if not st]
             with tf.GradientTape() as tape:
-                tape.watch(W)
+                tape.watch(trained)
                 logits = _forward(
                     tf, spec, W, xb, shared_input=False, act_mode=act_mode, relu_n=relu_n,
                     training=True, rate_n=rate_n if use_dropout else None, seed=tf.stack([seed, s]),
+                    bn_wt=wt, moments=moments,
                 )
                 ce, _ = _loss_and_correct(tf, spec, logits, yb)
                 loss_n = tf.reduce_sum(ce * wt, axis=1) / tf.maximum(cnt, 1.0)
@@ -392,15 +450,20 @@ def _get_fns(spec: ArchitectureSpec, act_mode: str, use_dropout: bool, opt_mode:
                     if r:
                         loss_n = loss_n + l2 * per_member(tf.square(w), ax, tf.reduce_sum)
                 total = tf.reduce_sum(tf.where(active, loss_n, tf.zeros_like(loss_n)))
-            grads = tape.gradient(total, W)
+            grads = iter(tape.gradient(total, trained))
+            # a moving statistic's new value: Keras' ``moving * momentum + batch * (1 - momentum)``
+            batch_stats = iter([stat for pair in moments for stat in pair])
             t = steps + 1.0
             b1p = tf.pow(tf.constant(_BETA1, tf.float32), t)
             b2p = tf.pow(tf.constant(_BETA2, tf.float32), t)
             alpha = lr * tf.sqrt(1 - b2p) / (1 - b1p)
             ok = tf.math.is_finite(loss_n)
             newW, newM, newV = [], [], []
-            for w, g, m, v, ax in zip(W, grads, M, V, axes):
-                w2, m2, v2 = update(w, g, m, v, ax, lr, alpha, opt_n)
+            for w, m, v, ax, st in zip(W, M, V, axes, moving):
+                if st:
+                    w2, m2, v2 = w * _BN_MOMENTUM + next(batch_stats) * (1.0 - _BN_MOMENTUM), m, v
+                else:
+                    w2, m2, v2 = update(w, next(grads), m, v, ax, lr, alpha, opt_n)
                 ok = tf.logical_and(ok, per_member(tf.math.is_finite(w2), ax, tf.reduce_all))
                 newW.append(w2)
                 newM.append(m2)
@@ -694,7 +757,7 @@ def train_population(
         if any(len(b) < n_epochs for b in batch_orders):
             raise InvalidArgumentError(f"batch_orders must cover {n_epochs} epochs")
     input_shape = x_train.shape[1:]
-    expected = [k for _, k, b in param_shapes(spec, input_shape) for k in (k, b)]
+    expected = [shape for *_, shape in weight_shapes(spec, input_shape)]
 
     results: list[MemberResult | None] = [None] * n
     if eval_batch_size is None:

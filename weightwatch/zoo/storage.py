@@ -38,7 +38,7 @@ from typing import Sequence
 import numpy as np
 
 from .. import runs
-from ..adapters.flat import FlatWeights, read_layout, write_layout
+from ..adapters.flat import FlatWeights, group_layers, read_layout, write_layout
 from .._files import SUMS, fsync_dir, fsync_file, verify_sums, write_sums
 from ..errors import InvalidArgumentError, ZooFormatError
 from ..network import Network
@@ -65,13 +65,30 @@ def layout_shapes(param_shapes: Sequence) -> list:
     return out
 
 
-def flatten_keras_weights(weights: Sequence[np.ndarray]) -> np.ndarray:
-    """Keras ``get_weights()`` order ``[k0, b0, k1, b1, ...]`` -> one row in layout order."""
-    parts = []
-    for k, b in zip(weights[0::2], weights[1::2]):
-        parts.append(np.asarray(b, np.float32).ravel())
-        parts.append(np.asarray(k, np.float32).ravel())
-    return np.concatenate(parts)
+def keras_layout(weight_shapes: Sequence) -> tuple[list, list]:
+    """Layout ``[(varname, shape)]`` and, per layout entry, its index in Keras ``get_weights()`` order.
+
+    ``weight_shapes`` is :func:`~weightwatch.zoo.architectures.weight_shapes`' ``[(layer, tensor, shape)]``;
+    a layer's bias comes before its kernel (the release's order), other tensors (BatchNormalization's) keep
+    Keras' order.
+    """
+    entries = list(enumerate(weight_shapes))
+    rank = {"bias": 0, "kernel": 1}
+    order = sorted(entries, key=lambda e: (_first_index(weight_shapes, e[1][0]), rank.get(e[1][1], 2), e[0]))
+    return ([(f"sequential/{layer}/{tensor}:0", tuple(shape)) for _, (layer, tensor, shape) in order],
+            [i for i, _ in order])
+
+
+def _first_index(weight_shapes, layer) -> int:
+    return next(i for i, (name, *_) in enumerate(weight_shapes) if name == layer)
+
+
+def flatten_keras_weights(weights: Sequence[np.ndarray], order: Sequence[int] | None = None) -> np.ndarray:
+    """Keras ``get_weights()`` -> one row in layout order: ``order`` from :func:`keras_layout`, or (None)
+    kernel/bias pairs ``[k0, b0, k1, b1, ...]`` whose layout :func:`layout_shapes` gives."""
+    if order is None:
+        order = [i + (1 - 2 * (i % 2)) for i in range(len(weights))]  # b0, k0, b1, k1, ...
+    return np.concatenate([np.asarray(weights[i], np.float32).ravel() for i in order])
 
 
 def _atomic_dir(final: Path, tag: str = "tmp"):
@@ -364,8 +381,10 @@ class Zoo:
 
     @property
     def n_params(self) -> int:
-        """Parameters per network (columns of ``weights.npy``)."""
-        return int(self._weights.shape[1])
+        """Kernel and bias parameters per network (normalisation layers' columns of ``weights.npy`` not counted,
+        as :attr:`Network.n_params` does not count them)."""
+        layers, _ = group_layers(self.layout)
+        return int(sum(r.end_idx - r.start_idx for tensors in layers.values() for r in tensors.values()))
 
     def select(self, mask) -> "Zoo":
         """The view of the rows where ``mask`` (a boolean array over this view's rows) is true."""
@@ -421,9 +440,7 @@ class Zoo:
 
         if name != "W_L":
             return extract_matrix(list(self.networks()), name)
-        layers: dict = {}
-        for r in sorted(self.layout, key=lambda r: r.start_idx):
-            layers.setdefault(r.layer, {})[r.tensor] = r
+        layers, _ = group_layers(self.layout)
         rows = self.rows
         out = np.empty((len(rows), len(layers) * PER_LAYER))
         for lo in range(0, len(rows), chunk):
