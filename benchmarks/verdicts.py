@@ -58,7 +58,7 @@ def main(argv=None):
     verdict, heldout = fm["verdict"], set(fm["split"]["heldout_runs"])
     patience = int(verdict["patience"])
     trajs = {ds: tj.Trajectories.from_table(shipping.Table(Path(args.tables) / f"{ds}.npz"))
-             for ds in shipping.PAPER_CNN_DATASETS}
+             for ds in shipping.PAPER_CNN_TABLES if (Path(args.tables) / f"{ds}.npz").is_file()}
 
     def scores(t, rows):
         cols = {"forecast": [], "inside": [], "train_acc": [], "current": []}

@@ -146,7 +146,7 @@ def main(argv=None):
     p.add_argument("--dataset", default="digits", help="a zoo dataset (default digits)")
     p.add_argument("--resolution", type=int, default=16, help="image side (default 16; mnist5k natively 28)")
     p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--families", default="paper-cnn,cnn-deep,cnn-wide,cnn-maxpool,mlp,mlp-tabular@digits64",
+    p.add_argument("--families", default="paper-cnn,cnn-deep,cnn-wide,cnn-maxpool,cnn-bn,mlp,mlp-tabular@digits64",
                    help="also time these families (family[@dataset], comma-separated; '' to skip), "
                         "64 networks x 1 epoch each")
     args = p.parse_args(argv)

@@ -91,7 +91,9 @@ def test_keras_functional_subclassed_batchnorm_and_conv_kinds():
     out = keras.layers.Dense(5)(x)
     net = to_network(keras.Model(inp, out))
     assert [l.kind for l in net] == ["conv", "depthwise_conv", "depthwise_conv", "conv", "dense"]
-    assert net[0].bias is None and net[0].activation == "relu"
+    # the ReLU acts on BatchNormalization's output, not on the conv's: the conv's activation is unknown
+    assert net[0].bias is None and net[0].activation is None
+    assert net.meta["skipped"] == [("batch_normalization", "BatchNormalization")]
     assert net[1].kernel.shape == (3, 3, 8, 2) and net[1].bias.shape == (16,)
     assert net[3].activation == "tanh"
     w_l = get_extractor("W_L")(net)
@@ -116,6 +118,26 @@ def test_keras_functional_subclassed_batchnorm_and_conv_kinds():
     assert to_network(conv3d)[0].kernel.shape == (2, 2, 2, 1, 2)
 
 
+def test_interval_rules_do_not_reason_through_batchnorm():
+    """A conv whose biases make every unit negative is not dead when BatchNormalization re-centres its output:
+    with a declared input range the dead-unit proof must not see the ReLU after the BatchNorm as the conv's."""
+    import keras
+
+    from weightwatch.rules.bounds import interval_bounds
+
+    negative = keras.initializers.Constant(-50.0)
+    model = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(4, 3, bias_initializer=negative),
+                              keras.layers.BatchNormalization(), keras.layers.ReLU(),
+                              keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(3)])
+    net = to_network(model)
+    bounds = interval_bounds(net, (-1.0, 1.0))
+    assert len(bounds) == 1 and bounds[0].out_lo is None and not bounds[0].dead.any()  # nothing proven past it
+    plain = to_network(keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(
+        4, 3, activation="relu", bias_initializer=negative), keras.layers.GlobalAveragePooling2D(),
+        keras.layers.Dense(3)]))
+    assert interval_bounds(plain, (-1.0, 1.0))[0].dead.all()  # without BatchNorm: provably dead
+
+
 def test_torch_modules_and_state_dict():
     import torch
     from torch import nn
@@ -130,6 +152,8 @@ def test_torch_modules_and_state_dict():
     assert net[0].kernel.shape == (3, 2, 4) and net[0].activation == "tanh"
     assert net[1].kernel.shape == (3, 3, 4, 2)
     np.testing.assert_array_equal(net[3].kernel, model[6].weight.detach().numpy().T)
+    bn = to_network(nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Conv2d(4, 4, 3), nn.ReLU()))
+    assert [l.activation for l in bn] == [None, "relu"]  # the first ReLU follows the BatchNorm
     from_state = to_network(model.state_dict())
     # state dicts lose the depthwise/groups information; weights and order survive
     assert [l.name for l in from_state] == ["0", "2", "3", "6"]

@@ -146,3 +146,47 @@ def test_mlp_predictor_from_mlp_zoos_with_leave_one_out_cards_and_auto_choice(ta
         assert not p.in_domain and "the predictor's zoo networks have 2 or 3" in p.domain_reason
     finally:
         pretrained._load_cached.cache_clear()
+
+
+def test_batchnorm_predictor_from_bn_zoos_admits_normalisation_and_auto_picks_it(tables, tmp_path, monkeypatch):
+    """BatchNorm + max-pool zoos (two families, two datasets) make the BatchNorm-CNN predictor: its domain admits
+    normalisation layers, its card holds the held-out dataset and family, and auto picks it for a Keras CNN with
+    BatchNormalization (which the agnostic predictor calls out of domain)."""
+    keras = pytest.importorskip("keras")
+    from weightwatch.zoo.build import BuildSpec, build_zoo
+
+    bn_tables = tmp_path / "tables"
+    bn_tables.mkdir()
+    for p in tables.glob("*.npz"):
+        (bn_tables / p.name).symlink_to(p)
+    for ds, arch, seed in (("digits", "cnn-bn", 4), ("shapes", "cnn-bn-deep", 5)):
+        zoo = build_zoo(tmp_path / arch, BuildSpec(dataset=ds, architecture=arch, runs=12, epochs=2,
+                                                   checkpoints=(0, 1, 2), shard_size=12, seed=seed),
+                        progress=False)["zoo"]
+        assert main(["pretrained", "tables", f"{arch}-{ds}={zoo}", "--out", str(bn_tables)]) == 0
+    assert shipping.Table(bn_tables / "cnn-bn-digits.npz").has_batchnorm
+    assert not shipping.Table(bn_tables / "digits.npz").has_batchnorm
+    out = tmp_path / "pretrained"
+    shipping.build_pretrained(bn_tables, out, params={"n_estimators": 15, "min_child_samples": 3},
+                              paper_cnn=("digits",), only=[pretrained.BATCHNORM_PREDICTOR])
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == [pretrained.BATCHNORM_PREDICTOR]
+    m = json.loads((out / pretrained.BATCHNORM_PREDICTOR / "manifest.json").read_text())
+    assert m["domain"]["normalisation"] is True and m["domain"]["num_classes"] == 10
+    assert set(m["metrics"]["leave_one_dataset_out"]) == {"digits", "shapes"}
+    assert set(m["metrics"]["leave_one_family_out"]) == {"cnn-bn", "cnn-bn-deep"}
+    card = (out / f"{pretrained.BATCHNORM_PREDICTOR}.md").read_text()
+    assert "## Held-out family" in card and "BatchNormalization" in card
+
+    bn_cnn = keras.Sequential([keras.Input((16, 16, 1)), keras.layers.Conv2D(16, 3, padding="same"),
+                               keras.layers.BatchNormalization(), keras.layers.ReLU(), keras.layers.MaxPooling2D(),
+                               keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(10)])
+    plain = pretrained.predict_accuracy(bn_cnn, predictor=pretrained.AGNOSTIC_PREDICTOR)
+    assert not plain.in_domain and "normalisation layers" in plain.domain_reason
+    monkeypatch.setenv(pretrained.ENV, str(out))
+    pretrained._load_cached.cache_clear()
+    try:
+        p = pretrained.predict_accuracy(bn_cnn)
+        assert p.predictor == pretrained.BATCHNORM_PREDICTOR and 0 <= p.accuracy <= 1
+        assert "normalisation layers" not in p.domain_reason
+    finally:
+        pretrained._load_cached.cache_clear()

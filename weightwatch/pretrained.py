@@ -34,6 +34,8 @@ AGNOSTIC_PREDICTOR = "agnostic-W_L-agnostic-gbm"
 EARLY_PREDICTOR = "paper-cnn-early-forecast-gbm"
 #: For networks of dense layers only (MLPs on vector data).
 MLP_PREDICTOR = "mlp-W_L-agnostic-gbm"
+#: For CNNs with normalisation layers (fitted on the BatchNorm + max-pool zoos).
+BATCHNORM_PREDICTOR = "cnn-bn-W_L-agnostic-gbm"
 PAPER_CNN_SIGNATURE = (
     ("conv", (3, 3, 1, 16), True), ("conv", (3, 3, 16, 16), True), ("conv", (3, 3, 16, 16), True),
     ("dense", (16, 10), True),
@@ -106,6 +108,13 @@ def is_mlp(network) -> bool:
     return len(network) > 0 and all(kind == "dense" for kind, _, _ in network.signature())
 
 
+def has_normalisation(network) -> bool:
+    """True for a network with conv layers and normalisation layers (which the adapters skip and record)."""
+    from . import domain
+
+    return any(kind != "dense" for kind, _, _ in network.signature()) and bool(domain.facts(network).normalisation)
+
+
 def family_signature(network) -> list:
     """``[[kind, kernel shape, has bias], ...]`` per layer, JSON-ready: what a predictor's family records."""
     return [[str(kind), [int(d) for d in shape], bool(bias)] for kind, shape, bias in network.signature()]
@@ -164,12 +173,15 @@ def find_on_path(network, predictor_path=None, *, forecaster: bool = False) -> O
 
 def auto_predictor(network, predictor_path=None) -> Optional[tuple]:
     """(predictor, name, note) for ``network``: yours for its family on the predictor path, else the
-    shipped paper-CNN predictor for that family, the shipped MLP predictor for a network of dense layers
-    only, else the shipped agnostic one."""
+    shipped BatchNorm-CNN predictor for a CNN with normalisation layers, the shipped paper-CNN predictor for
+    that family, the shipped MLP predictor for a network of dense layers only, else the shipped agnostic one."""
     found = find_on_path(network, predictor_path)
     if found is not None:
         return found
     available = set(list_predictors())
+    if has_normalisation(network) and BATCHNORM_PREDICTOR in available:
+        return load(BATCHNORM_PREDICTOR), BATCHNORM_PREDICTOR, ("network with normalisation layers: W_L-agnostic "
+                                                                "predictor fitted on BatchNorm + max-pool CNN zoos")
     if matches_paper_cnn(network) and PAPER_CNN_PREDICTOR in available:
         return load(PAPER_CNN_PREDICTOR), PAPER_CNN_PREDICTOR, "paper-CNN family: calibrated within its training zoos"
     if is_mlp(network) and MLP_PREDICTOR in available:

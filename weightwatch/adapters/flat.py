@@ -125,13 +125,17 @@ def convert(obj: FlatWeights, **_options) -> Network:
     if vec.shape[0] < end:
         raise WeightsError(f"flat weights have {vec.shape[0]} values but the layout needs {end}")
     layers, skipped = group_layers(rows)
+    order = list(dict.fromkeys(r.layer for r in sorted(rows, key=lambda r: r.start_idx)))
+    normalised = {order[order.index(n) - 1] for n, _ in skipped if order.index(n) > 0}
     out = []
     for name, tensors in layers.items():  # insertion order = order of first appearance
         take = {t: vec[r.start_idx : r.end_idx].reshape(r.shape) for t, r in tensors.items()}
         kernel = take.get("kernel", take.get("weight", take.get("w")))
         bias = take.get("bias", take.get("b"))
         kind = "dense" if kernel.ndim == 2 else ("depthwise_conv" if "depthwise" in name else "conv")
-        out.append(LayerWeights(name, kind, kernel, bias, obj.activation if kind != "dense" else None))
+        # the activation follows the normalisation layer, not this one: unknown here, as the Keras adapter reads it
+        act = obj.activation if kind != "dense" and name not in normalised else None
+        out.append(LayerWeights(name, kind, kernel, bias, act))
     return Network(tuple(out), source="flat", name=obj.name, meta={"skipped": skipped} if skipped else {})
 
 

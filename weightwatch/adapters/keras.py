@@ -79,13 +79,16 @@ def convert(model, **_options) -> Network:
             out.append(LayerWeights(layer.name, "dense", _numpy(layer.kernel), bias, _activation_name(layer)))
         elif isinstance(layer, kl.Activation) or cls in _ACTIVATION_LAYERS:
             name = _ACTIVATION_LAYERS.get(cls) or _activation_name(layer)
-            if out and out[-1].activation is None and name:
+            if out and out[-1].activation is None and name and not (skipped and skipped[-1][2] == len(out)):
                 last = out[-1]
                 out[-1] = LayerWeights(last.name, last.kind, last.kernel, last.bias, name)
         elif layer.weights:
             log.debug("weightwatch: skipping unsupported layer %s (%s)", layer.name, cls)
-            skipped.append((layer.name, cls))
-    return Network(tuple(out), source="keras", name=getattr(model, "name", ""), meta={"skipped": skipped})
+            skipped.append((layer.name, cls, len(out)))
+    # an activation after a skipped layer with weights (BatchNormalization, ...) acts on that layer's output, not
+    # on the kernel layer's: the kernel layer's activation stays unknown (rules reasoning through it stop there)
+    return Network(tuple(out), source="keras", name=getattr(model, "name", ""),
+                   meta={"skipped": [(n, c) for n, c, _ in skipped]})
 
 
 ADAPTER = Adapter(

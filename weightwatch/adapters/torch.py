@@ -67,13 +67,16 @@ def convert(obj, **_options) -> Network:
             bias = _np(module.bias) if module.bias is not None else None
             out.append(LayerWeights(name or cls, "dense", _np(module.weight).T, bias))
         elif cls in _ACTIVATIONS:
-            if out and out[-1].activation is None:
+            # after a skipped module with parameters (BatchNorm, ...) the activation acts on its output, not on the
+            # kernel layer's: that layer's activation stays unknown
+            if out and out[-1].activation is None and not (skipped and skipped[-1][2] == len(out)):
                 last = out[-1]
                 out[-1] = LayerWeights(last.name, last.kind, last.kernel, last.bias, _ACTIVATIONS[cls])
         elif any(True for _ in module.parameters(recurse=False)):
             log.debug("weightwatch: skipping unsupported module %s (%s)", name, cls)
-            skipped.append((name, cls))
-    return Network(tuple(out), source="torch", name=type(obj).__name__, meta={"skipped": skipped})
+            skipped.append((name, cls, len(out)))
+    return Network(tuple(out), source="torch", name=type(obj).__name__,
+                   meta={"skipped": [(n, c) for n, c, _ in skipped]})
 
 
 def _from_state_dict(state: Mapping) -> Network:

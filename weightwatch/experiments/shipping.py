@@ -26,7 +26,12 @@ from ..predictors import GBMPredictor, evaluate, group_kfold, kendall_tau, save_
 PAPER_CNN_LAYERS = 4
 CARD_EPOCHS = (1, 2, 3)
 INTERVAL = (0.1, 0.9)
+#: Paper-CNN tables of the A.2 zoos, one shipped predictor each (the table's name is its dataset's).
 PAPER_CNN_DATASETS = ("digits", "digits_jitter", "mnist5k", "shapes", "textures")
+#: Paper-CNN tables that widen the pooled predictor and the forecaster only: digits trained with four optimizers
+#: at learning rates from 1e-4 (``digits_opt``) and on raw 0-255 pixels (``digits_raw``).
+PAPER_CNN_VARIANTS = ("digits_opt", "digits_raw")
+PAPER_CNN_TABLES = PAPER_CNN_DATASETS + PAPER_CNN_VARIANTS
 #: GBM settings of the shipped predictors (on top of ``evaluation.DEFAULT_PARAMS["gbm"]``): more, slower
 #: trees on half the features per tree; +0.002-0.004 held-out R^2 over the defaults on the digits zoos.
 SHIP_PARAMS = {"n_estimators": 800, "learning_rate": 0.03, "colsample_bytree": 0.5}
@@ -59,7 +64,9 @@ def write_table(zoo, path) -> dict:
     X, names = zoo.features("W_L")
     m = zoo.metrics
     cols = {c: m[c].to_numpy() for c in m.columns if c != "_row"}
-    arrays = {"W_L": X.astype(np.float32), "W_L_names": np.array(names),
+    with np.errstate(over="ignore"):  # a diverged run's statistics may pass float32's range: inf, never an ok row
+        X = X.astype(np.float32)
+    arrays = {"W_L": X, "W_L_names": np.array(names),
               "n_params": np.array(zoo.n_params),
               "num_classes": np.array(domain.facts(zoo.network(0)).num_classes or 10),
               "input_range": np.array(zoo.manifest.get("input_range") or domain.ZOO_INPUT_RANGE, np.float64)}
@@ -104,15 +111,25 @@ class Table:
         return str(self.build.get("dataset", self.name))
 
     @property
-    def is_mlp(self) -> bool:
-        """True for a zoo of an MLP family (dense layers only), built in or registered by a plugin."""
+    def spec(self):
+        """The zoo's family (built in or registered by a plugin), or None when its plugin is not installed here."""
         from ..errors import InvalidArgumentError
         from ..zoo.architectures import get_architecture
 
         try:
-            return get_architecture(self.architecture).is_mlp
-        except InvalidArgumentError:  # a family whose plugin is not installed here
-            return False
+            return get_architecture(self.architecture)
+        except InvalidArgumentError:
+            return None
+
+    @property
+    def is_mlp(self) -> bool:
+        """True for a zoo of an MLP family (dense layers only)."""
+        return self.spec is not None and self.spec.is_mlp
+
+    @property
+    def has_batchnorm(self) -> bool:
+        """True for a zoo of a family with BatchNormalization layers."""
+        return self.spec is not None and self.spec.batchnorm
 
     def agnostic(self) -> np.ndarray:
         """W_L-agnostic features from W_L (the extractor's definition)."""
@@ -288,7 +305,7 @@ def split_runs(groups, tr, te) -> dict:
     return {"train_runs": sorted(set(map(str, groups[tr]))), "heldout_runs": sorted(set(map(str, groups[te])))}
 
 
-def build_pretrained(tables_dir, out, *, seed=0, paper_cnn=PAPER_CNN_DATASETS, params=None,
+def build_pretrained(tables_dir, out, *, seed=0, paper_cnn=PAPER_CNN_TABLES, params=None,
                      early_params=None, only=None) -> dict:
     """Fit every shipped predictor from the feature tables in ``tables_dir`` and write cards into ``out``.
 
@@ -298,7 +315,7 @@ def build_pretrained(tables_dir, out, *, seed=0, paper_cnn=PAPER_CNN_DATASETS, p
     computed on runs outside ``split["train_runs"]``. ``only`` (names) rebuilds just those predictors.
     """
     from .. import domain
-    from ..pretrained import AGNOSTIC_PREDICTOR, EARLY_PREDICTOR, MLP_PREDICTOR, PAPER_CNN_PREDICTOR
+    from ..pretrained import AGNOSTIC_PREDICTOR, BATCHNORM_PREDICTOR, EARLY_PREDICTOR, MLP_PREDICTOR, PAPER_CNN_PREDICTOR
 
     def wanted(name):
         return only is None or name in only
@@ -315,11 +332,13 @@ def build_pretrained(tables_dir, out, *, seed=0, paper_cnn=PAPER_CNN_DATASETS, p
     w_l = lambda t, k=None: t.X  # noqa: E731
     agnostic = lambda t, k=None: t.agnostic()  # noqa: E731
 
-    def save(name, model, feature_set, names, family, zoos, X, groups, tr, te, metrics, extra=None, of=None):
-        """``of``: the tables behind the model, whose class counts and input ranges bound its domain."""
+    def save(name, model, feature_set, names, family, zoos, X, groups, tr, te, metrics, extra=None, of=None,
+             normalisation=False):
+        """``of``: the tables behind the model, whose class counts and input ranges bound its domain;
+        ``normalisation``: its zoo networks have normalisation layers."""
         target = out / name
         of = list(of or paper.values())
-        envelope = domain.fit(X[tr], names, num_classes=[t.num_classes for t in of],
+        envelope = domain.fit(X[tr], names, num_classes=[t.num_classes for t in of], normalisation=normalisation,
                               input_range=(min(t.input_range[0] for t in of), max(t.input_range[1] for t in of)))
         metrics["in_domain_heldout"] = domain.in_domain_rate(envelope, X[te])
         save_predictor(model, target, name=name, feature_set=feature_set, feature_names=names,
@@ -337,7 +356,7 @@ def build_pretrained(tables_dir, out, *, seed=0, paper_cnn=PAPER_CNN_DATASETS, p
 
     # per dataset
     for ds, table in paper.items():
-        if not wanted(f"paper-cnn-{ds}-W_L-gbm"):
+        if ds in PAPER_CNN_VARIANTS or not wanted(f"paper-cnn-{ds}-W_L-gbm"):
             continue
         ok = table.ok()
         y, groups = ok.metrics["test_accuracy"].to_numpy(), ok.metrics["modeldir"].to_numpy()
@@ -359,6 +378,9 @@ def build_pretrained(tables_dir, out, *, seed=0, paper_cnn=PAPER_CNN_DATASETS, p
     mlps = {n: t for n, t in tables.items() if t.is_mlp}
     if wanted(MLP_PREDICTOR) and mlps:
         _mlp_predictor(mlps, params, seed, save, split_metrics, agnostic, out)
+    normalised = {n: t for n, t in tables.items() if t.has_batchnorm}
+    if wanted(BATCHNORM_PREDICTOR) and normalised:
+        _batchnorm_predictor(normalised, params, seed, save, split_metrics, agnostic, out)
     # the forecast of the final accuracy, with its doom threshold and verdict card
     if wanted(EARLY_PREDICTOR):
         summary.update(build_forecaster(paper, out, seed=seed, params=early_params))
@@ -431,35 +453,68 @@ def leave_one_out(oks: dict, tables: dict, key, feature_fn, params) -> dict:
     return out
 
 
-def _mlp_predictor(tables, params, seed, save, split_metrics, agnostic, out):
-    """The MLP predictor: W_L-agnostic GBM over every MLP zoo (datasets, widths, depths, optimizers, binary
-    sigmoid outputs), with leave-one-dataset-out and leave-one-family-out numbers on its card."""
-    from ..pretrained import MLP_PREDICTOR
-
+def _family_predictor(name, tables, params, seed, save, split_metrics, agnostic, out, *, what, title, notes,
+                      scope, normalisation=False):
+    """A W_L-agnostic GBM over every zoo of a group of families (``what``: "MLPs", "BatchNorm CNNs"), with
+    leave-one-dataset-out and leave-one-family-out numbers on its card."""
     oks = {n: t.ok() for n, t in tables.items()}
     X, groups, model, tr, te, metrics = _fit_pooled(oks, tables, agnostic, params, seed, split_metrics)
     gbm_params = {**{k: v for k, v in params.items() if k != "interval_params"}, **LEAVE_OUT_PARAMS}
     metrics["leave_one_dataset_out"] = leave_one_out(oks, tables, lambda t: t.dataset, agnostic, gbm_params)
     metrics["leave_one_family_out"] = leave_one_out(oks, tables, lambda t: t.architecture, agnostic, gbm_params)
     families = sorted({t.architecture for t in tables.values()})
-    datasets = sorted({t.dataset for t in tables.values()})
-    save(MLP_PREDICTOR, model, "W_L-agnostic", _agnostic_names(), "MLPs (trained on: " + ", ".join(families) + ")",
-         {n: t.build for n, t in tables.items()}, X, groups, tr, te, metrics, of=tables.values())
-    classes = sorted({t.num_classes for t in tables.values()})
-    _card(MLP_PREDICTOR, "GBM on W_L-agnostic features of multilayer perceptrons on vector (tabular) data; "
-          "`predictor=\"auto\"` uses it for networks made of dense layers only.",
+    save(name, model, "W_L-agnostic", _agnostic_names(), f"{what} (trained on: " + ", ".join(families) + ")",
+         {n: t.build for n, t in tables.items()}, X, groups, tr, te, metrics, of=tables.values(),
+         normalisation=normalisation)
+    _card(name, title,
           ["- Held-out dataset / family rows: a model fitted without that dataset (or family) at all, scored on "
            "all of its runs; the honest measure for data and widths the zoos do not hold. Those models have "
            f"{LEAVE_OUT_PARAMS['n_estimators']} trees at learning rate {LEAVE_OUT_PARAMS['learning_rate']} (the "
-           f"shipped one {params.get('n_estimators')} at {params.get('learning_rate')}).",
-           f"- Zoo runs: datasets {', '.join(datasets)}; {', '.join(map(str, classes))} classes (2 also as one "
-           "sigmoid unit); optimizers sampled among Adam, SGD, SGD with momentum 0.9 and RMSprop (learning rate "
-           "log-uniform in [1e-3, 0.5]); the rest of appendix A.2's hyperparameters."], out,
-          scope=["Multilayer perceptrons (dense layers only) on vector data like the zoos': 1-2 hidden layers of "
-                 "16-32 units, " + ", ".join(map(str, classes)) + " classes, standardised or [0, 1] inputs; "
-                 "the monitor flags other class counts, optimizers, learning rates and weight statistics out of "
-                 "domain.",
-                 "The held-out dataset rows above are what to expect on a dataset the zoos do not hold."])
+           f"shipped one {params.get('n_estimators')} at {params.get('learning_rate')}).", *notes], out, scope=scope)
+
+
+def _mlp_predictor(tables, params, seed, save, split_metrics, agnostic, out):
+    """The MLP predictor: every MLP zoo (datasets, widths, depths, optimizers, binary sigmoid outputs)."""
+    from ..pretrained import MLP_PREDICTOR
+
+    datasets = sorted({t.dataset for t in tables.values()})
+    classes = sorted({t.num_classes for t in tables.values()})
+    _family_predictor(
+        MLP_PREDICTOR, tables, params, seed, save, split_metrics, agnostic, out, what="MLPs",
+        title="GBM on W_L-agnostic features of multilayer perceptrons on vector (tabular) data; "
+              "`predictor=\"auto\"` uses it for networks made of dense layers only.",
+        notes=[f"- Zoo runs: datasets {', '.join(datasets)}; {', '.join(map(str, classes))} classes (2 also as one "
+               "sigmoid unit); optimizers sampled among Adam, SGD, SGD with momentum 0.9 and RMSprop (learning rate "
+               "log-uniform in [1e-3, 0.5]); the rest of appendix A.2's hyperparameters."],
+        scope=["Multilayer perceptrons (dense layers only) on vector data like the zoos': 1-2 hidden layers of "
+               "16-32 units, " + ", ".join(map(str, classes)) + " classes, standardised or [0, 1] inputs; "
+               "the monitor flags other class counts, optimizers, learning rates and weight statistics out of "
+               "domain.",
+               "The held-out dataset rows above are what to expect on a dataset the zoos do not hold."])
+
+
+def _batchnorm_predictor(tables, params, seed, save, split_metrics, agnostic, out):
+    """The BatchNorm CNN predictor: every zoo of a family with BatchNormalization (conv -> BN -> activation ->
+    max-pool blocks); its domain admits normalisation layers."""
+    from ..pretrained import BATCHNORM_PREDICTOR
+
+    datasets = sorted({t.dataset for t in tables.values()})
+    families = sorted({t.architecture for t in tables.values()})
+    _family_predictor(
+        BATCHNORM_PREDICTOR, tables, params, seed, save, split_metrics, agnostic, out, what="BatchNorm CNNs",
+        normalisation=True,
+        title="GBM on W_L-agnostic features of CNNs with BatchNormalization and max-pooling (conv -> BatchNorm "
+              "-> activation -> 2x2 max-pool blocks, global average pooling, dense logits); "
+              "`predictor=\"auto\"` uses it for networks with normalisation layers.",
+        notes=[f"- Zoo runs: families {', '.join(families)}; datasets {', '.join(datasets)}; optimizers sampled "
+               "among Adam, SGD, SGD with momentum 0.9 and RMSprop (learning rate log-uniform in [1e-4, 0.3]); the "
+               "rest of appendix A.2's hyperparameters. The features read the conv and dense kernels and biases; "
+               "BatchNormalization's own tensors are not features (the adapters skip them)."],
+        scope=["CNNs of 2-3 conv blocks (conv 3x3 'same' -> BatchNormalization -> ReLU or tanh -> 2x2 max-pool) "
+               "of 16-32 filters on small grayscale images in [-1, 1], global average pooling and 10 logits; the "
+               "monitor flags other class counts and weight statistics out of domain.",
+               "The held-out dataset and family rows above are what to expect on data or widths the zoos do not "
+               "hold."])
 
 
 def build_forecaster(paper: dict, out, *, seed=0, params=None, budget=FALSE_STOP_BUDGET, patience=PATIENCE) -> dict:
@@ -692,7 +747,7 @@ def _cmd_build(args) -> int:
     return 0
 
 
-def verdict_card_from_shipped(tables_dir, out, paper_cnn=PAPER_CNN_DATASETS) -> dict:
+def verdict_card_from_shipped(tables_dir, out, paper_cnn=PAPER_CNN_TABLES) -> dict:
     """VERDICTS.md again from the saved forecaster (its split, verdict and envelopes) and the tables."""
     from . import trajectories as tj
     from ..predictors import load_predictor
