@@ -105,6 +105,28 @@ def test_run_paper_fills_every_table_and_the_document(cli_run):
         assert f"- **{fs}**: " in md and "learning curve inside the training split" in md
 
 
+def test_an_interrupted_run_continues_from_its_finished_cells(cli_run, monkeypatch):
+    """Every finished cell is kept in paper-cells.json: the same command run again searches only the cells that
+    are missing (here one, as if the run had been killed before it) and gives the same numbers."""
+    out, res, _ = cli_run
+    cells = out / "paper-cells.json"
+    saved = json.loads(cells.read_text())
+    assert {"digits|W_L|gbm", "digits|A|gbm", "other|W_L|gbm", "digits|W_L|linear"} <= set(saved["cells"])
+    del saved["cells"]["digits|A|gbm"]
+    cells.write_text(json.dumps(saved))
+    searched = []
+    real = ev.random_search
+    monkeypatch.setattr(ev, "random_search", lambda *a, **kw: searched.append(1) or real(*a, **kw))
+    again = out.parent / "again"
+    again.mkdir()
+    (again / "paper-cells.json").write_text(cells.read_text())
+    rc = main(["evaluate", "--protocol", "paper", f"digits={res['source'].split()[1]}", "--tables",
+               str(out.parent / "tables"), "--out", str(again), "--budget", "tiny", "--predictors", "gbm,linear"])
+    assert rc == 0 and len(searched) == 1  # only the missing cell (GBM cells search 2 configurations)
+    res2 = json.loads((again / "paper-comparison.json").read_text())
+    for fs in paper.TABLE2_ORDER:
+        assert res2["table2"][fs]["r2"] == res["table2"][fs]["r2"], fs
+    assert res2["table3"] == res["table3"]  # the refit W_L models are the ones the first run fitted
 
 
 def test_a_dnn_cell_is_searched_and_scored_like_the_others(zoo):

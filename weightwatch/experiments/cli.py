@@ -153,7 +153,9 @@ def _evaluate_paper(args) -> int:
                                        "gbm, linear and dnn")
         opts = paper.PaperOptions(seed=args.seed, table5=tuple(p for p in ("linear", "dnn") if p in wanted),
                                   **PAPER_BUDGETS[args.budget])
-        results = paper.run_paper(zoo, name, tables, opts, log=lambda msg: print(msg, file=sys.stderr, flush=True))
+        # every finished cell is kept in OUT/paper-cells.json: the same command run again continues from there
+        results = paper.run_paper(zoo, name, tables, opts, log=lambda msg: print(msg, file=sys.stderr, flush=True),
+                                  cells=out / "paper-cells.json")
         parts = ["weightwatch", "evaluate", "--protocol", "paper", args.zoos[0]]
         if args.tables:
             parts += ["--tables", args.tables] + (["--table-names", args.table_names] if args.table_names else [])

@@ -152,17 +152,70 @@ def table_collection(name: str, table) -> Collection:
 # ---------------------------------------------------------------- the protocol
 
 
-def cell(coll: Collection, feature_set: str, predictor: str, opts: PaperOptions, refit: bool = False) -> dict:
-    """One table cell: search, three fold models on the held-out split, mean ± std."""
+class CellStore:
+    """Finished cells of one protocol run in a JSON file, so that an interrupted run continues where it stopped.
+
+    Every cell is written (atomically) as soon as it is done, under ``collection|feature set|predictor``,
+    beside a fingerprint of what the cells depend on (each collection's runs, the options): a file of another
+    run is ignored and rewritten. ``path=None`` keeps nothing.
+    """
+
+    def __init__(self, path=None, fingerprint: dict | None = None, log=print):
+        import json
+        from pathlib import Path
+
+        self.path, self.fingerprint, self.cells = (Path(path) if path else None), jsonable(fingerprint or {}), {}
+        if self.path is not None and self.path.is_file():
+            try:
+                saved = json.loads(self.path.read_text())
+            except ValueError:
+                saved = {}
+            if saved.get("fingerprint") == self.fingerprint:
+                self.cells = dict(saved.get("cells", {}))
+                log(f"resuming: {len(self.cells)} finished cells in {self.path}")
+            else:
+                log(f"{self.path} holds cells of another run (other runs or options): starting afresh")
+
+    def get(self, key: str):
+        return self.cells.get(key)
+
+    def put(self, key: str, value: dict) -> None:
+        import json
+
+        from .._files import atomic_write_text
+
+        self.cells[key] = value
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(self.path, json.dumps({"fingerprint": self.fingerprint, "cells": self.cells}) + "\n")
+
+
+def cell(coll: Collection, feature_set: str, predictor: str, opts: PaperOptions, refit: bool = False,
+         store: CellStore | None = None) -> tuple:
+    """One table cell: search, three fold models on the held-out split, mean ± std; and with ``refit`` the model
+    refit on the training split.
+
+    A cell found in ``store`` is not searched again; when its model is needed it is refit with the stored
+    parameters (the same data and settings give the same model).
+    """
+    key = f"{coll.name}|{feature_set}|{predictor}"
+    done = store.get(key) if store is not None else None
+    if done is not None and not refit:
+        return done, None
     X, names = coll.features(feature_set)
     t0 = time.time()
     res = ev.run_protocol(X, coll.y, coll.groups, predictor=predictor, feature_set=feature_set,
-                          n_configs=opts.n_configs[predictor], test_fraction=opts.test_fraction, seed=opts.seed,
-                          n_jobs=opts.n_jobs, fixed_params=opts.fixed(predictor), feature_names=names, refit=refit)
+                          n_configs=1 if done else opts.n_configs[predictor], test_fraction=opts.test_fraction,
+                          seed=opts.seed, n_jobs=opts.n_jobs, fixed_params=opts.fixed(predictor), feature_names=names,
+                          refit=refit, params=done["params"] if done else None)
+    if done is not None:
+        return done, res.model
     out = {"r2": res.summary["r2"], "mse": res.summary["mse"], "kendall_tau": res.summary["kendall_tau"],
            "n_train": res.n_train, "n_test": res.n_test, "n_features": int(X.shape[1]),
            "n_configs": int(opts.n_configs[predictor]), "params": jsonable(res.params),
            "seconds": round(time.time() - t0, 1)}
+    if store is not None:
+        store.put(key, out)
     return (out, res.model) if refit else (out, None)
 
 
@@ -213,12 +266,22 @@ def sensitivity(coll: Collection, model, zoo, opts: PaperOptions) -> dict:
 
 
 def run_paper(zoo, name: str = "mnist5k", tables: Mapping[str, object] | None = None,
-              opts: PaperOptions | None = None, log=print) -> dict:
-    """Everything ``docs/paper-comparison.md`` reports, as plain data."""
+              opts: PaperOptions | None = None, log=print, cells=None) -> dict:
+    """Everything ``docs/paper-comparison.md`` reports, as plain data.
+
+    ``cells``: a JSON file keeping every finished cell (:class:`CellStore`); run again with the same file after
+    an interruption and the finished cells are not searched again.
+    """
     opts = opts or PaperOptions()
     t0 = time.time()
     main = zoo_collection(name, zoo)
     others = [table_collection(n, t) for n, t in (tables or {}).items() if n != name]
+    store = CellStore(cells, {"options": asdict(opts), "runs": {c.name: [len(c.y), str(c.groups[0]), str(c.groups[-1])]
+                                                                for c in (main, *others)}}, log=log)
+
+    def run_cell(*args, **kw):  # every cell of this run goes through the store
+        return cell(*args, store=store, **kw)
+
     width = main.features("W_L")[0].shape[1]
     for coll in others:
         if coll.wl.shape[1] != width:
@@ -232,7 +295,7 @@ def run_paper(zoo, name: str = "mnist5k", tables: Mapping[str, object] | None = 
     models = {}
     for fs in TABLE2_ORDER:
         log(f"table 2: {fs} (gbm)")
-        res, model = cell(main, fs, "gbm", opts, refit=fs in ("W", "W_L"))
+        res, model = run_cell(main, fs, "gbm", opts, refit=fs in ("W", "W_L"))
         results["table2"][fs] = res
         results["n_train"], results["n_test"] = res["n_train"], res["n_test"]
         if model is not None:
@@ -248,7 +311,7 @@ def run_paper(zoo, name: str = "mnist5k", tables: Mapping[str, object] | None = 
             results["table5"][predictor] = {}
             for fs in TABLE5_FEATURES:
                 log(f"table 5: {fs} ({predictor})")
-                results["table5"][predictor][fs], _ = cell(main, fs, predictor, opts)
+                results["table5"][predictor][fs], _ = run_cell(main, fs, predictor, opts)
     log("table 9: sensitivity of the W model")
     results["table9"] = sensitivity(main, models["W"], zoo, opts)
     wl_models = {name: models["W_L"]}
@@ -256,14 +319,14 @@ def run_paper(zoo, name: str = "mnist5k", tables: Mapping[str, object] | None = 
     if "linear" in results["table5"]:
         results["conclusions"][name]["W_L linear"] = results["table5"]["linear"]["W_L"]["r2"]
     else:
-        results["conclusions"][name]["W_L linear"] = cell(main, "W_L", "linear", opts)[0]["r2"]
+        results["conclusions"][name]["W_L linear"] = run_cell(main, "W_L", "linear", opts)[0]["r2"]
     for coll in others:
         log(f"table 3 and conclusions: {coll.name}")
-        res, wl_models[coll.name] = cell(coll, "W_L", "gbm", opts, refit=True)
+        res, wl_models[coll.name] = run_cell(coll, "W_L", "gbm", opts, refit=True)
         concl = {"W_L": res["r2"]}
         for fs in ("A", "lambda_LR"):
-            concl[fs] = cell(coll, fs, "gbm", opts)[0]["r2"]
-        concl["W_L linear"] = cell(coll, "W_L", "linear", opts)[0]["r2"]
+            concl[fs] = run_cell(coll, fs, "gbm", opts)[0]["r2"]
+        concl["W_L linear"] = run_cell(coll, "W_L", "linear", opts)[0]["r2"]
         results["conclusions"][coll.name] = concl
         results.setdefault("others", {})[coll.name] = {"source": coll.source, "n_runs": int(len(coll.y))}
     results["table3"] = transfer([main, *others], wl_models, opts)
