@@ -1,3 +1,4 @@
+import json
 import os
 import signal
 import subprocess
@@ -345,7 +346,7 @@ def test_batchnorm_zoo_stores_its_statistics_and_reads_like_a_keras_model(tmp_pa
     from weightwatch.zoo.datasets import load_digits
 
     out = tmp_path / "bn"
-    build_zoo(out, BuildSpec(**{**SMALL, "architecture": "cnn-bn", "runs": 3, "shard_size": 3}), progress=False)
+    build_zoo(out, BuildSpec(**{**SMALL, "architecture": "cnn-bn", "runs": 6, "shard_size": 6}), progress=False)
     zoo = Zoo(out / "zoo").filter(epoch=2)
     names = [r.varname for r in zoo.layout]
     assert names[:6] == ["sequential/conv2d/bias:0", "sequential/conv2d/kernel:0",
@@ -372,3 +373,12 @@ def test_batchnorm_zoo_stores_its_statistics_and_reads_like_a_keras_model(tmp_pa
         assert [n for n, _ in net.meta["skipped"]] == ["sequential/batch_normalization",
                                                        "sequential/batch_normalization_1"]
         np.testing.assert_allclose(X[i], get_extractor("W_L")(from_keras), rtol=1e-5, atol=1e-7)
+    # a predictor fitted on this zoo knows its networks have BatchNormalization, and is found for such a model
+    from weightwatch import pretrained
+    from weightwatch.cli import main
+
+    pred = tmp_path / "mine"
+    assert main(["fit", str(out / "zoo"), "--out", str(pred), "--params", '{"min_child_samples": 2}']) == 0
+    assert json.loads((pred / "manifest.json").read_text())["domain"]["normalisation"] is True
+    p = pretrained.predict_accuracy(model, predictor_path=pred)
+    assert p.note.startswith("your predictor") and "normalisation" not in p.domain_reason

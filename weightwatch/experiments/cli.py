@@ -47,7 +47,8 @@ def cmd_fit(args) -> int:
         metrics["interval_coverage"] = res.coverage
     tr, te = res.train_idx, res.test_idx
     first = zoo.network(0)
-    envelope = domain.fit(X[tr], names, num_classes=domain.facts(first).num_classes or 2,
+    facts = domain.facts(first)  # a zoo of a family with BatchNormalization: its predictor's domain admits it
+    envelope = domain.fit(X[tr], names, num_classes=facts.num_classes or 2, normalisation=bool(facts.normalisation),
                           input_range=zoo.manifest.get("input_range") or domain.ZOO_INPUT_RANGE)
     metrics["in_domain_heldout"] = domain.in_domain_rate(envelope, X[te])
     name = args.name or f"{arch}-{args.features}-{args.predictor}"
