@@ -190,3 +190,21 @@ def test_batchnorm_predictor_from_bn_zoos_admits_normalisation_and_auto_picks_it
         assert "normalisation layers" not in p.domain_reason
     finally:
         pretrained._load_cached.cache_clear()
+
+
+def test_every_envelope_spans_the_inputs_of_its_tables(tables, tmp_path):
+    """A zoo on raw 0-255 pixels widens the input range of the pooled predictor's and the forecaster's domain."""
+    mixed = tmp_path / "tables"
+    mixed.mkdir()
+    (mixed / "digits.npz").symlink_to(tables / "digits.npz")
+    with np.load(tables / "digits.npz", allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays["input_range"] = np.array([0.0, 255.0])
+    np.savez_compressed(mixed / "digits_raw.npz", **arrays)
+    out = tmp_path / "p"
+    small = {"n_estimators": 15, "min_child_samples": 3}
+    shipping.build_pretrained(mixed, out, params=small, early_params=small, paper_cnn=("digits", "digits_raw"),
+                              only=[pretrained.PAPER_CNN_PREDICTOR, pretrained.EARLY_PREDICTOR])
+    for name in (pretrained.PAPER_CNN_PREDICTOR, pretrained.EARLY_PREDICTOR):
+        m = json.loads((out / name / "manifest.json").read_text())
+        assert m["domain"]["input_range"] == [-1.0, 255.0] and m["domain"]["num_classes"] == 10, name

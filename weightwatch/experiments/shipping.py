@@ -300,6 +300,14 @@ def render_card(directory, out: Path | None = None) -> Path:
     return path
 
 
+def _data_domain(tables) -> dict:
+    """What the tables' networks saw, for :func:`weightwatch.domain.fit`: their class counts and the range
+    spanning their inputs."""
+    tables = list(tables)
+    return {"num_classes": [t.num_classes for t in tables],
+            "input_range": (min(t.input_range[0] for t in tables), max(t.input_range[1] for t in tables))}
+
+
 def split_runs(groups, tr, te) -> dict:
     """The run ids behind a fit and behind its held-out numbers (disjoint)."""
     return {"train_runs": sorted(set(map(str, groups[tr]))), "heldout_runs": sorted(set(map(str, groups[te])))}
@@ -337,9 +345,7 @@ def build_pretrained(tables_dir, out, *, seed=0, paper_cnn=PAPER_CNN_TABLES, par
         """``of``: the tables behind the model, whose class counts and input ranges bound its domain;
         ``normalisation``: its zoo networks have normalisation layers."""
         target = out / name
-        of = list(of or paper.values())
-        envelope = domain.fit(X[tr], names, num_classes=[t.num_classes for t in of], normalisation=normalisation,
-                              input_range=(min(t.input_range[0] for t in of), max(t.input_range[1] for t in of)))
+        envelope = domain.fit(X[tr], names, normalisation=normalisation, **_data_domain(of or paper.values()))
         metrics["in_domain_heldout"] = domain.in_domain_rate(envelope, X[te])
         save_predictor(model, target, name=name, feature_set=feature_set, feature_names=names,
                        architecture_family=family,
@@ -581,7 +587,7 @@ def build_forecaster(paper: dict, out, *, seed=0, params=None, budget=FALSE_STOP
             metrics["doomed_auroc"][ds] = {int(k): float(roc_auc_score(doomed, -model.predict(t.forecast_features(k, held))))
                                            for k in CARD_EPOCHS if k in checks}
     names = forecast.feature_names(next(iter(paper.values())).names)
-    envelope = domain.fit(X_tr, names)
+    envelope = domain.fit(X_tr, names, **_data_domain(paper.values()))
     # progress is a fraction of the run by definition: every value in [0, 1] is in domain (the zoo's last
     # check is at 15/18, but a user's run is checked up to its last epoch)
     i = names.index("progress")
