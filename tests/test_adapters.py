@@ -94,6 +94,9 @@ def test_keras_functional_subclassed_batchnorm_and_conv_kinds():
     # the ReLU acts on BatchNormalization's output, not on the conv's: the conv's activation is unknown
     assert net[0].bias is None and net[0].activation is None
     assert net.meta["skipped"] == [("batch_normalization", "BatchNormalization")]
+    assert [n for n, _ in net.meta["normalisation"]] == ["batch_normalization"]
+    assert np.isnan(get_extractor("W_L-agnostic-bn")(to_network(keras.Sequential(
+        [keras.Input((4,)), keras.layers.Dense(2)])))[-40:]).all()  # no BatchNorm: NaN, never a made-up number
     assert net[1].kernel.shape == (3, 3, 8, 2) and net[1].bias.shape == (16,)
     assert net[3].activation == "tanh"
     w_l = get_extractor("W_L")(net)
@@ -152,8 +155,16 @@ def test_torch_modules_and_state_dict():
     assert net[0].kernel.shape == (3, 2, 4) and net[0].activation == "tanh"
     assert net[1].kernel.shape == (3, 3, 4, 2)
     np.testing.assert_array_equal(net[3].kernel, model[6].weight.detach().numpy().T)
-    bn = to_network(nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Conv2d(4, 4, 3), nn.ReLU()))
+    bn_model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Conv2d(4, 4, 3), nn.ReLU())
+    with torch.no_grad():
+        bn_model[1].running_var.fill_(4.0)
+    bn = to_network(bn_model)
     assert [l.activation for l in bn] == [None, "relu"]  # the first ReLU follows the BatchNorm
+    (name, tensors), = bn.meta["normalisation"]  # kept under Keras' names, for the W_L-agnostic-bn features
+    assert name == "1" and sorted(tensors) == sorted(["gamma", "beta", "moving_mean", "moving_variance"])
+    np.testing.assert_array_equal(tensors["moving_variance"], np.full(4, 4.0, np.float32))
+    feats = get_extractor("W_L-agnostic-bn")(bn)
+    assert feats[-40 + 15] == pytest.approx(np.log10(4.0))  # first BN layer, log10 moving variance, mean
     from_state = to_network(model.state_dict())
     # state dicts lose the depthwise/groups information; weights and order survive
     assert [l.name for l in from_state] == ["0", "2", "3", "6"]

@@ -288,7 +288,10 @@ def test_torch_user_models(digits_images):
     torch.manual_seed(0)
     ww, last, acc = _torch_run(_torch_cnn(), nchw, lambda p: torch.optim.SGD(p, 0.05, momentum=0.9), 10, ce)
     assert runs.healthy(acc) and not ww.should_stop and last == 10
-    assert ww.verdict.in_domain is False and "trained with SGD" in ww.verdict.domain_reason
+    # SGD with momentum: the pooled zoos hold it (digits_opt), so it is judged. A known miss, kept visible: the
+    # prediction is 0.17 below the real accuracy (measured 2026-11-29; torch's default initialisation, uniform
+    # kernels and non-zero biases, is not among the zoo's initializers). The test fails if the miss grows.
+    assert ww.verdict.in_domain and abs(ww.verdict.predicted_accuracy - acc) <= 0.17 + 0.02, (ww.verdict, acc)
     torch.manual_seed(0)
     ww, last, acc = _torch_run(_torch_cnn(), nchw, lambda p: torch.optim.Adam(p, 1e-3), 10, ce)
     assert runs.healthy(acc) and not ww.should_stop and ww.verdict.in_domain

@@ -356,6 +356,8 @@ def test_batchnorm_zoo_stores_its_statistics_and_reads_like_a_keras_model(tmp_pa
     data = load_digits(16)
     assert zoo.n_params == num_params("cnn-bn", data.input_shape) < zoo.weights().shape[1]
     X, _ = zoo.features("W_L")
+    B = zoo.normalisation_features()
+    assert zoo.has_normalisation and B.shape == (len(zoo), 40) and np.isfinite(B).all()
     for i in range(len(zoo)):
         row = zoo.metrics.iloc[i]
         config = {k[len("config."):]: row[k] for k in row.index if k.startswith("config.")}
@@ -373,6 +375,10 @@ def test_batchnorm_zoo_stores_its_statistics_and_reads_like_a_keras_model(tmp_pa
         assert [n for n, _ in net.meta["skipped"]] == ["sequential/batch_normalization",
                                                        "sequential/batch_normalization_1"]
         np.testing.assert_allclose(X[i], get_extractor("W_L")(from_keras), rtol=1e-5, atol=1e-7)
+        # the BatchNorm layers' features, vectorised over the zoo's rows, are the extractor's on the Keras model
+        np.testing.assert_allclose(B[i], get_extractor("W_L-agnostic-bn")(from_keras)[-40:], rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(get_extractor("W_L-agnostic-bn")(net), get_extractor("W_L-agnostic-bn")(from_keras),
+                                   rtol=1e-5, atol=1e-7)
     # a predictor fitted on this zoo knows its networks have BatchNormalization, and is found for such a model
     from weightwatch import pretrained
     from weightwatch.cli import main

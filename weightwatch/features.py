@@ -26,7 +26,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .network import Network, WeightsError
+from .network import NORM_TENSORS, Network, WeightsError
 from .stats import N_STATS, PER_LAYER, STAT_NAMES, TENSORS, many_tensor_stats
 
 
@@ -100,6 +100,40 @@ def agnostic_from_wl(wl, n_params) -> np.ndarray:
         mid_mean = mid_std = np.full((len(wl), PER_LAYER), np.nan)
     extra = np.column_stack([np.full(len(wl), n_layers), np.full(len(wl), np.log10(max(int(n_params), 1)))])
     return np.hstack([s[:, 0], s[:, -1], mid_mean, mid_std, extra])
+
+
+#: Statistics of each normalisation tensor in :func:`normalisation_summary`.
+NORM_STATS = ("mean", "std", "median", "min", "max")
+
+
+def normalisation_summary(layers: Sequence[dict], rows: int = 1) -> np.ndarray:
+    """Features of a network's BatchNorm layers, shape ``(rows, 40)``: for the first and the last of them,
+    mean, std, median, min and max of gamma, beta, the moving mean and log10 of the moving variance.
+
+    ``layers``: per BatchNorm layer in forward order, ``{tensor: array (rows, units)}`` (the tensors of
+    :data:`~weightwatch.network.NORM_TENSORS`; a missing one gives NaN, as does a network without any).
+    One definition for the extractor and for feature tables.
+    """
+    out = np.full((rows, len(normalisation_names())), np.nan)
+    if not layers:
+        return out
+    cols = []
+    for layer in (layers[0], layers[-1]):
+        for t in NORM_TENSORS:
+            v = layer.get(t)
+            if v is None:
+                cols.append(np.full((rows, len(NORM_STATS)), np.nan))
+                continue
+            v = np.asarray(v, np.float64).reshape(rows, -1)
+            if t == "moving_variance":
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    v = np.log10(np.maximum(v, 1e-30))
+            cols.append(np.column_stack([v.mean(1), v.std(1), np.median(v, 1), v.min(1), v.max(1)]))
+    return np.hstack(cols)
+
+
+def normalisation_names() -> list:
+    return [f"bn.{which}.{t}.{s}" for which in ("first", "last") for t in NORM_TENSORS for s in NORM_STATS]
 
 
 def layer_stat_names(indices: Sequence[int]) -> list:

@@ -99,9 +99,20 @@ class LayerWeights:
         return f"LayerWeights({self.name!r}, {self.kind}, kernel {self.kernel.shape}, {bias}, {self.activation})"
 
 
+#: A BatchNormalization layer's tensors, in Keras ``get_weights()`` order. Adapters skip normalisation layers
+#: (they are not :class:`LayerWeights`) but keep these, per layer in forward order, in
+#: ``Network.meta["normalisation"]`` as ``[(name, {tensor: 1-D array})]`` (torch's ``weight``, ``bias``,
+#: ``running_mean``, ``running_var`` under these names).
+NORM_TENSORS = ("gamma", "beta", "moving_mean", "moving_variance")
+
+
 @dataclass(frozen=True)
 class Network:
-    """Ordered, immutable collection of :class:`LayerWeights` (forward order)."""
+    """Ordered, immutable collection of :class:`LayerWeights` (forward order).
+
+    ``meta["skipped"]``: ``[(name, class name)]`` of the layers with weights an adapter skipped;
+    ``meta["normalisation"]``: the tensors of the BatchNorm layers among them (see :data:`NORM_TENSORS`).
+    """
 
     layers: tuple = ()
     source: str = "unknown"

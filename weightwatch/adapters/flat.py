@@ -21,7 +21,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from ..network import LayerWeights, Network, WeightsError
+from ..network import NORM_TENSORS, LayerWeights, Network, WeightsError
 from . import Adapter
 
 
@@ -84,10 +84,6 @@ def read_layout(source) -> list:
     return rows
 
 
-#: The tensors of a normalisation layer in a layout (Keras BatchNormalization's names).
-NORM_TENSORS = frozenset({"gamma", "beta", "moving_mean", "moving_variance"})
-
-
 def group_layers(rows) -> tuple[dict, list]:
     """Layout rows grouped by layer, in order of first column: ``({layer: {tensor: row}}`` of the layers
     with a kernel, ``[(layer, "BatchNormalization")]`` of the normalisation layers)``; any other layer
@@ -99,7 +95,7 @@ def group_layers(rows) -> tuple[dict, list]:
     for name, tensors in layers.items():
         if any(t in tensors for t in ("kernel", "weight", "w")):
             kept[name] = tensors
-        elif set(tensors) <= NORM_TENSORS:
+        elif set(tensors) <= set(NORM_TENSORS):
             skipped.append((name, "BatchNormalization"))
         else:
             raise WeightsError(f"layout layer {name!r} has no kernel (tensors: {sorted(tensors)})")
@@ -136,7 +132,11 @@ def convert(obj: FlatWeights, **_options) -> Network:
         # the activation follows the normalisation layer, not this one: unknown here, as the Keras adapter reads it
         act = obj.activation if kind != "dense" and name not in normalised else None
         out.append(LayerWeights(name, kind, kernel, bias, act))
-    return Network(tuple(out), source="flat", name=obj.name, meta={"skipped": skipped} if skipped else {})
+    if not skipped:
+        return Network(tuple(out), source="flat", name=obj.name)
+    norm = [(name, {r.tensor: vec[r.start_idx : r.end_idx].reshape(r.shape) for r in rows if r.layer == name})
+            for name, _ in skipped]
+    return Network(tuple(out), source="flat", name=obj.name, meta={"skipped": skipped, "normalisation": norm})
 
 
 def write_layout(path, shapes: Sequence) -> list:

@@ -12,7 +12,7 @@ import logging
 
 import numpy as np
 
-from ..network import LayerWeights, Network
+from ..network import NORM_TENSORS, LayerWeights, Network
 from . import Adapter, mro_modules
 
 log = logging.getLogger(__name__)
@@ -57,6 +57,7 @@ def convert(model, **_options) -> Network:
 
     out: list = []
     skipped: list = []
+    norm: list = []
     for layer in _leaf_layers(model):
         cls = type(layer).__name__
         if isinstance(layer, (kl.Conv1DTranspose, kl.Conv2DTranspose, kl.Conv3DTranspose)):
@@ -85,10 +86,13 @@ def convert(model, **_options) -> Network:
         elif layer.weights:
             log.debug("weightwatch: skipping unsupported layer %s (%s)", layer.name, cls)
             skipped.append((layer.name, cls, len(out)))
+            if isinstance(layer, kl.BatchNormalization):
+                norm.append((layer.name, {t: _numpy(getattr(layer, t)) for t in NORM_TENSORS
+                                          if getattr(layer, t, None) is not None}))
     # an activation after a skipped layer with weights (BatchNormalization, ...) acts on that layer's output, not
     # on the kernel layer's: the kernel layer's activation stays unknown (rules reasoning through it stop there)
     return Network(tuple(out), source="keras", name=getattr(model, "name", ""),
-                   meta={"skipped": [(n, c) for n, c, _ in skipped]})
+                   meta={"skipped": [(n, c) for n, c, _ in skipped], "normalisation": norm})
 
 
 ADAPTER = Adapter(

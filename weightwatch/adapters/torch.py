@@ -15,7 +15,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ..network import LayerWeights, Network, WeightsError
+from ..network import NORM_TENSORS, LayerWeights, Network, WeightsError
 from . import Adapter, mro_modules
 
 log = logging.getLogger(__name__)
@@ -57,6 +57,7 @@ def convert(obj, **_options) -> Network:
 
     out: list = []
     skipped: list = []
+    norm: list = []
     for name, module in obj.named_modules():
         cls = type(module).__name__
         if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
@@ -75,8 +76,11 @@ def convert(obj, **_options) -> Network:
         elif any(True for _ in module.parameters(recurse=False)):
             log.debug("weightwatch: skipping unsupported module %s (%s)", name, cls)
             skipped.append((name, cls, len(out)))
+            if isinstance(module, nn.modules.batchnorm._BatchNorm):  # BatchNorm1d/2d/3d, SyncBatchNorm
+                parts = zip(NORM_TENSORS, (module.weight, module.bias, module.running_mean, module.running_var))
+                norm.append((name, {t: _np(v) for t, v in parts if v is not None}))
     return Network(tuple(out), source="torch", name=type(obj).__name__,
-                   meta={"skipped": [(n, c) for n, c, _ in skipped]})
+                   meta={"skipped": [(n, c) for n, c, _ in skipped], "normalisation": norm})
 
 
 def _from_state_dict(state: Mapping) -> Network:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..features import Extractor, agnostic_from_wl, layer_stat_names, layer_stats, parametric_extractor
+from ..features import (Extractor, agnostic_from_wl, layer_stat_names, layer_stats, normalisation_names,
+                        normalisation_summary, parametric_extractor)
 from ..hookspecs import hookimpl
 from ..stats import STAT_NAMES, TENSORS, tensor_stats
 
@@ -58,6 +59,11 @@ def _agnostic_names(net):
     )
 
 
+def _agnostic_bn(net):
+    norm = [tensors for _, tensors in net.meta.get("normalisation", ())]
+    return np.concatenate([_agnostic(net), normalisation_summary(norm)[0]])
+
+
 def _all_stats(net):
     return layer_stats(net).reshape(-1)
 
@@ -72,6 +78,9 @@ EXTRACTORS = [
     Extractor("W_L-l2", *_norms(2), "per layer l2 norms of kernel and bias"),
     Extractor("W_L-agnostic", _agnostic, _agnostic_names,
               "any depth: first and last layer statistics, mean/std of middle layers', depth, log10 size"),
+    Extractor("W_L-agnostic-bn", _agnostic_bn, lambda net: _agnostic_names(net) + normalisation_names(),
+              "W_L-agnostic, then the first and last BatchNorm layers' gamma, beta, moving mean and log10 moving "
+              "variance (mean, std, median, min, max; NaN without BatchNorm)"),
 ] + [parametric_extractor(n) for n in ("W^1", "W^2", "W^3", "W^4", "W_L^4", "W_L^{1,4}")]
 
 

@@ -73,6 +73,8 @@ def write_table(zoo, path) -> dict:
     for c, v in cols.items():
         arrays[f"m:{c}"] = v.astype(str) if v.dtype == object else v
     arrays["manifest"] = np.array(json.dumps(zoo.manifest.get("build", {})))
+    if zoo.has_normalisation:  # a BatchNorm family: its normalisation layers' features too
+        arrays["BN"] = zoo.normalisation_features().astype(np.float32)
     np.savez_compressed(path, **arrays)
     return {"path": str(path), "rows": len(m), "runs": zoo.n_runs}
 
@@ -92,6 +94,7 @@ class Table:
             self.num_classes = int(z["num_classes"]) if "num_classes" in z.files else 10
             self.input_range = tuple(float(v) for v in z["input_range"]) if "input_range" in z.files else (-1.0, 1.0)
             self.metrics = pd.DataFrame({k[2:]: z[k] for k in z.files if k.startswith("m:")})
+            self.bn = z["BN"].astype(np.float64) if "BN" in z.files else None
             self.build = json.loads(str(z["manifest"]))
         self.name = self.path.name.removesuffix(".npz")
 
@@ -135,10 +138,18 @@ class Table:
         """W_L-agnostic features from W_L (the extractor's definition)."""
         return agnostic_from_wl(self.X, self.n_params)
 
+    def agnostic_bn(self) -> np.ndarray:
+        """W_L-agnostic-bn features: W_L-agnostic, then the BatchNorm layers' (NaN for a family without)."""
+        from ..features import normalisation_names
+
+        bn = self.bn if self.bn is not None else np.full((len(self), len(normalisation_names())), np.nan)
+        return np.hstack([self.agnostic(), bn])
+
     def rows(self, mask) -> "Table":
         view = object.__new__(Table)
         view.__dict__.update(self.__dict__)
         view.X = self.X[mask]
+        view.bn = None if self.bn is None else self.bn[mask]
         view.metrics = self.metrics[mask].reset_index(drop=True)
         return view
 
@@ -422,20 +433,20 @@ def _agnostic_predictor(tables, params, seed, save, split_metrics, agnostic, out
 
     oks_all = {n: t.ok() for n, t in tables.items()}
     X, groups, model, tr, te, metrics = _fit_pooled(oks_all, tables, agnostic, params, seed, split_metrics)
-    save(AGNOSTIC_PREDICTOR, model, "W_L-agnostic", _agnostic_names(), "any (trained on: " + ", ".join(tables) + ")",
+    save(AGNOSTIC_PREDICTOR, model, "W_L-agnostic", _feature_names(), "any (trained on: " + ", ".join(tables) + ")",
          {n: t.build for n, t in tables.items()}, X, groups, tr, te, metrics, of=tables.values())
     _card(AGNOSTIC_PREDICTOR, "GBM on W_L-agnostic features (fixed length for any depth) trained across all "
           "zoo families; `predictor=\"auto\"` uses it outside the paper-CNN family.",
           ["- Cross-family τ above is the honest measure here: treat outputs as rankings."], out)
 
 
-def _agnostic_names() -> list:
-    """W_L-agnostic's feature names (the same for every depth)."""
+def _feature_names(feature_set="W_L-agnostic") -> list:
+    """The names of a feature set whose length is the same for every depth (W_L-agnostic, W_L-agnostic-bn)."""
     from ..features import get_extractor
     from ..network import LayerWeights, Network
 
-    return get_extractor("W_L-agnostic").feature_names(Network((LayerWeights("x", "dense", np.ones((1, 1)),
-                                                                             np.ones(1)),)))
+    return get_extractor(feature_set).feature_names(Network((LayerWeights("x", "dense", np.ones((1, 1)),
+                                                                          np.ones(1)),)))
 
 
 def leave_one_out(oks: dict, tables: dict, key, feature_fn, params) -> dict:
@@ -459,17 +470,17 @@ def leave_one_out(oks: dict, tables: dict, key, feature_fn, params) -> dict:
     return out
 
 
-def _family_predictor(name, tables, params, seed, save, split_metrics, agnostic, out, *, what, title, notes,
-                      scope, normalisation=False):
-    """A W_L-agnostic GBM over every zoo of a group of families (``what``: "MLPs", "BatchNorm CNNs"), with
-    leave-one-dataset-out and leave-one-family-out numbers on its card."""
+def _family_predictor(name, tables, params, seed, save, split_metrics, features, out, *, what, title, notes,
+                      scope, normalisation=False, feature_set="W_L-agnostic"):
+    """A GBM on ``feature_set`` (``features(table)``) over every zoo of a group of families (``what``: "MLPs",
+    "BatchNorm CNNs"), with leave-one-dataset-out and leave-one-family-out numbers on its card."""
     oks = {n: t.ok() for n, t in tables.items()}
-    X, groups, model, tr, te, metrics = _fit_pooled(oks, tables, agnostic, params, seed, split_metrics)
+    X, groups, model, tr, te, metrics = _fit_pooled(oks, tables, features, params, seed, split_metrics)
     gbm_params = {**{k: v for k, v in params.items() if k != "interval_params"}, **LEAVE_OUT_PARAMS}
-    metrics["leave_one_dataset_out"] = leave_one_out(oks, tables, lambda t: t.dataset, agnostic, gbm_params)
-    metrics["leave_one_family_out"] = leave_one_out(oks, tables, lambda t: t.architecture, agnostic, gbm_params)
+    metrics["leave_one_dataset_out"] = leave_one_out(oks, tables, lambda t: t.dataset, features, gbm_params)
+    metrics["leave_one_family_out"] = leave_one_out(oks, tables, lambda t: t.architecture, features, gbm_params)
     families = sorted({t.architecture for t in tables.values()})
-    save(name, model, "W_L-agnostic", _agnostic_names(), f"{what} (trained on: " + ", ".join(families) + ")",
+    save(name, model, feature_set, _feature_names(feature_set), f"{what} (trained on: " + ", ".join(families) + ")",
          {n: t.build for n, t in tables.items()}, X, groups, tr, te, metrics, of=tables.values(),
          normalisation=normalisation)
     _card(name, title,
@@ -507,15 +518,15 @@ def _batchnorm_predictor(tables, params, seed, save, split_metrics, agnostic, ou
     datasets = sorted({t.dataset for t in tables.values()})
     families = sorted({t.architecture for t in tables.values()})
     _family_predictor(
-        BATCHNORM_PREDICTOR, tables, params, seed, save, split_metrics, agnostic, out, what="BatchNorm CNNs",
-        normalisation=True,
-        title="GBM on W_L-agnostic features of CNNs with BatchNormalization and max-pooling (conv -> BatchNorm "
+        BATCHNORM_PREDICTOR, tables, params, seed, save, split_metrics, lambda t, k=None: t.agnostic_bn(), out,
+        what="BatchNorm CNNs", normalisation=True, feature_set="W_L-agnostic-bn",
+        title="GBM on W_L-agnostic-bn features of CNNs with BatchNormalization and max-pooling (conv -> BatchNorm "
               "-> activation -> 2x2 max-pool blocks, global average pooling, dense logits); "
               "`predictor=\"auto\"` uses it for networks with normalisation layers.",
         notes=[f"- Zoo runs: families {', '.join(families)}; datasets {', '.join(datasets)}; optimizers sampled "
                "among Adam, SGD, SGD with momentum 0.9 and RMSprop (learning rate log-uniform in [1e-4, 0.3]); the "
-               "rest of appendix A.2's hyperparameters. The features read the conv and dense kernels and biases; "
-               "BatchNormalization's own tensors are not features (the adapters skip them)."],
+               "rest of appendix A.2's hyperparameters. Features: W_L-agnostic of the conv and dense kernels and biases, "
+               "and the first and last BatchNormalization layers' gamma, beta, moving mean and moving variance."],
         scope=["CNNs of 2-3 conv blocks (conv 3x3 'same' -> BatchNormalization -> ReLU or tanh -> 2x2 max-pool) "
                "of 16-32 filters on small grayscale images in [-1, 1], global average pooling and 10 logits; the "
                "monitor flags other class counts and weight statistics out of domain.",

@@ -19,6 +19,7 @@ import numpy as np
 
 from .._compat import require
 from ..errors import InvalidArgumentError
+from ..network import NORM_TENSORS
 
 __all__ = [
     "OPTIMIZERS",
@@ -229,7 +230,7 @@ def param_shapes(
 
 
 #: A BatchNormalization layer's tensors, in Keras ``get_weights()`` order.
-BATCHNORM_TENSORS = ("gamma", "beta", "moving_mean", "moving_variance")
+BATCHNORM_TENSORS = NORM_TENSORS
 
 
 def _batchnorm_name(i: int) -> str:

@@ -454,6 +454,28 @@ class Zoo:
             out[lo:lo + len(w)] = np.hstack(cols)
         return out, layer_stat_names(range(len(layers)))
 
+    @property
+    def has_normalisation(self) -> bool:
+        """True when the layout holds BatchNorm layers."""
+        return bool(group_layers(self.layout)[1])
+
+    def normalisation_features(self, chunk=4096) -> np.ndarray:
+        """:func:`~weightwatch.features.normalisation_summary` of every row of this view, vectorised over rows
+        (the same numbers as the ``W_L-agnostic-bn`` extractor's on each network)."""
+        from ..features import normalisation_names, normalisation_summary
+
+        _, skipped = group_layers(self.layout)
+        tensors: dict = {}
+        for r in self.layout:
+            tensors.setdefault(r.layer, {})[r.tensor] = r
+        rows = self.rows
+        out = np.empty((len(rows), len(normalisation_names())))
+        for lo in range(0, len(rows), chunk):
+            w = np.asarray(self._weights[rows[lo:lo + chunk]], dtype=np.float64)
+            layers = [{t: w[:, r.start_idx:r.end_idx] for t, r in tensors[name].items()} for name, _ in skipped]
+            out[lo:lo + len(w)] = normalisation_summary(layers, len(w))
+        return out
+
     def groups(self) -> np.ndarray:
         """Configuration id per row (all checkpoints of one run share it)."""
         return self.metrics["modeldir"].to_numpy()
