@@ -172,6 +172,7 @@ def test_batchnorm_predictor_from_bn_zoos_admits_normalisation_and_auto_picks_it
     assert sorted(p.name for p in out.iterdir() if p.is_dir()) == [pretrained.BATCHNORM_PREDICTOR]
     m = json.loads((out / pretrained.BATCHNORM_PREDICTOR / "manifest.json").read_text())
     assert m["domain"]["normalisation"] is True and m["domain"]["num_classes"] == 10
+    assert m["feature_set"] == "W_L-agnostic-bn" and len(m["feature_names"]) == 58 + 40
     assert set(m["metrics"]["leave_one_dataset_out"]) == {"digits", "shapes"}
     assert set(m["metrics"]["leave_one_family_out"]) == {"cnn-bn", "cnn-bn-deep"}
     card = (out / f"{pretrained.BATCHNORM_PREDICTOR}.md").read_text()
