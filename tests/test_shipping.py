@@ -209,3 +209,9 @@ def test_every_envelope_spans_the_inputs_of_its_tables(tables, tmp_path):
     for name in (pretrained.PAPER_CNN_PREDICTOR, pretrained.EARLY_PREDICTOR):
         m = json.loads((out / name / "manifest.json").read_text())
         assert m["domain"]["input_range"] == [-1.0, 255.0] and m["domain"]["num_classes"] == 10, name
+
+
+def test_manifests_never_carry_this_machines_directories():
+    build = {"merged": [{"path": "/work/notes/zoos/digits-opt/zoo", "seed": 1}], "path": "zoos/x/zoo", "runs": 3}
+    assert shipping._portable(build) == {"merged": [{"path": "zoos/digits-opt/zoo", "seed": 1}],
+                                         "path": "zoos/x/zoo", "runs": 3}

@@ -117,7 +117,7 @@ HEALTHY = {
     "paper-cnn slow start (25% of the data, adam 1e-3)": lambda d: (paper_cnn(), tuple(a[:len(a) // 4] if i < 2 else a
                                                                                      for i, a in enumerate(d)),
                                                                     keras.optimizers.Adam(1e-3), {}),
-    "paper-cnn learning rate below the zoo's (adam 2e-4)": lambda d: (paper_cnn(), d, keras.optimizers.Adam(2e-4), {}),
+    "paper-cnn small learning rate (adam 2e-4)": lambda d: (paper_cnn(), d, keras.optimizers.Adam(2e-4), {}),
     "paper-cnn sgd momentum": lambda d: (paper_cnn(), d, keras.optimizers.SGD(0.05, momentum=0.9), {}),
     "paper-cnn raw 0-255 pixels": lambda d: (paper_cnn(kernel_init="glorot_uniform"),
                                              ((d[0] + 1) * 127.5, d[1], (d[2] + 1) * 127.5, d[3]),
@@ -172,7 +172,11 @@ def test_healthy_user_model_is_not_stopped(results, name):
 #: In-domain healthy runs whose prediction misses the 0.15 bar, with the miss measured when the suite was
 #: written (seed 0): a known gap, kept visible. The test fails if the miss grows, or if the run meets the bar
 #: (then remove it from here).
-KNOWN_MISSES = {"paper-cnn slow start (25% of the data, adam 1e-3)": 0.16}
+KNOWN_MISSES = {
+    # at 2e-4 the weights stay close to their initialisation for ten epochs: from the weights alone the
+    # current-accuracy predictor reads it as a run that has barely started (0.68 against a real 0.88)
+    "paper-cnn small learning rate (adam 2e-4)": 0.20,
+}
 
 
 @pytest.mark.parametrize("name", list(HEALTHY))
@@ -211,18 +215,25 @@ def test_doomed_user_model_is_stopped_by_epoch_3(results, name):
 
 
 def test_suite_covers_in_and_out_of_domain(results):
-    """The suite is not all out of domain: the paper CNNs on [-1, 1] digits and the MLPs on tabular data
-    (the MLP predictor's zoos: four optimizers, 2, 3 and 10 classes) are judged by the predictors."""
+    """The suite is not all out of domain: the paper CNNs on [-1, 1] digits (Adam, SGD with momentum), the CNN
+    with BatchNorm and max-pooling (the BatchNorm predictor's zoos) and the MLPs on tabular data (the MLP
+    predictor's zoos: four optimizers, 2, 3 and 10 classes) are judged by the predictors; raw 0-255 pixels are
+    not (no shipped zoo is predicted well enough on them)."""
     flags = {n: r["hist"]["ww_in_domain"][-1] for n, r in results.items() if r["kind"] == "healthy"}
-    assert flags["paper-cnn relu adam"] == 1.0 and flags["paper-cnn slow start (25% of the data, adam 1e-3)"] == 1.0
-    assert flags["paper-cnn learning rate below the zoo's (adam 2e-4)"] == 0.0
-    assert flags["batchnorm + max-pool cnn"] == 0.0
+    for name in ("paper-cnn relu adam", "paper-cnn slow start (25% of the data, adam 1e-3)",
+                 "paper-cnn small learning rate (adam 2e-4)", "paper-cnn sgd momentum"):
+        assert flags[name] == 1.0, name
+        assert results[name]["cb"].verdict.predictor_name == "paper-cnn-pooled-W_L-gbm"
+    assert flags["paper-cnn raw 0-255 pixels"] == 0.0
+    assert "input range (0, 255)" in results["paper-cnn raw 0-255 pixels"]["cb"].verdict.domain_reason
+    assert flags["batchnorm + max-pool cnn"] == 1.0
+    assert results["batchnorm + max-pool cnn"]["cb"].verdict.predictor_name == "cnn-bn-W_L-agnostic-gbm"
     for name in ("mlp digits 64-vectors [0,1]", "mlp breast cancer binary sigmoid", "mlp wine 3 classes sgd"):
         assert flags[name] == 1.0, name
         assert results[name]["cb"].verdict.predictor_name == "mlp-W_L-agnostic-gbm"
     close = [n for n, r in results.items() if r["kind"] == "healthy" and r["hist"]["ww_in_domain"][-1] == 1.0
              and abs(r["hist"]["ww_pred_accuracy"][-1] - r["acc"]) <= 0.15]
-    assert len(close) >= 6, close  # measured: 6 or 7 of the 11 (see the closing note of the issue)
+    assert len(close) >= 8, close  # measured: 9 of the 11 (see the closing note of the issue)
 
 
 def test_runs_of_another_length_map_by_fraction(digits_images):

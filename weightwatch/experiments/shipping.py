@@ -79,6 +79,17 @@ def write_table(zoo, path) -> dict:
     return {"path": str(path), "rows": len(m), "runs": zoo.n_runs}
 
 
+def _portable(build):
+    """A zoo's build record without this machine's directories: an absolute ``path`` keeps its last three
+    components (``/work/notes/zoos/digits-opt/zoo`` -> ``zoos/digits-opt/zoo``), as manifests and cards print it."""
+    if isinstance(build, dict):
+        return {k: (str(Path(*Path(v).parts[-3:])) if k == "path" and isinstance(v, str) and Path(v).is_absolute()
+                    else _portable(v)) for k, v in build.items()}
+    if isinstance(build, list):
+        return [_portable(v) for v in build]
+    return build
+
+
 class Table:
     """A feature table read back: ``X`` (W_L), ``metrics`` DataFrame, build manifest."""
 
@@ -95,7 +106,7 @@ class Table:
             self.input_range = tuple(float(v) for v in z["input_range"]) if "input_range" in z.files else (-1.0, 1.0)
             self.metrics = pd.DataFrame({k[2:]: z[k] for k in z.files if k.startswith("m:")})
             self.bn = z["BN"].astype(np.float64) if "BN" in z.files else None
-            self.build = json.loads(str(z["manifest"]))
+            self.build = _portable(json.loads(str(z["manifest"])))
         self.name = self.path.name.removesuffix(".npz")
 
     def __len__(self):
@@ -383,7 +394,8 @@ def build_pretrained(tables_dir, out, *, seed=0, paper_cnn=PAPER_CNN_TABLES, par
         metrics["cross_tau"] = _cross_tau(model, {n: t.ok() for n, t in paper.items()}, w_l, train_runs)
         metrics["doomed_auroc"] = _doomed_auroc(model, table, w_l, train_runs)
         name = f"paper-cnn-{ds}-W_L-gbm"
-        save(name, model, "W_L", table.names, "paper-cnn", {ds: table.build}, ok.X, groups, tr, te, metrics)
+        save(name, model, "W_L", table.names, "paper-cnn", {ds: table.build}, ok.X, groups, tr, te, metrics,
+             of=[table])
         _card(name, f"GBM predicting the test accuracy of a paper CNN trained on `{ds}` from its W_L statistics.", [], out)
 
     # pooled over datasets
