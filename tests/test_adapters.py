@@ -83,7 +83,7 @@ def test_keras_functional_subclassed_batchnorm_and_conv_kinds():
 
     inp = keras.Input((12, 12, 3))
     x = keras.layers.Conv2D(8, 3, use_bias=False)(inp)
-    x = keras.layers.BatchNormalization()(x)
+    x = keras.layers.BatchNormalization(name="bn")(x)
     x = keras.layers.Activation("relu")(x)
     x = keras.layers.DepthwiseConv2D(3, depth_multiplier=2)(x)
     x = keras.layers.SeparableConv2D(4, 3, activation="tanh")(x)
@@ -93,8 +93,8 @@ def test_keras_functional_subclassed_batchnorm_and_conv_kinds():
     assert [l.kind for l in net] == ["conv", "depthwise_conv", "depthwise_conv", "conv", "dense"]
     # the ReLU acts on BatchNormalization's output, not on the conv's: the conv's activation is unknown
     assert net[0].bias is None and net[0].activation is None
-    assert net.meta["skipped"] == [("batch_normalization", "BatchNormalization")]
-    assert [n for n, _ in net.meta["normalisation"]] == ["batch_normalization"]
+    assert net.meta["skipped"] == [("bn", "BatchNormalization")]
+    assert [n for n, _ in net.meta["normalisation"]] == ["bn"]
     assert np.isnan(get_extractor("W_L-agnostic-bn")(to_network(keras.Sequential(
         [keras.Input((4,)), keras.layers.Dense(2)])))[-40:]).all()  # no BatchNorm: NaN, never a made-up number
     assert net[1].kernel.shape == (3, 3, 8, 2) and net[1].bias.shape == (16,)
