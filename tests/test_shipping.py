@@ -215,3 +215,14 @@ def test_manifests_never_carry_this_machines_directories():
     build = {"merged": [{"path": "/work/notes/zoos/digits-opt/zoo", "seed": 1}], "path": "zoos/x/zoo", "runs": 3}
     assert shipping._portable(build) == {"merged": [{"path": "zoos/digits-opt/zoo", "seed": 1}],
                                          "path": "zoos/x/zoo", "runs": 3}
+
+
+def test_a_merged_zoos_table_knows_its_family_and_dataset(tables, tmp_path):
+    """A table of a merged zoo (``zoo merge`` of shards or builds) reads its family from the merged builds."""
+    with np.load(tables / "digits.npz", allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays["manifest"] = np.array(json.dumps({"runs": 32, "merged": [{"architecture": "cnn-bn", "dataset": "shapes",
+                                                                      "seed": 1}] * 2}))
+    np.savez_compressed(tmp_path / "merged.npz", **arrays)
+    t = shipping.Table(tmp_path / "merged.npz")
+    assert (t.architecture, t.dataset, t.has_batchnorm, t.is_mlp) == ("cnn-bn", "shapes", True, False)

@@ -117,12 +117,18 @@ class Table:
         return int(self.metrics["modeldir"].nunique())
 
     @property
+    def _first_build(self) -> dict:
+        """The build record (a merged zoo's: its first source's, which all share family and dataset)."""
+        merged = self.build.get("merged")
+        return merged[0] if merged and isinstance(merged[0], dict) else self.build
+
+    @property
     def architecture(self) -> str:
-        return str(self.build.get("architecture", "paper-cnn"))
+        return str(self._first_build.get("architecture", "paper-cnn"))
 
     @property
     def dataset(self) -> str:
-        return str(self.build.get("dataset", self.name))
+        return str(self._first_build.get("dataset", self.name))
 
     @property
     def spec(self):
