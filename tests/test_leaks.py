@@ -49,7 +49,8 @@ def test_every_shipped_predictor_records_a_disjoint_split(name, tables):
 def _heldout_tau(model, table, train):
     ok = table.ok()
     mask = ~ok.metrics["modeldir"].isin(train).to_numpy()
-    X = ok.agnostic() if model.manifest_["feature_set"] == "W_L-agnostic" else ok.X
+    X = {"W_L-agnostic": ok.agnostic, "W_L-agnostic-bn": ok.agnostic_bn}.get(model.manifest_["feature_set"],
+                                                                          lambda: ok.X)()
     y = ok.metrics["test_accuracy"].to_numpy()
     return float(kendall_tau(y[mask], model.predict(X[mask]))), float(kendall_tau(y, model.predict(X)))
 
