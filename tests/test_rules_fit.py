@@ -11,8 +11,10 @@ import pytest
 from helpers import paper_cnn_weights
 from weightwatch.errors import InvalidArgumentError
 from weightwatch.rules.fit import fit_dying_relu_thresholds, main, rule_false_alarms
-from weightwatch.zoo.architectures import param_shapes
-from weightwatch.zoo.storage import CONFIG_KEYS, Zoo, flatten_keras_weights, layout_shapes, write_zoo
+from weightwatch.zoo.architectures import weight_shapes
+from weightwatch.zoo.storage import CONFIG_KEYS, Zoo, flatten_keras_weights, keras_layout, write_zoo
+
+LAYOUT, ORDER = keras_layout(weight_shapes("paper-cnn", (16, 16, 1)))
 
 EPOCHS = (0, 1, 2)
 
@@ -28,14 +30,13 @@ def _zoo(directory, n_runs=40, seed=0, dying_every=2):
             w = paper_cnn_weights(rng, scale=0.05)
             for b in (1, 7):  # first and last layer biases
                 w[b] = (-0.5 - np.abs(w[b])) if dying else (0.5 + np.abs(w[b]))
-            rows.append(flatten_keras_weights(w))
+            rows.append(flatten_keras_weights(w, ORDER))
             acc = 0.1 if dying else 0.9
             records.append({**{f"config.{k}": 0 for k in CONFIG_KEYS}, "config.activation": "relu", "config.w_init": "he_normal",
                             "config.dnn_architecture": "paper-cnn", "modeldir": f"run{r:03d}", "step": epoch,
                             "epoch": epoch, "status": "ok", "test_accuracy": acc, "test_loss": 1.0,
                             "train_accuracy": acc, "train_loss": 1.0})
-    layout = layout_shapes(param_shapes("paper-cnn", (16, 16, 1)))
-    return write_zoo(directory, np.vstack(rows), layout, pd.DataFrame(records))
+    return write_zoo(directory, np.vstack(rows), LAYOUT, pd.DataFrame(records))
 
 
 @pytest.fixture(scope="module")

@@ -84,22 +84,26 @@ def read_layout(source) -> list:
     return rows
 
 
-def group_layers(rows) -> tuple[dict, list]:
-    """Layout rows grouped by layer, in order of first column: ``({layer: {tensor: row}}`` of the layers
-    with a kernel, ``[(layer, "BatchNormalization")]`` of the normalisation layers)``; any other layer
-    without a kernel is a :class:`WeightsError` naming its tensors."""
+def group_layers(rows) -> dict:
+    """Layout rows grouped by layer, in order of first column: ``{layer: {tensor: row}}``. Every layer has a
+    kernel or is a normalisation layer (:func:`is_normalisation`); any other is a :class:`WeightsError`
+    naming its tensors."""
     layers: dict = {}
     for row in sorted(rows, key=lambda r: r.start_idx):
         layers.setdefault(row.layer, {})[row.tensor] = row
-    kept, skipped = {}, []
     for name, tensors in layers.items():
-        if any(t in tensors for t in ("kernel", "weight", "w")):
-            kept[name] = tensors
-        elif set(tensors) <= set(NORM_TENSORS):
-            skipped.append((name, "BatchNormalization"))
-        else:
+        if not (_kernel_name(tensors) or is_normalisation(tensors)):
             raise WeightsError(f"layout layer {name!r} has no kernel (tensors: {sorted(tensors)})")
-    return kept, skipped
+    return layers
+
+
+def _kernel_name(tensors):
+    return next((t for t in ("kernel", "weight", "w") if t in tensors), None)
+
+
+def is_normalisation(tensors) -> bool:
+    """True for a layer of a layout made of BatchNormalization's tensors only (no kernel)."""
+    return _kernel_name(tensors) is None and set(tensors) <= set(NORM_TENSORS)
 
 
 @dataclass(frozen=True)
@@ -120,23 +124,24 @@ def convert(obj: FlatWeights, **_options) -> Network:
     end = max(r.end_idx for r in rows)
     if vec.shape[0] < end:
         raise WeightsError(f"flat weights have {vec.shape[0]} values but the layout needs {end}")
-    layers, skipped = group_layers(rows)
-    order = list(dict.fromkeys(r.layer for r in sorted(rows, key=lambda r: r.start_idx)))
-    normalised = {order[order.index(n) - 1] for n, _ in skipped if order.index(n) > 0}
-    out = []
-    for name, tensors in layers.items():  # insertion order = order of first appearance
+    layers = group_layers(rows)
+    names = list(layers)
+    out, skipped, norm = [], [], []
+    for i, (name, tensors) in enumerate(layers.items()):  # in order of first appearance
         take = {t: vec[r.start_idx : r.end_idx].reshape(r.shape) for t, r in tensors.items()}
-        kernel = take.get("kernel", take.get("weight", take.get("w")))
-        bias = take.get("bias", take.get("b"))
+        if is_normalisation(tensors):
+            skipped.append((name, "BatchNormalization"))
+            norm.append((name, take))
+            continue
+        kernel, bias = take[_kernel_name(take)], take.get("bias", take.get("b"))
         kind = "dense" if kernel.ndim == 2 else ("depthwise_conv" if "depthwise" in name else "conv")
-        # the activation follows the normalisation layer, not this one: unknown here, as the Keras adapter reads it
-        act = obj.activation if kind != "dense" and name not in normalised else None
-        out.append(LayerWeights(name, kind, kernel, bias, act))
-    if not skipped:
-        return Network(tuple(out), source="flat", name=obj.name)
-    norm = [(name, {r.tensor: vec[r.start_idx : r.end_idx].reshape(r.shape) for r in rows if r.layer == name})
-            for name, _ in skipped]
-    return Network(tuple(out), source="flat", name=obj.name, meta={"skipped": skipped, "normalisation": norm})
+        # before a normalisation layer the activation acts on its output, not this one's: unknown here, as the
+        # Keras adapter reads it
+        normalised = i + 1 < len(names) and is_normalisation(layers[names[i + 1]])
+        out.append(LayerWeights(name, kind, kernel, bias, obj.activation if kind != "dense" and not normalised
+                                else None))
+    meta = {"skipped": skipped, "normalisation": norm} if skipped else {}
+    return Network(tuple(out), source="flat", name=obj.name, meta=meta)
 
 
 def write_layout(path, shapes: Sequence) -> list:

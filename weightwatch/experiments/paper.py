@@ -15,14 +15,16 @@ beside the paper's and states every deviation.
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
 from .. import runs
-from .._files import jsonable
+from .._files import atomic_write_text, jsonable
 from ..errors import InvalidArgumentError
 from ..predictors import kendall_tau, r2
 from ..zoo.build import BATCH_SIZES, DEFAULT_BATCH_SIZE
@@ -161,9 +163,6 @@ class CellStore:
     """
 
     def __init__(self, path=None, fingerprint: dict | None = None, log=print):
-        import json
-        from pathlib import Path
-
         self.path, self.fingerprint, self.cells = (Path(path) if path else None), jsonable(fingerprint or {}), {}
         if self.path is not None and self.path.is_file():
             try:
@@ -180,10 +179,6 @@ class CellStore:
         return self.cells.get(key)
 
     def put(self, key: str, value: dict) -> None:
-        import json
-
-        from .._files import atomic_write_text
-
         self.cells[key] = value
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -29,7 +29,6 @@ __all__ = [
     "get_architecture",
     "param_shapes",
     "weight_shapes",
-    "BATCHNORM_TENSORS",
     "num_params",
     "layer_seed",
     "make_initializer",
@@ -229,10 +228,6 @@ def param_shapes(
     return out
 
 
-#: A BatchNormalization layer's tensors, in Keras ``get_weights()`` order.
-BATCHNORM_TENSORS = NORM_TENSORS
-
-
 def _batchnorm_name(i: int) -> str:
     return "batch_normalization" if i == 0 else f"batch_normalization_{i}"
 
@@ -241,14 +236,14 @@ def weight_shapes(spec: str | ArchitectureSpec, input_shape: Sequence[int]) -> l
     """Every weight tensor in Keras ``get_weights()`` order: ``[(layer, tensor, shape)]``.
 
     ``tensor`` is ``kernel`` / ``bias``, or for a BatchNormalization layer one of
-    :data:`BATCHNORM_TENSORS` (after its conv layer's kernel and bias).
+    :data:`~weightwatch.network.NORM_TENSORS` (after its conv layer's kernel and bias).
     """
     spec = get_architecture(spec)
     out = []
     for i, (layer, kernel, bias) in enumerate(param_shapes(spec, input_shape)):
         out += [(layer, "kernel", kernel), (layer, "bias", bias)]
         if spec.batchnorm and i < len(spec.conv_filters):
-            out += [(_batchnorm_name(i), t, bias) for t in BATCHNORM_TENSORS]
+            out += [(_batchnorm_name(i), t, bias) for t in NORM_TENSORS]
     return out
 
 

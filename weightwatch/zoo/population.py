@@ -57,7 +57,8 @@ import numpy as np
 
 from weightwatch._compat import require
 from weightwatch.errors import InvalidArgumentError
-from weightwatch.zoo.architectures import (BATCHNORM_TENSORS, OPTIMIZERS, SGD_MOMENTUM, WEIGHT_INITIALIZERS,
+from weightwatch.network import NORM_TENSORS
+from weightwatch.zoo.architectures import (OPTIMIZERS, SGD_MOMENTUM, WEIGHT_INITIALIZERS,
                                            ArchitectureSpec, get_architecture, param_shapes, weight_shapes)
 from weightwatch.zoo.architectures import initial_weights as _keras_initial_weights
 
@@ -213,7 +214,7 @@ def validate_configs(configs: Sequence[Mapping[str, Any]]) -> None:
 def _member_axes(spec: ArchitectureSpec) -> list[int]:
     axes = []
     for _ in spec.conv_filters:
-        axes += [3, 0] + [0] * (len(BATCHNORM_TENSORS) if spec.batchnorm else 0)
+        axes += [3, 0] + [0] * (len(NORM_TENSORS) if spec.batchnorm else 0)
     for _ in range(len(spec.dense_hidden) + 1):
         axes += [0, 0]
     return axes
@@ -224,7 +225,7 @@ def _layer_slots(spec: ArchitectureSpec) -> list[int]:
     slots, i = [], 0
     for _ in spec.conv_filters:
         slots.append(i)
-        i += 2 + (len(BATCHNORM_TENSORS) if spec.batchnorm else 0)
+        i += 2 + (len(NORM_TENSORS) if spec.batchnorm else 0)
     for _ in range(len(spec.dense_hidden) + 1):
         slots.append(i)
         i += 2

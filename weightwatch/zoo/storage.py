@@ -38,7 +38,7 @@ from typing import Sequence
 import numpy as np
 
 from .. import runs
-from ..adapters.flat import FlatWeights, group_layers, read_layout, write_layout
+from ..adapters.flat import FlatWeights, group_layers, is_normalisation, read_layout, write_layout
 from .._files import SUMS, fsync_dir, fsync_file, verify_sums, write_sums
 from ..errors import InvalidArgumentError, ZooFormatError
 from ..network import Network
@@ -56,38 +56,23 @@ EXTRA_COLUMNS = ("status", "epoch")
 FILES = ("weights.npy", "layout.csv", "metrics.csv.gz")
 
 
-def layout_shapes(param_shapes: Sequence) -> list:
-    """[(varname, shape)] in vector order from ``[(layer, kernel_shape, bias_shape)]``: bias first."""
-    out = []
-    for layer, kernel_shape, bias_shape in param_shapes:
-        out.append((f"sequential/{layer}/bias:0", tuple(bias_shape)))
-        out.append((f"sequential/{layer}/kernel:0", tuple(kernel_shape)))
-    return out
-
-
 def keras_layout(weight_shapes: Sequence) -> tuple[list, list]:
     """Layout ``[(varname, shape)]`` and, per layout entry, its index in Keras ``get_weights()`` order.
 
     ``weight_shapes`` is :func:`~weightwatch.zoo.architectures.weight_shapes`' ``[(layer, tensor, shape)]``;
-    a layer's bias comes before its kernel (the release's order), other tensors (BatchNormalization's) keep
-    Keras' order.
+    layers keep their order, a layer's bias comes before its kernel (the release's order), other tensors
+    (BatchNormalization's) keep Keras' order.
     """
-    entries = list(enumerate(weight_shapes))
+    layers: dict = {}
+    for i, (layer, tensor, shape) in enumerate(weight_shapes):
+        layers.setdefault(layer, []).append((i, layer, tensor, tuple(shape)))
     rank = {"bias": 0, "kernel": 1}
-    order = sorted(entries, key=lambda e: (_first_index(weight_shapes, e[1][0]), rank.get(e[1][1], 2), e[0]))
-    return ([(f"sequential/{layer}/{tensor}:0", tuple(shape)) for _, (layer, tensor, shape) in order],
-            [i for i, _ in order])
+    order = [e for entries in layers.values() for e in sorted(entries, key=lambda e: rank.get(e[2], 2))]
+    return [(f"sequential/{layer}/{tensor}:0", shape) for _, layer, tensor, shape in order], [e[0] for e in order]
 
 
-def _first_index(weight_shapes, layer) -> int:
-    return next(i for i, (name, *_) in enumerate(weight_shapes) if name == layer)
-
-
-def flatten_keras_weights(weights: Sequence[np.ndarray], order: Sequence[int] | None = None) -> np.ndarray:
-    """Keras ``get_weights()`` -> one row in layout order: ``order`` from :func:`keras_layout`, or (None)
-    kernel/bias pairs ``[k0, b0, k1, b1, ...]`` whose layout :func:`layout_shapes` gives."""
-    if order is None:
-        order = [i + (1 - 2 * (i % 2)) for i in range(len(weights))]  # b0, k0, b1, k1, ...
+def flatten_keras_weights(weights: Sequence[np.ndarray], order: Sequence[int]) -> np.ndarray:
+    """Keras ``get_weights()`` -> one row in layout order (``order`` from :func:`keras_layout`)."""
     return np.concatenate([np.asarray(weights[i], np.float32).ravel() for i in order])
 
 
@@ -383,8 +368,12 @@ class Zoo:
     def n_params(self) -> int:
         """Kernel and bias parameters per network (normalisation layers' columns of ``weights.npy`` not counted,
         as :attr:`Network.n_params` does not count them)."""
-        layers, _ = group_layers(self.layout)
-        return int(sum(r.end_idx - r.start_idx for tensors in layers.values() for r in tensors.values()))
+        return int(sum(r.end_idx - r.start_idx for tensors in self._layers(norm=False).values()
+                       for r in tensors.values()))
+
+    def _layers(self, norm: bool) -> dict:
+        """The layout's normalisation layers (``norm``) or its layers with a kernel: ``{layer: {tensor: row}}``."""
+        return {n: t for n, t in group_layers(self.layout).items() if is_normalisation(t) == norm}
 
     def select(self, mask) -> "Zoo":
         """The view of the rows where ``mask`` (a boolean array over this view's rows) is true."""
@@ -440,7 +429,7 @@ class Zoo:
 
         if name != "W_L":
             return extract_matrix(list(self.networks()), name)
-        layers, _ = group_layers(self.layout)
+        layers = self._layers(norm=False)
         rows = self.rows
         out = np.empty((len(rows), len(layers) * PER_LAYER))
         for lo in range(0, len(rows), chunk):
@@ -457,22 +446,19 @@ class Zoo:
     @property
     def has_normalisation(self) -> bool:
         """True when the layout holds BatchNorm layers."""
-        return bool(group_layers(self.layout)[1])
+        return bool(self._layers(norm=True))
 
     def normalisation_features(self, chunk=4096) -> np.ndarray:
         """:func:`~weightwatch.features.normalisation_summary` of every row of this view, vectorised over rows
         (the same numbers as the ``W_L-agnostic-bn`` extractor's on each network)."""
         from ..features import normalisation_names, normalisation_summary
 
-        _, skipped = group_layers(self.layout)
-        tensors: dict = {}
-        for r in self.layout:
-            tensors.setdefault(r.layer, {})[r.tensor] = r
+        norm = self._layers(norm=True).values()
         rows = self.rows
         out = np.empty((len(rows), len(normalisation_names())))
         for lo in range(0, len(rows), chunk):
             w = np.asarray(self._weights[rows[lo:lo + chunk]], dtype=np.float64)
-            layers = [{t: w[:, r.start_idx:r.end_idx] for t, r in tensors[name].items()} for name, _ in skipped]
+            layers = [{t: w[:, r.start_idx:r.end_idx] for t, r in tensors.items()} for tensors in norm]
             out[lo:lo + len(w)] = normalisation_summary(layers, len(w))
         return out
 
