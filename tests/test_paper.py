@@ -101,6 +101,11 @@ def test_run_paper_fills_every_table_and_the_document(cli_run):
     for heading in ("Table 2", "Table 5", "Table 3", "Table 9", "Deviations", "conclusion"):
         assert heading in md
     assert f"| W_L | {paper._pm(cell['r2'])} | 0.988 |" in md
+    why = res["explanations"][paper.FRACTION_SET]  # W_L's τ gap explained by a measured cell of the same protocol
+    assert why["n_features"] == cell["n_features"] + 1 and why["n_train"] == cell["n_train"]
+    assert f"Kendall τ {why['kendall_tau'][0]:.3f}" in md
+    ceiling = res["noise_ceiling"]
+    assert 0 < ceiling["tau_max"] <= 1 and f"Kendall τ {ceiling['tau_max']:.3f}" in md
     for fs in far:  # every row outside 0.03 carries its measured explanation
         assert f"- **{fs}**: " in md and "learning curve inside the training split" in md
 
