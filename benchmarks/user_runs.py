@@ -1,6 +1,6 @@
 """The default callback on user-style runs trained with plain Keras ``model.fit``, never part of any zoo.
 
-Usage: python benchmarks/user_runs.py [--runs 96] [--epochs 10] [--seed 1000] [--json OUT]
+Usage: python benchmarks/user_runs.py [--runs 192] [--epochs 10] [--seed 1000] [--json OUT]
 
 The zoos' runs follow the paper's recipe (A.2 initialisers and their
 standard deviations, L2, dropout, 18 epochs, Adam). A user's paper-CNN run
@@ -150,7 +150,7 @@ def report(results: list, epochs: int) -> list:
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--runs", type=int, default=96)
+    p.add_argument("--runs", type=int, default=192)
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--seed", type=int, default=1000)
     p.add_argument("--json", help="write every run's per-epoch numbers here")
