@@ -142,9 +142,18 @@ def report(results: list, epochs: int) -> list:
         lines.append(f"{label:20s} {ok.sum():6d} {(ok & dom).sum():10d} {mad_in:14.3f} {mad_out:8.3f} "
                      f"{_tau(target[ok & dom], pred[ok & dom]):14.3f}")
     f = np.array([r["ww_pred_final_accuracy"] for r in results])
+    from weightwatch import pretrained
+
+    manifest = pretrained.manifest(pretrained.EARLY_PREDICTOR)
+    offset = manifest["verdict"]["upper_offset"]
+    dom = (np.array([r["ww_in_domain"] for r in results]) == 1.0) & np.isfinite(f)
+    covered = final[:, None] <= f + offset
+    lines.append(f"forecast upper bound (forecast + {offset:.3f}) at or above the final accuracy: "
+                 f"{covered[dom].mean():.1%} of in-domain checks, {covered[dom & healthy[:, None]].mean():.1%} of "
+                 f"healthy runs' (held-out zoo runs: {manifest['metrics']['upper_bound_coverage']:.1%})")
     lines.append("forecast vs final, by epoch: " + ", ".join(
         f"epoch {e + 1}: tau {_tau(final, f[:, e]):.3f}, MAD {np.nanmean(np.abs(f[:, e] - final)):.3f}"
-        for e in (0, 2, epochs - 1)))
+        for e in sorted({0, 2, epochs - 1})))
     return lines
 
 
