@@ -153,3 +153,18 @@ def test_evaluate_protocol_paper_cli(cli_run):
 def test_protocol_paper_rejects_two_zoos(zoo, tmp_path, capsys):
     rc = main(["evaluate", "--protocol", "paper", f"a={zoo.path}", f"b={zoo.path}", "--out", str(tmp_path / "o")])
     assert rc == 2 and "one zoo" in capsys.readouterr().err
+
+
+def test_noise_ceiling_reads_a_merged_zoos_build(zoo):
+    """A merged zoo's manifest lists its sources' builds: the ceiling reads the dataset from them."""
+    import types
+
+    from weightwatch.zoo.storage import build_records
+
+    coll = paper.zoo_collection("digits", zoo)
+    build = zoo.manifest["build"]
+    merged = types.SimpleNamespace(manifest={"build": {"runs": 2 * len(coll.y), "merged": [build, build]}})
+    assert build_records(merged.manifest["build"]) == [build, build] and build_records(build) == [build]
+    assert build_records({}) == [{}]
+    ceiling = paper.noise_ceiling(coll, merged, TINY)
+    assert ceiling is not None and ceiling == paper.noise_ceiling(coll, zoo, TINY)

@@ -293,10 +293,11 @@ def zoo_optimizers(manifest: dict) -> Optional[dict]:
 
 def _zoo_optimizers(manifest: dict) -> Optional[dict]:
     from .zoo.hparams import validate_ranges
+    from .zoo.storage import build_records
 
     builds = []
     for build in ((manifest.get("zoo_summary") or {}).get("zoos") or {}).values():
-        builds += build.get("merged", [build]) if isinstance(build, dict) else []
+        builds += build_records(build) if isinstance(build, dict) else []
     names, lows, highs = set(), [], []
     for build in builds:
         if not isinstance(build, dict) or "ranges" not in build:

@@ -21,6 +21,7 @@ import numpy as np
 from .._version import __version__
 from . import protocol as ev
 from ..stats import PER_LAYER
+from ..zoo.storage import build_records
 
 log = logging.getLogger(__name__)
 
@@ -222,7 +223,7 @@ def build_report(zoos: dict, out, opts: ReportOptions | None = None) -> dict:
     zoo_rows = []
     for name, z in zoos.items():
         build = z.manifest.get("build", {})
-        parts = build.get("merged") or [build]  # a merged zoo lists its sources' specs
+        parts = build_records(build)  # a merged zoo lists its sources' specs
 
         def joined(key, parts=parts):
             vals = sorted({str(p.get(key)) for p in parts if p.get(key) is not None})

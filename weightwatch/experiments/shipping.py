@@ -22,6 +22,7 @@ from ..features import agnostic_from_wl
 from .._files import atomic_write_text
 from . import protocol as ev
 from ..predictors import GBMPredictor, evaluate, group_kfold, kendall_tau, save_predictor, summarize_folds
+from ..zoo.storage import build_records
 
 PAPER_CNN_LAYERS = 4
 CARD_EPOCHS = (1, 2, 3)
@@ -119,8 +120,7 @@ class Table:
     @property
     def _first_build(self) -> dict:
         """The build record (a merged zoo's: its first source's, which all share family and dataset)."""
-        merged = self.build.get("merged")
-        return merged[0] if merged and isinstance(merged[0], dict) else self.build
+        return build_records(self.build)[0]
 
     @property
     def architecture(self) -> str:
@@ -273,7 +273,7 @@ def _provenance(zoos: dict) -> list:
 
     lines = []
     for name, b in (zoos or {}).items():
-        parts = b.get("merged") or [b]
+        parts = build_records(b)
         seeds = ", ".join(str(p.get("seed")) for p in parts)
         first = parts[0]
         res = None if first.get("dataset") in TABULAR else first.get("resolution")  # vectors have no resolution

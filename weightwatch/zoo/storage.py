@@ -266,6 +266,14 @@ def merge_zoos(sources: Sequence, out, manifest: dict | None = None, *, replace:
     return out
 
 
+def build_records(build: dict) -> list:
+    """The build specs behind a zoo's ``build`` record: its own, or a merged zoo's sources' (which share family
+    and dataset), never empty."""
+    build = build if isinstance(build, dict) else {}
+    merged = [b for b in (build.get("merged") or []) if isinstance(b, dict)]
+    return merged or [build]
+
+
 def _merged_manifest(sources, metrics, out) -> dict:
     """Provenance of a merge: every source's build spec (from its zoo.json), its path relative to ``out``'s
     parent (no machine-specific prefix), and the run count."""
