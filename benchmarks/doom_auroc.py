@@ -72,7 +72,8 @@ def main(argv=None):
         X, y = (np.vstack([a for a, _ in parts]), np.concatenate([b for _, b in parts]))
         return lgb.LGBMClassifier(**CLASSIFIER).fit(X, y)
 
-    pooled = fit([rows_of(t, True, checks) for t in trajs.values()])
+    train_rows = {ds: rows_of(t, True, checks) for ds, t in trajs.items()}  # each zoo's, computed once
+    pooled = fit(list(train_rows.values()))
     print(f"doomed-run AUROC at zoo epoch {args.epoch} on each zoo's held-out runs (forecaster's split)")
     print(f"{'zoo':15s} {'runs':>5s} {'doomed':>6s} {'shipped':>8s} {'pooled clf':>10s} {'per-zoo clf':>11s} "
           f"{'per-zoo + A':>11s}")
@@ -80,8 +81,8 @@ def main(argv=None):
         X, doomed = rows_of(t, False, (args.epoch,))
         if not 0 < doomed.sum() < len(doomed):
             continue
-        Xa, _ = rows_of(t, False, (args.epoch,), with_a=True)
-        own = fit([rows_of(t, True, checks)])
+        Xa = np.hstack([X, hyper(t, np.isin(t.run_ids, list(heldout)))])
+        own = fit([train_rows[ds]])
         own_a = fit([rows_of(t, True, checks, with_a=True)])
         cells = [roc_auc_score(doomed, -forecaster.predict(X)), roc_auc_score(doomed, pooled.predict_proba(X)[:, 1]),
                  roc_auc_score(doomed, own.predict_proba(X)[:, 1]), roc_auc_score(doomed, own_a.predict_proba(Xa)[:, 1])]

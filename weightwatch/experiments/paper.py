@@ -75,6 +75,8 @@ PAPER_SEARCH_CONFIGS = 1000
 TOLERANCE = 0.03
 #: The explanation cell of W_L's Kendall τ: W_L and the run's training fraction (not a row of the paper's tables).
 FRACTION_SET = "W_L+train_fraction"
+#: Binomial redraws averaged for the Kendall τ noise ceiling.
+TAU_CEILING_DRAWS = 20
 TABLE2_ORDER = ("W^1", "W^2", "W^3", "W^4", "W", "W_L-l1", "W_L-l2", "W-global", "W_L", "A", "lambda_LR", "A+W")
 
 
@@ -363,10 +365,6 @@ def noise_ceiling(coll: Collection, zoo, opts: PaperOptions) -> dict | None:
     taus = [kendall_tau(y, rng.binomial(n, np.clip(y, 0, 1)) / n) for _ in range(TAU_CEILING_DRAWS)]
     return {"test_images": n, "r2_max": float(1 - np.mean(y * (1 - y) / n) / np.var(y)),
             "tau_max": float(np.mean(taus))}
-
-
-#: Binomial redraws averaged for the Kendall τ ceiling.
-TAU_CEILING_DRAWS = 20
 
 
 # ---------------------------------------------------------------- the comparison document
