@@ -8,7 +8,10 @@ on the held-out runs of each zoo (the shipped forecaster's
 only), side by side:
 
 * shipped: ``paper-cnn-early-forecast-gbm`` (one regressor of the final
-  accuracy for every zoo, what the callback uses);
+  accuracy for every zoo, what the callback stops on);
+* shipped doom: ``paper-cnn-early-doom-gbm`` (one classifier for every zoo
+  on the same features and the setup a callback reads: learning rate,
+  largest dropout rate, optimizer kind), ``ww_doom_probability``;
 * pooled classifier: a GBM classifier of doomed / not on the same features
   (W_L now, its change since the start, log10 steps, progress), one for
   every zoo;
@@ -50,7 +53,10 @@ def main(argv=None):
 
     t0 = time.perf_counter()
     forecaster = pretrained.load(pretrained.EARLY_PREDICTOR)
+    doom = pretrained.load(pretrained.DOOM_PREDICTOR)
     heldout = set(forecaster.manifest_["split"]["heldout_runs"])
+    if set(doom.manifest_["split"]["heldout_runs"]) != heldout:
+        p.error("the shipped doom model and forecaster were fitted on different splits")
     trajs = {ds: tj.Trajectories.from_table(shipping.Table(Path(args.tables) / f"{ds}.npz"))
              for ds in shipping.PAPER_CNN_TABLES if (Path(args.tables) / f"{ds}.npz").is_file()}
     checks = tj.common_checks(trajs.values())
@@ -75,19 +81,22 @@ def main(argv=None):
     train_rows = {ds: rows_of(t, True, checks) for ds, t in trajs.items()}  # each zoo's, computed once
     pooled = fit(list(train_rows.values()))
     print(f"doomed-run AUROC at zoo epoch {args.epoch} on each zoo's held-out runs (forecaster's split)")
-    print(f"{'zoo':15s} {'runs':>5s} {'doomed':>6s} {'shipped':>8s} {'pooled clf':>10s} {'per-zoo clf':>11s} "
-          f"{'per-zoo + A':>11s}")
+    print(f"{'zoo':15s} {'runs':>5s} {'doomed':>6s} {'shipped':>8s} {'shipped doom':>12s} {'pooled clf':>10s} "
+          f"{'per-zoo clf':>11s} {'per-zoo + A':>11s}")
     for ds, t in trajs.items():
         X, doomed = rows_of(t, False, (args.epoch,))
         if not 0 < doomed.sum() < len(doomed):
             continue
-        Xa = np.hstack([X, hyper(t, np.isin(t.run_ids, list(heldout)))])
+        held = np.isin(t.run_ids, list(heldout))
+        Xa = np.hstack([X, hyper(t, held)])
         own = fit([train_rows[ds]])
         own_a = fit([rows_of(t, True, checks, with_a=True)])
-        cells = [roc_auc_score(doomed, -forecaster.predict(X)), roc_auc_score(doomed, pooled.predict_proba(X)[:, 1]),
+        cells = [roc_auc_score(doomed, -forecaster.predict(X)),
+                 roc_auc_score(doomed, doom.predict(t.doom_features(args.epoch, held))),
+                 roc_auc_score(doomed, pooled.predict_proba(X)[:, 1]),
                  roc_auc_score(doomed, own.predict_proba(X)[:, 1]), roc_auc_score(doomed, own_a.predict_proba(Xa)[:, 1])]
         print(f"{ds:15s} {len(doomed):5d} {int(doomed.sum()):6d} " + " ".join(
-            f"{c:{w}.3f}" for c, w in zip(cells, (8, 10, 11, 11))))
+            f"{c:{w}.3f}" for c, w in zip(cells, (8, 12, 10, 11, 11))))
     print(f"({time.perf_counter() - t0:.0f} s)")
 
 

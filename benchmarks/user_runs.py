@@ -21,7 +21,8 @@ run would have stopped at its first epoch with ``ww_doomed`` = 1). Printed,
 side by side: how many healthy runs would have been stopped (and when) and
 how many doomed ones by epoch 3; how close ``ww_pred_accuracy`` (accuracy
 now) and ``ww_pred_final_accuracy`` (the forecast) are to the real test
-accuracy, in domain and out. Healthy: final accuracy >= chance + 0.3;
+accuracy, in domain and out; how well ``ww_doom_probability`` and the
+forecast rank doomed runs. Healthy: final accuracy >= chance + 0.3;
 doomed: < chance + 0.1.
 """
 
@@ -100,7 +101,8 @@ def train(cfg: dict, data, epochs: int, record: bool = False) -> dict:
     h = hist.history
     return {**cfg, "test_accuracy": accs, **({"W_L": w_l, "steps": steps} if record else {}),
             **{k: [float(v) for v in h.get(k, [math.nan] * epochs)]
-               for k in ("ww_pred_accuracy", "ww_pred_final_accuracy", "ww_in_domain", "ww_doomed")}}
+               for k in ("ww_pred_accuracy", "ww_pred_final_accuracy", "ww_doom_probability", "ww_in_domain",
+                         "ww_doomed")}}
 
 
 def _tau(a, b) -> float:
@@ -154,7 +156,24 @@ def report(results: list, epochs: int) -> list:
     lines.append("forecast vs final, by epoch: " + ", ".join(
         f"epoch {e + 1}: tau {_tau(final, f[:, e]):.3f}, MAD {np.nanmean(np.abs(f[:, e] - final)):.3f}"
         for e in sorted({0, 2, epochs - 1})))
+    lines.append(_doom_ranking(results, final, doomed))
     return lines
+
+
+def _doom_ranking(results: list, final, doomed) -> str:
+    """Doomed-run AUROC of the doom probability and of the forecast, on the runs that have a doom probability."""
+    from sklearn.metrics import roc_auc_score
+
+    p = np.array([r["ww_doom_probability"] for r in results])
+    f = np.array([r["ww_pred_final_accuracy"] for r in results])
+    cells = []
+    for e in (0, 2):
+        ok = np.isfinite(p[:, e]) & np.isfinite(f[:, e])
+        if 0 < doomed[ok].sum() < ok.sum():
+            cells.append(f"epoch {e + 1}: {roc_auc_score(doomed[ok], p[ok, e]):.3f} vs "
+                         f"{roc_auc_score(doomed[ok], -f[ok, e]):.3f} ({ok.sum()} runs, {doomed[ok].sum()} doomed)")
+    return ("doomed-run AUROC, doom probability vs forecast, on runs with a doom probability (in its domain): "
+            + (", ".join(cells) or "too few runs"))
 
 
 def main(argv=None):

@@ -215,3 +215,24 @@ def test_agnostic_features_fixed_length_across_depths(rng):
     assert np.isnan(X[0, 28:56]).all() and np.isfinite(X[1]).all()
     with pytest.raises(ValueError, match="architecture-agnostic"):
         extract_matrix([shallow, deep], "W_L")
+
+
+def test_dropout_rates_are_recorded_for_the_doom_model_setup():
+    """Keras and torch adapters keep every dropout layer's rate; a flat vector says nothing (unknown, not 0)."""
+    import keras
+    import torch
+
+    from weightwatch import forecast
+
+    km = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(4, 3), keras.layers.Dropout(0.3),
+                           keras.layers.SpatialDropout2D(0.5), keras.layers.GlobalAveragePooling2D(),
+                           keras.layers.Dense(3)])
+    net = to_network(km)
+    assert net.meta["dropout"] == [0.3, 0.5] and forecast.dropout_of(net) == 0.5 and len(net) == 2
+    tm = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.Dropout2d(0.2), torch.nn.ReLU(), torch.nn.Flatten(),
+                             torch.nn.Dropout(0.1), torch.nn.Linear(4 * 6 * 6, 3))
+    assert forecast.dropout_of(to_network(tm)) == pytest.approx(0.2)
+    plain = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Conv2D(4, 3), keras.layers.Flatten(),
+                              keras.layers.Dense(3)])
+    assert forecast.dropout_of(to_network(plain)) == 0.0  # looked, found none
+    assert forecast.dropout_of(to_network(tm.state_dict())) is None  # a state dict has no layers to look at

@@ -113,6 +113,8 @@ def check_keras_dying(digits, predictor, seeds):
             assert hist.history["ww_doomed"][-1] == 1.0
             assert cb.stopping_reason == StoppingReason.DOOMED and cb.stopping_message.endswith(".")
             assert cb.stopping_reason_message == cb.stopping_message
+            # the shipped doom model (Adam, no dropout: its setup is read from the model) agrees
+            assert hist.history["ww_doom_probability"][-1] > 0.5
     assert stopped >= at_least(len(seeds)), f"only {stopped} of {len(seeds)} dying runs stopped"
 
 
@@ -123,6 +125,7 @@ def check_keras_healthy(digits, predictor, seeds):
         assert len(hist.history["ww_pred_accuracy"]) == EPOCHS
         assert all(np.isfinite(hist.history["ww_pred_final_accuracy"]))
         assert hist.history["ww_doomed"] == [0.0] * EPOCHS
+        assert max(hist.history["ww_doom_probability"]) < 0.5
 
 
 def test_keras_dying_runs_are_stopped(digits, predictor):
@@ -262,7 +265,7 @@ def torch_data(digits):
     return x, torch.from_numpy(digits.y_train).long()
 
 
-def torch_run(digits, predictor, seed, lr):
+def torch_run(digits, predictor, seed, lr, pass_optimizer=True):
     import torch
 
     from weightwatch.torch import WeightWatch
@@ -282,7 +285,7 @@ def torch_run(digits, predictor, seed, lr):
             opt.step()
             steps += 1
         epochs_run = epoch
-        verdict = ww.step(epoch, steps=steps)
+        verdict = ww.step(epoch, steps=steps, optimizer=opt if pass_optimizer else None)
         assert verdict is not None and verdict.epoch == epoch
         if ww.should_stop:
             break
@@ -292,8 +295,10 @@ def torch_run(digits, predictor, seed, lr):
 def check_torch(digits, predictor, seeds, lr, expect_stop):
     stopped = 0
     for seed in seeds:
-        ww, n = torch_run(digits, predictor, seed, lr)
+        given = seed % 2 == 0  # the doom model needs the optimizer: without it, no doom probability
+        ww, n = torch_run(digits, predictor, seed, lr, pass_optimizer=given)
         assert len(ww.history) == n and ww.history["pred_final_accuracy"].notna().all()
+        assert ww.history["doom_probability"].notna().all() if given else ww.history["doom_probability"].isna().all()
         if ww.should_stop:
             stopped += 1
             assert ww.stopped_epoch == n and ww.stopping_reason == StoppingReason.DOOMED
@@ -363,6 +368,7 @@ def lightning_run(digits, predictor, seed, lr, ckpt_dir=None):
     class Spy(pl.Callback):
         def on_train_epoch_end(self, trainer, pl_module):
             epochs_seen.append(float(trainer.callback_metrics["ww_pred_final_accuracy"]))
+            epochs_seen.append(float(trainer.callback_metrics["ww_doom_probability"]))  # trainer.optimizers[0]
 
     trainer = pl.Trainer(max_epochs=EPOCHS, callbacks=[cb, Spy()], logger=False, enable_checkpointing=False,
                          enable_progress_bar=False, enable_model_summary=False, accelerator="cpu", devices=1)
@@ -375,7 +381,7 @@ def check_lightning(digits, predictor, seeds, lr, expect_stop):
     for seed in seeds:
         cb, trainer, seen = lightning_run(digits, predictor, seed, lr)
         n = trainer.current_epoch
-        assert len(cb.history) == n and len(seen) == n and all(np.isfinite(seen))
+        assert len(cb.history) == n and len(seen) == 2 * n and all(np.isfinite(seen))
         if trainer.should_stop and cb.stopped_epoch is not None:
             stopped += 1
             assert cb.stopping_reason == StoppingReason.DOOMED and cb.stopping_reason_message

@@ -55,7 +55,7 @@ def _heldout_tau(model, table, train):
     return float(kendall_tau(y[mask], model.predict(X[mask]))), float(kendall_tau(y, model.predict(X)))
 
 
-@pytest.mark.parametrize("name", [n for n in NAMES if n != pretrained.EARLY_PREDICTOR])
+@pytest.mark.parametrize("name", [n for n in NAMES if n not in (pretrained.EARLY_PREDICTOR, pretrained.DOOM_PREDICTOR)])
 def test_card_tau_is_computed_on_heldout_runs_only(name, tables):
     from weightwatch.predictors import load_predictor
 
@@ -84,6 +84,23 @@ def test_forecaster_auroc_and_verdicts_are_computed_on_heldout_runs_only(tables)
     auc = roc_auc_score(doomed[held], -model.predict(t.forecast_features(1, held)))
     assert auc == pytest.approx(m["metrics"]["doomed_auroc"]["digits"]["1"], abs=1e-9)
     assert abs(roc_auc_score(doomed, -model.predict(t.forecast_features(1))) - auc) > 1e-6
+
+
+def test_doom_model_auroc_is_computed_on_heldout_runs_of_the_forecasters_split(tables):
+    from sklearn.metrics import roc_auc_score
+
+    from weightwatch.predictors import load_predictor
+    from weightwatch.experiments.trajectories import Trajectories
+
+    model = load_predictor(SHIPPED / pretrained.DOOM_PREDICTOR)
+    m = model.manifest_
+    assert m["split"] == manifest(pretrained.EARLY_PREDICTOR)["split"]  # one split: the forecaster's
+    t = Trajectories.from_table(tables["shapes"])
+    held = np.isin(t.run_ids, m["split"]["heldout_runs"])
+    doomed = runs.doomed(t.final)
+    auc = roc_auc_score(doomed[held], model.predict(t.doom_features(1, held)))
+    assert auc == pytest.approx(m["metrics"]["doomed_auroc"]["shapes"]["1"], abs=1e-9)
+    assert abs(roc_auc_score(doomed, model.predict(t.doom_features(1))) - auc) > 1e-6
 
 
 def test_readme_predictor_table_is_generated_from_the_manifests():

@@ -475,3 +475,28 @@ def test_has_interval_says_whether_an_interval_can_be_asked_for():
     assert GBMPredictor(n_estimators=5, min_child_samples=5, interval=(0.1, 0.9)).fit(X, y).has_interval
     assert not GBMPredictor(n_estimators=5, min_child_samples=5).fit(X, y).has_interval
     assert not LogitLinearPredictor().fit(X, y).has_interval
+
+
+def test_binary_gbm_predicts_probabilities_and_round_trips_as_data(tmp_path):
+    """objective='binary': log-loss trees on 0/1 labels, probabilities out, saved and loaded as LightGBM text."""
+    from sklearn.metrics import roc_auc_score
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(600, 4))
+    y = (X[:, 0] + 0.3 * rng.normal(size=600) > 0.5).astype(float)
+    m = GBMPredictor(objective="binary", n_estimators=60).fit(X[:400], y[:400])
+    p = m.predict(X[400:])
+    assert ((p > 0) & (p < 1)).all() and roc_auc_score(y[400:], p) > 0.9
+    reg = GBMPredictor(n_estimators=60).fit(X[:400], y[:400])  # L2 on the same labels: another model
+    assert not np.allclose(reg.predict(X[400:]), p)
+    names = [f"f{i}" for i in range(4)]
+    save_predictor(m, tmp_path / "clf", name="clf", feature_set="W_L", feature_names=names,
+                   architecture_family="test", zoo_summary={}, metrics={})
+    back = load_predictor(tmp_path / "clf")
+    assert back.objective == "binary" and np.array_equal(back.predict(X[400:]), p)
+    with pytest.raises(InvalidArgumentError, match="0/1 labels"):
+        GBMPredictor(objective="binary").fit(X, X[:, 0])
+    with pytest.raises(InvalidArgumentError, match="no interval"):
+        GBMPredictor(objective="binary", interval=(0.1, 0.9)).fit(X, y)
+    with pytest.raises(InvalidArgumentError, match="objective must be one of"):
+        GBMPredictor(objective="poisson").fit(X, y)

@@ -176,3 +176,37 @@ def test_predictor_path_is_searched_in_order_and_matched_by_family(own_pretraine
     for bad in ([3], 3.5):
         with pytest.raises(InvalidArgumentError, match="predictor_path entries must be directories"):
             Monitor(predictor_path=bad)
+
+
+def test_doom_probability_needs_the_setup_and_the_domain(rng, monkeypatch):
+    """The shipped doom model is used for a paper CNN when its optimizer and dropout are known and in its domain."""
+    from weightwatch import forecast
+    from weightwatch.features import get_extractor
+    from weightwatch.monitor import Monitor
+
+    monkeypatch.delenv(pretrained.ENV, raising=False)
+    pretrained._load_cached.cache_clear()
+    ws = paper_cnn_weights(rng, scale=0.1)
+    layers = tuple(LayerWeights(f"l{i}", "conv" if i < 3 else "dense", ws[2 * i], ws[2 * i + 1]) for i in range(4))
+    net = Network(layers, meta={"dropout": [0.2]})
+    adam = {"name": "Adam", "kind": "adam", "learning_rate": 1e-3}
+
+    def p_doom(network, optimizer):
+        m = Monitor(rules=[], epochs=18)
+        m.start(network)
+        v = m.step(network, 2, steps=80, optimizer=optimizer)
+        assert m.history[-1]["doom_probability"] == v.doom_probability
+        return v.doom_probability
+
+    p = p_doom(net, adam)
+    model = pretrained.load(pretrained.DOOM_PREDICTOR)
+    x = get_extractor("W_L")(net)
+    row = np.concatenate([forecast.vector(x, x, 80, 2 / 18), [-3.0, 0.2, 1.0, 0.0, 0.0, 0.0]])
+    assert p == pytest.approx(float(model.predict(row[None])[0])) and 0 < p < 1
+    assert p_doom(net, {**adam, "kind": "sgd_momentum"}) != p  # the optimizer kind is a feature
+    assert p_doom(net, None) is None  # no optimizer: no setup
+    assert p_doom(net, {"name": "AdamW", "kind": "adamw", "learning_rate": 1e-3}) is None  # unknown kind
+    assert p_doom(Network(layers), adam) is None  # dropout not read (a flat vector)
+    assert p_doom(net, {**adam, "learning_rate": 50.0}) is None  # outside the zoos' learning rates
+    with pytest.raises(pretrained.InvalidArgumentError, match="needs the run's setup"):
+        pretrained.features_for(model, net, 2)

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from weightwatch import pretrained
+from weightwatch import forecast, pretrained
 from weightwatch.experiments import shipping
 from weightwatch.cli import main
 from weightwatch.predictors import load_predictor
@@ -63,7 +63,13 @@ def test_build_writes_every_predictor_and_its_card(tables, tmp_path):
     assert "WeightWatchCallback()" in (out / f"{pretrained.EARLY_PREDICTOR}.md").read_text()
     card = (out / "VERDICTS.md").read_text()
     assert "held-out" in card and "| all held-out runs |" in card and "learning-rate decile" in card
-    for name in names:  # every manifest records its split (disjoint run ids) and its domain envelope
+    doom = load_predictor(out / pretrained.DOOM_PREDICTOR)  # the doom model: a binary GBM on the same split
+    dm = doom.manifest_
+    assert doom.objective == "binary" and dm["split"] == early["split"]
+    assert dm["feature_names"] == early["feature_names"] + list(forecast.SETUP)
+    assert set(dm["metrics"]["doomed_auroc"]) <= {"digits", "shapes"} and 0 <= dm["metrics"]["brier_heldout"] <= 1
+    assert "ww_doom_probability" in (out / f"{pretrained.DOOM_PREDICTOR}.md").read_text()
+    for name in names | {pretrained.DOOM_PREDICTOR}:  # every manifest records its split and its domain envelope
         m = json.loads((out / name / "manifest.json").read_text())
         train, held = set(m["split"]["train_runs"]), set(m["split"]["heldout_runs"])
         assert train and held and not train & held

@@ -64,11 +64,13 @@ class WeightWatchCallback(Watcher, keras.callbacks.Callback):
     verbose : int
         1: one line per checked epoch; 0: silent (logging only).
     **monitor_options
-        Other :class:`Monitor` arguments (``predictor_path``: directories of your own predictors, searched first; ``forecaster``, ``num_classes``, ``chance_margin``, ``features``,
+        Other :class:`Monitor` arguments (``predictor_path``: directories of your own predictors, searched first; ``forecaster``, ``doom_model``, ``num_classes``, ``chance_margin``, ``features``,
         ``epochs``; by default ``epochs`` is ``model.fit``'s).
 
     Logs ``ww_pred_accuracy`` (accuracy now), ``ww_pred_final_accuracy``
-    (forecast of the accuracy at the end of the run), ``ww_in_domain`` (0
+    (forecast of the accuracy at the end of the run), ``ww_doom_probability``
+    (probability that the run ends near chance; NaN when its optimizer or
+    dropout cannot be read, or out of domain), ``ww_in_domain`` (0
     when the model is outside the predictors' training data), ``ww_doomed``
     and ``ww_status`` into ``logs`` (History, CSVLogger, TensorBoard).
 

@@ -35,7 +35,8 @@ class WeightWatchCallback(Watcher, pl.Callback):
     """Check the weights at the end of every ``every``-th training epoch.
 
     Parameters are those of :class:`weightwatch.keras.WeightWatchCallback`.
-    Logs ``ww_pred_accuracy``, ``ww_pred_final_accuracy``, ``ww_in_domain``, ``ww_doomed`` and ``ww_status`` through
+    Logs ``ww_pred_accuracy``, ``ww_pred_final_accuracy``, ``ww_doom_probability``, ``ww_in_domain``, ``ww_doomed``
+    and ``ww_status`` through
     ``pl_module.log``; with ``stop_on_doom`` sets ``trainer.should_stop``
     and records ``stopping_reason`` (:class:`~weightwatch.monitor.StoppingReason`) /
     ``stopping_reason_message``.

@@ -80,6 +80,11 @@ class Verdict:
         run); None without a predictor.
     domain_reason : str
         Why the network is out of domain.
+    doom_probability : float or None
+        Probability that the run ends doomed (the doom model, for a paper
+        CNN whose optimizer and dropout were read); None when unknown or out
+        of the doom model's domain. It ranks runs; the stop verdict comes
+        from the forecast's bound.
     """
 
     status: Severity
@@ -94,6 +99,7 @@ class Verdict:
     forecast_interval: Optional[tuple] = None
     in_domain: Optional[bool] = None
     domain_reason: str = ""
+    doom_probability: Optional[float] = None
 
     @property
     def doomed(self) -> bool:
@@ -110,6 +116,8 @@ class Verdict:
             text += f" final {_fmt(self.forecast)}"
             if self.forecast_interval is not None:
                 text += f" ({_fmt(self.forecast_interval[0])}-{_fmt(self.forecast_interval[1])})"
+        if self.doom_probability is not None:
+            text += f" p_doom {_fmt(self.doom_probability)}"
         if self.in_domain is False:
             text += " (out of domain)"
         text += f" [{self.status}]"
@@ -215,12 +223,18 @@ class Monitor:
         on a zoo of your family), before ``WEIGHTWATCH_PREDICTOR_PATH`` and the
         shipped ones; a predictor is used when its family signature is the
         network's (see :func:`weightwatch.pretrained.find_on_path`).
+    doom_model : "auto", None, name, path or fitted predictor
+        Probability that the run ends doomed (``ww_doom_probability``), from
+        the forecaster's features and the run's setup (the ``optimizer`` given
+        to :meth:`step` and the network's dropout layers). ``"auto"``: the
+        shipped one for a paper CNN. It is logged, never a stop reason.
     """
 
     def __init__(self, predictor="auto", rules="all", patience: int = 2, start_from_epoch: int = 1,
                  min_delta: float = 0.02, input_range=None, num_classes: Optional[int] = None,
                  chance_margin: Optional[float] = None, strict: bool = False, features: Optional[str] = None,
-                 log_stats: bool = False, forecaster="auto", epochs: Optional[int] = None, predictor_path=None):
+                 log_stats: bool = False, forecaster="auto", epochs: Optional[int] = None, predictor_path=None,
+                 doom_model="auto"):
         if patience < 0:
             raise InvalidArgumentError(f"patience must be >= 0, got {patience}")
         if num_classes is not None and int(num_classes) < 2:
@@ -241,12 +255,15 @@ class Monitor:
         self.features = features
         self.log_stats = bool(log_stats)
         self.predictor_path = predictor_path
+        self.doom_model = doom_model
         importlib.import_module("weightwatch.pretrained").search_path(predictor_path)  # bad entries: say so now
         self._rules = _resolve_rules(rules)
         self._predictor_obj = None
         self._predictor_name = None
         self._forecaster_obj = None
         self._forecaster_name = None
+        self._doom_obj = None
+        self._doom_name = None
         self._note = ""
         self._predictor_resolved = False
         self.disabled: set = set()
@@ -295,7 +312,7 @@ class Monitor:
         import pandas as pd
 
         cols = ["epoch", "pred_accuracy", "pred_lo", "pred_hi", "pred_final_accuracy", "final_lo", "final_hi",
-                "in_domain", "status", "doomed", "reasons", "message"]
+                "doom_probability", "in_domain", "status", "doomed", "reasons", "message"]
         if not self.history:
             return pd.DataFrame(columns=cols)
         rows = []
@@ -369,6 +386,17 @@ class Monitor:
             self._forecaster_obj, self._forecaster_name = self._load(f)
         if self._forecaster_obj is None and self._predictor_obj is not None:
             notes.append("no forecaster of the final accuracy for this family: predictor findings only warn")
+        d = self.doom_model
+        if isinstance(d, str) and d == "auto":
+            try:
+                found = shipped.auto_doom_model(network)
+            except Exception as exc:  # noqa: BLE001 - a broken lookup must not stop training
+                self._fail("doom model", exc)
+                found = None
+            if found is not None:
+                self._doom_obj, self._doom_name = found
+        elif d is not None:
+            self._doom_obj, self._doom_name = self._load(d)
         self._note = "; ".join(notes)
         if self._note:
             log.info("weightwatch: %s", self._note)
@@ -381,7 +409,7 @@ class Monitor:
             return float(verdict["threshold"])
         return runs.chance(num_classes) + runs.DOOMED_MARGIN
 
-    def _apply(self, which: str, obj, name, network: Network, epoch: int, steps, optimizer=None):
+    def _apply(self, which: str, obj, name, network: Network, epoch: int, steps, optimizer=None, setup=None):
         if obj is None or which in self.disabled:
             return None
         try:
@@ -390,7 +418,7 @@ class Monitor:
 
             return apply(obj, network, name=name, epoch=epoch, init=self._init_network, steps=steps,
                          progress=forecast.progress(epoch, self.epochs), feature_set=self.features,
-                         input_range=self.input_range, optimizer=optimizer)
+                         input_range=self.input_range, optimizer=optimizer, setup=setup)
         except Exception as exc:  # noqa: BLE001
             self._fail(which, exc)
             return None
@@ -418,6 +446,7 @@ class Monitor:
                               optimizer)
             fc = self._apply("forecaster", self._forecaster_obj, self._forecaster_name, network, epoch, steps,
                              optimizer)
+        p_doom = self._doom_probability(network, epoch, steps, optimizer) if finite else None
         pred = None if now is None else now.accuracy
         interval = None if now is None else now.interval
         used = [x for x in (now, fc) if x is not None]
@@ -498,6 +527,7 @@ class Monitor:
             "final_hi": None if fc is None or fc.interval is None else fc.interval[1],
             "in_domain": in_domain,
             "domain_reason": domain_reason,
+            "doom_probability": p_doom,
             "status": str(status),
             "doomed": status == Severity.DOOMED,
             "reasons": [str(r) for r in reasons],
@@ -514,7 +544,23 @@ class Monitor:
         name = self._predictor_name or self._forecaster_name
         return Verdict(status, reasons, message, pred, interval, name, self._note, epoch,
                        None if fc is None else fc.accuracy, None if fc is None else fc.interval, in_domain,
-                       domain_reason)
+                       domain_reason, p_doom)
+
+    def _doom_probability(self, network: Network, epoch: int, steps, optimizer) -> Optional[float]:
+        """The doom model's probability, when its setup is readable and the run is in its domain; else None."""
+        if self._doom_obj is None or "doom model" in self.disabled:
+            return None
+        from . import forecast
+
+        try:
+            setup = forecast.setup_of(network, optimizer)
+        except Exception as exc:  # noqa: BLE001
+            self._fail("doom model", exc)
+            return None
+        if setup is None:
+            return None
+        p = self._apply("doom model", self._doom_obj, self._doom_name, network, epoch, steps, optimizer, setup)
+        return None if p is None or not p.in_domain else float(p.accuracy)
 
     @property
     def predictor_name(self) -> Optional[str]:
@@ -673,11 +719,13 @@ class Watcher:
 
     @staticmethod
     def _log_values(verdict: Verdict) -> dict:
-        """What the callbacks log per check: ``ww_pred_accuracy``, ``ww_pred_final_accuracy``, ``ww_in_domain``, ..."""
+        """What the callbacks log per check: ``ww_pred_accuracy``, ``ww_pred_final_accuracy``,
+        ``ww_doom_probability``, ``ww_in_domain``, ..."""
         nan = float("nan")
-        p, f = verdict.predicted_accuracy, verdict.forecast
+        p, f, d = verdict.predicted_accuracy, verdict.forecast, verdict.doom_probability
         return {"ww_pred_accuracy": nan if p is None else float(p),
                 "ww_pred_final_accuracy": nan if f is None else float(f),
+                "ww_doom_probability": nan if d is None else float(d),
                 "ww_in_domain": nan if verdict.in_domain is None else float(verdict.in_domain),
                 "ww_doomed": float(verdict.doomed), "ww_status": float(int(verdict.status))}
 

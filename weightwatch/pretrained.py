@@ -32,6 +32,8 @@ PATH_ENV = "WEIGHTWATCH_PREDICTOR_PATH"
 PAPER_CNN_PREDICTOR = "paper-cnn-pooled-W_L-gbm"
 AGNOSTIC_PREDICTOR = "agnostic-W_L-agnostic-gbm"
 EARLY_PREDICTOR = "paper-cnn-early-forecast-gbm"
+#: Probability that a paper-CNN run ends doomed, from the forecaster's features and the run's setup.
+DOOM_PREDICTOR = "paper-cnn-early-doom-gbm"
 #: For networks of dense layers only (MLPs on vector data).
 MLP_PREDICTOR = "mlp-W_L-agnostic-gbm"
 #: For CNNs with normalisation layers (fitted on the BatchNorm + max-pool zoos).
@@ -205,13 +207,21 @@ def auto_forecaster(network, predictor_path=None) -> Optional[tuple]:
     return None
 
 
+def auto_doom_model(network) -> Optional[tuple]:
+    """(doom model, name) for a paper CNN when it is shipped, else None (see :data:`DOOM_PREDICTOR`)."""
+    if matches_paper_cnn(network) and DOOM_PREDICTOR in set(list_predictors()):
+        return load(DOOM_PREDICTOR), DOOM_PREDICTOR
+    return None
+
+
 @dataclass(frozen=True)
 class Prediction:
     """A predictor's number for one network, and whether it may be trusted.
 
     ``in_domain`` is False when the network lies outside the envelope of the
     predictor's training data (``domain_reason`` says why); the number is
-    then not calibrated for that network.
+    then not calibrated for that network. For the doom model
+    (:data:`DOOM_PREDICTOR`) ``accuracy`` is the probability that the run ends doomed.
     """
 
     accuracy: float
@@ -243,11 +253,12 @@ def _names(predictor) -> list:
 
 
 def features_for(predictor, network, epoch: Optional[int] = None, *, init=None, steps=None,
-                 progress: Optional[float] = None, feature_set: Optional[str] = None) -> np.ndarray:
+                 progress: Optional[float] = None, feature_set: Optional[str] = None, setup=None) -> np.ndarray:
     """The predictor's feature vector for ``network`` (feature set from its manifest, else ``feature_set``).
 
     A forecaster (:func:`is_forecaster`) also takes the network at the start of training (``init``), the
-    optimizer ``steps`` so far and the ``progress`` of the run (or ``epoch`` of the zoo's 18).
+    optimizer ``steps`` so far and the ``progress`` of the run (or ``epoch`` of the zoo's 18); the doom model
+    also the run's ``setup`` (:func:`weightwatch.forecast.setup_of`).
     """
     from . import forecast
     from .features import get_extractor
@@ -256,7 +267,11 @@ def features_for(predictor, network, epoch: Optional[int] = None, *, init=None, 
     names = _names(predictor)
     extractor = get_extractor(m.get("feature_set") or feature_set or "W_L")
     x = extractor(network)
-    if forecast.is_forecast_names(names):
+    doom = forecast.is_doom_names(names)
+    if doom and setup is None:
+        raise InvalidArgumentError("this is a doom model: it needs the run's setup (learning rate, optimizer kind, "
+                                   "dropout), which the training callbacks read from the framework")
+    if doom or forecast.is_forecast_names(names):
         if progress is None:
             if epoch is None:
                 raise InvalidArgumentError("this predictor forecasts the final accuracy from the weights after "
@@ -266,6 +281,8 @@ def features_for(predictor, network, epoch: Optional[int] = None, *, init=None, 
         if x0 is not None and x0.shape != x.shape:
             x0 = None
         x = forecast.vector(x, x0, steps, progress)
+        if doom:
+            x = np.concatenate([x, np.asarray(setup, np.float64).reshape(-1)])
     elif names and names[-1] == "epoch" and len(names) == len(x) + 1:
         if epoch is None:
             raise InvalidArgumentError("this predictor forecasts from the weights at epoch k: give the epoch "
@@ -313,7 +330,7 @@ def _zoo_optimizers(manifest: dict) -> Optional[dict]:
 
 def apply(predictor, network, *, name: Optional[str] = None, note: str = "", epoch: Optional[int] = None,
           init=None, steps=None, progress: Optional[float] = None, feature_set: Optional[str] = None,
-          input_range=None, optimizer: Optional[dict] = None) -> Prediction:
+          input_range=None, optimizer: Optional[dict] = None, setup=None) -> Prediction:
     """Apply a loaded predictor to a :class:`~weightwatch.network.Network`: number, interval, domain.
 
     The one path from a predictor and a network to a :class:`Prediction`, used by
@@ -325,7 +342,7 @@ def apply(predictor, network, *, name: Optional[str] = None, note: str = "", epo
 
     network.check_finite()
     x = features_for(predictor, network, epoch, init=init, steps=steps, progress=progress,
-                     feature_set=feature_set)[None, :]
+                     feature_set=feature_set, setup=setup)[None, :]
     acc = float(np.clip(predictor.predict(x)[0], 0.0, 1.0))  # an accuracy, whatever the trees extrapolate
     interval = None
     if getattr(predictor, "has_interval", False):

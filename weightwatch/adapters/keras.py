@@ -2,7 +2,8 @@
 
 Reads Conv1D/2D/3D, DepthwiseConv1D/2D, SeparableConv1D/2D (as a depthwise
 and a pointwise layer) and Dense layers, in Keras's own layouts; other layers
-(BatchNormalization, pooling, ...) are skipped with a debug log. Keras is only
+(BatchNormalization, pooling, ...) are skipped with a debug log; the rates of
+dropout layers are kept in ``Network.meta["dropout"]``. Keras is only
 imported when a Keras model is actually given.
 """
 
@@ -58,8 +59,12 @@ def convert(model, **_options) -> Network:
     out: list = []
     skipped: list = []
     norm: list = []
+    dropout: list = []
     for layer in _leaf_layers(model):
         cls = type(layer).__name__
+        if isinstance(layer, kl.Dropout) or cls.startswith("SpatialDropout"):
+            dropout.append(float(getattr(layer, "rate", 0.0) or 0.0))
+            continue
         if isinstance(layer, (kl.Conv1DTranspose, kl.Conv2DTranspose, kl.Conv3DTranspose)):
             log.debug("weightwatch: skipping transposed convolution %s", layer.name)
             continue
@@ -92,7 +97,7 @@ def convert(model, **_options) -> Network:
     # an activation after a skipped layer with weights (BatchNormalization, ...) acts on that layer's output, not
     # on the kernel layer's: the kernel layer's activation stays unknown (rules reasoning through it stop there)
     return Network(tuple(out), source="keras", name=getattr(model, "name", ""),
-                   meta={"skipped": [(n, c) for n, c, _ in skipped], "normalisation": norm})
+                   meta={"skipped": [(n, c) for n, c, _ in skipped], "normalisation": norm, "dropout": dropout})
 
 
 ADAPTER = Adapter(

@@ -4,8 +4,9 @@ Kernels are converted to the canonical (Keras) layout: conv
 ``(out, in/groups, *k)`` -> ``(*k, in/groups, out)``; depthwise conv
 ``(in*mult, 1, *k)`` -> ``(*k, in, mult)``; linear ``(out, in)`` -> ``(in, out)``.
 The activation of a layer is the first activation module registered after it
-(when the model uses modules for activations). torch is only imported when a
-torch object is given.
+(when the model uses modules for activations); the rates of dropout modules
+are kept in ``Network.meta["dropout"]``. torch is only imported when a torch
+object is given.
 """
 
 from __future__ import annotations
@@ -58,9 +59,12 @@ def convert(obj, **_options) -> Network:
     out: list = []
     skipped: list = []
     norm: list = []
+    dropout: list = []
     for name, module in obj.named_modules():
         cls = type(module).__name__
-        if isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
+        if isinstance(module, nn.modules.dropout._DropoutNd):  # Dropout, Dropout1d/2d/3d, AlphaDropout
+            dropout.append(float(module.p))
+        elif isinstance(module, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
             kind, kernel = conv_kernel_to_canonical(_np(module.weight), module.groups, module.in_channels)
             bias = _np(module.bias) if module.bias is not None else None
             out.append(LayerWeights(name or cls, kind, kernel, bias))
@@ -80,7 +84,7 @@ def convert(obj, **_options) -> Network:
                 parts = zip(NORM_TENSORS, (module.weight, module.bias, module.running_mean, module.running_var))
                 norm.append((name, {t: _np(v) for t, v in parts if v is not None}))
     return Network(tuple(out), source="torch", name=type(obj).__name__,
-                   meta={"skipped": [(n, c) for n, c, _ in skipped], "normalisation": norm})
+                   meta={"skipped": [(n, c) for n, c, _ in skipped], "normalisation": norm, "dropout": dropout})
 
 
 def _from_state_dict(state: Mapping) -> Network:

@@ -21,7 +21,8 @@ from .. import runs
 from ..features import agnostic_from_wl
 from .._files import atomic_write_text
 from . import protocol as ev
-from ..predictors import GBMPredictor, evaluate, group_kfold, kendall_tau, save_predictor, summarize_folds
+from ..predictors import (GBMPredictor, evaluate, group_kfold, kendall_tau, load_predictor, save_predictor,
+                          summarize_folds)
 from ..zoo.storage import build_records
 
 PAPER_CNN_LAYERS = 4
@@ -39,6 +40,11 @@ SHIP_PARAMS = {"n_estimators": 800, "learning_rate": 0.03, "colsample_bytree": 0
 #: The early forecast pools ~130k checkpoints of four zoos: it needs more capacity (doomed AUROC at
 #: epoch 1 on shapes/textures 0.90 -> 0.93 with these settings, measured with the defaults beside them).
 EARLY_PARAMS = {"n_estimators": 600, "learning_rate": 0.05, "num_leaves": 127, "colsample_bytree": 0.5}
+#: The doom model (a classifier): doomed AUROC at epoch 1 on held-out runs of shapes/textures/digits_opt
+#: 0.967/0.955/0.961 with these settings and the setup features, against 0.932/0.950/0.961 with W_L and its
+#: trajectory alone (measured side by side on the forecaster's split).
+DOOM_PARAMS = {"n_estimators": 400, "learning_rate": 0.03, "num_leaves": 31, "colsample_bytree": 0.5,
+               "n_jobs": 2}
 #: The leave-one-dataset/family-out models of the MLP card: fewer, faster trees than the shipped model (twelve
 #: of them are fitted for one card).
 LEAVE_OUT_PARAMS = {"n_estimators": 300, "learning_rate": 0.08}
@@ -306,8 +312,14 @@ def render_card(directory, out: Path | None = None) -> Path:
             lines.append(f"| {k} | {metrics[k]['mean']:.4f} ± {metrics[k]['std']:.4f} |")
     if metrics.get("interval_coverage") is not None:
         lines.append(f"| {INTERVAL[0]:.0%}–{INTERVAL[1]:.0%} interval coverage | {metrics['interval_coverage']:.3f} |")
+    for k, label in (("brier_heldout", "Brier score of the doom probability (held-out rows, one model)"),
+                     ("doomed_rate_heldout", "doomed fraction of the held-out rows")):
+        if metrics.get(k) is not None:
+            lines.append(f"| {label} | {metrics[k]:.4f} |")
     for section, key in (("Cross-dataset Kendall τ (held-out rows of each zoo, no fine-tuning)", "cross_tau"),
                          ("Doomed-run AUROC (final accuracy < chance + 0.1) from the weights at epoch k", "doomed_auroc"),
+                         ("The same held-out runs ranked by the forecast of the final accuracy instead",
+                          "doomed_auroc_forecast"),
                          ("Per-epoch held-out R² / τ of the final-accuracy forecast", "per_epoch"),
                          ("Held-out dataset: fitted without it, scored on all its runs", "leave_one_dataset_out"),
                          ("Held-out family: fitted without it, scored on all its runs", "leave_one_family_out")):
@@ -351,7 +363,8 @@ def build_pretrained(tables_dir, out, *, seed=0, paper_cnn=PAPER_CNN_TABLES, par
     computed on runs outside ``split["train_runs"]``. ``only`` (names) rebuilds just those predictors.
     """
     from .. import domain
-    from ..pretrained import AGNOSTIC_PREDICTOR, BATCHNORM_PREDICTOR, EARLY_PREDICTOR, MLP_PREDICTOR, PAPER_CNN_PREDICTOR
+    from ..pretrained import (AGNOSTIC_PREDICTOR, BATCHNORM_PREDICTOR, DOOM_PREDICTOR, EARLY_PREDICTOR, MLP_PREDICTOR,
+                              PAPER_CNN_PREDICTOR)
 
     def wanted(name):
         return only is None or name in only
@@ -419,6 +432,8 @@ def build_pretrained(tables_dir, out, *, seed=0, paper_cnn=PAPER_CNN_TABLES, par
     # the forecast of the final accuracy, with its doom threshold and verdict card
     if wanted(EARLY_PREDICTOR):
         summary.update(build_forecaster(paper, out, seed=seed, params=early_params))
+    if wanted(DOOM_PREDICTOR):
+        summary.update(build_doom_model(paper, out, seed=seed))
     summary["seconds"] = time.perf_counter() - t0
     return summary
 
@@ -565,11 +580,7 @@ def build_forecaster(paper: dict, out, *, seed=0, params=None, budget=FALSE_STOP
 
     params = {**EARLY_PARAMS, "interval_params": INTERVAL_PARAMS, **(params or {})}
     out = Path(out)
-    trajs = {ds: tj.Trajectories.from_table(t) for ds, t in paper.items()}
-    checks = tj.common_checks(trajs.values())
-    all_ids = np.concatenate([t.run_ids for t in trajs.values()])
-    tr_runs_idx, te_runs_idx = ev.split_rows(all_ids, seed=seed)
-    train_runs = set(all_ids[tr_runs_idx])
+    trajs, checks, train_runs = _trajectories(paper, seed)
 
     def rows(train: bool):
         Xs, ys, gs, ks = [], [], [], []
@@ -650,6 +661,105 @@ def build_forecaster(paper: dict, out, *, seed=0, params=None, budget=FALSE_STOP
         envelopes.append(json.loads(current.read_text())["domain"])
     card = write_verdict_card(trajs, model, train_runs, verdict, out, envelopes, checks)
     return {EARLY_PREDICTOR: metrics, "verdict": card}
+
+
+def _trajectories(paper: dict, seed: int) -> tuple:
+    """(trajectories, common checks, training runs) of the paper-CNN tables: the one split of the forecaster
+    and the doom model (run ids, drawn over all zoos' runs together)."""
+    from . import trajectories as tj
+
+    trajs = {ds: tj.Trajectories.from_table(t) for ds, t in paper.items()}
+    all_ids = np.concatenate([t.run_ids for t in trajs.values()])
+    tr_idx, _ = ev.split_rows(all_ids, seed=seed)
+    return trajs, tj.common_checks(trajs.values()), set(all_ids[tr_idx])
+
+
+def build_doom_model(paper: dict, out, *, seed=0, params=None) -> dict:
+    """Fit the doom model (probability that a run ends near chance, from the forecaster's features and the
+    run's setup), on the forecaster's training runs; write it and its card; return its held-out metrics.
+
+    Its doomed-run AUROC at each of :data:`CARD_EPOCHS` is computed on the held-out runs of every zoo.
+    """
+    from sklearn.metrics import roc_auc_score
+
+    from .. import domain, forecast
+    from ..pretrained import DOOM_PREDICTOR
+
+    params = {**DOOM_PARAMS, **(params or {})}
+    out = Path(out)
+    trajs, checks, train_runs = _trajectories(paper, seed)
+
+    def rows(train: bool):
+        Xs, ys, gs = [], [], []
+        for t in trajs.values():
+            sel = np.isin(t.run_ids, list(train_runs)) == train
+            for k in checks:
+                Xs.append(t.doom_features(k, sel)), ys.append(runs.doomed(t.final[sel])), gs.append(t.run_ids[sel])
+        return np.vstack(Xs), np.concatenate(ys).astype(float), np.concatenate(gs)
+
+    X_tr, y_tr, g_tr = rows(True)
+    X_te, y_te, g_te = rows(False)
+    groups = np.concatenate([g_tr, g_te])
+    tr, te = np.arange(len(X_tr)), np.arange(len(X_tr), len(groups))
+    model = GBMPredictor(**{**ev.FIXED_PARAMS["gbm"], "objective": "binary", **params}).fit(X_tr, y_tr)
+    metrics = {"doomed_auroc": {}, "doomed_auroc_forecast": {}}
+    forecaster = None
+    from ..pretrained import EARLY_PREDICTOR
+
+    if (out / EARLY_PREDICTOR / "manifest.json").is_file():
+        forecaster = load_predictor(out / EARLY_PREDICTOR)
+    for ds, t in trajs.items():
+        held = ~np.isin(t.run_ids, list(train_runs))
+        doomed = runs.doomed(t.final[held])
+        if not 0 < doomed.sum() < len(doomed):
+            continue
+        metrics["doomed_auroc"][ds] = {int(k): float(roc_auc_score(doomed, model.predict(t.doom_features(k, held))))
+                                       for k in CARD_EPOCHS if k in checks}
+        if forecaster is not None:  # beside it, the forecast's own ranking of the same runs
+            metrics["doomed_auroc_forecast"][ds] = {
+                int(k): float(roc_auc_score(doomed, -forecaster.predict(t.forecast_features(k, held))))
+                for k in CARD_EPOCHS if k in checks}
+    p_te = model.predict(X_te)
+    metrics["brier_heldout"] = float(np.mean((p_te - y_te) ** 2))
+    metrics["doomed_rate_heldout"] = float(y_te.mean())
+    names = forecast.doom_feature_names(next(iter(paper.values())).names)
+    envelope = domain.fit(X_tr, names, **_data_domain(paper.values()))
+    i = names.index("progress")  # a fraction of the run by definition (see build_forecaster)
+    envelope["features"]["lo"][i], envelope["features"]["hi"][i] = 0.0, 1.0
+    metrics["in_domain_heldout"] = domain.in_domain_rate(envelope, X_te)
+    save_predictor(model, out / DOOM_PREDICTOR, name=DOOM_PREDICTOR, feature_set="W_L", feature_names=names,
+                   architecture_family="paper-cnn",
+                   zoo_summary={"zoos": {ds: t.build for ds, t in paper.items()}, "rows_train": int(len(tr)),
+                                "rows_test": int(len(te)), "runs_train": len(train_runs), "seed": seed,
+                                "checks": list(checks)},
+                   metrics=metrics, overwrite=True,
+                   extra={"split": split_runs(groups, tr, te), "domain": envelope,
+                          "forecast": {"target": "probability that the run ends doomed (final test accuracy "
+                                                 "< chance + 0.1)",
+                                       "zoo_epochs": forecast.ZOO_EPOCHS,
+                                       "progress": "epoch / planned epochs (zoo: k / 18)",
+                                       "features": "the forecaster's (W_L now, its change since the start, "
+                                                   "log10(1 + steps), progress), then the setup: log10 learning "
+                                                   "rate, largest dropout rate, optimizer kind"}})
+    _card(DOOM_PREDICTOR, "GBM classifier of the probability that a paper-CNN run ENDS doomed (final test "
+          "accuracy < chance + 0.1), from the forecaster's features and the run's setup (learning rate, dropout, "
+          "optimizer kind), as the callbacks read them from the framework. Logged as `ww_doom_probability`: "
+          "it ranks runs (e.g. which of a sweep's runs to drop); the stop verdict stays the forecast's "
+          "bound (`pretrained/VERDICTS.md`).",
+          ["- `doomed_auroc`: AUROC of the doom probability on each zoo's held-out runs at zoo epochs "
+           + ", ".join(map(str, CARD_EPOCHS)) + "; `doomed_auroc_forecast`: the same runs ranked by the "
+           "forecast of the final accuracy (`paper-cnn-early-forecast-gbm`).",
+           "- Without a readable setup (an optimizer outside " + ", ".join(forecast.SETUP_OPTIMIZERS)
+           + ", a torch loop that does not pass its optimizer) no doom probability is logged.",
+           "- It is not a stop reason: stops come from the forecast's bound, whose false-stop rate is measured "
+           "(`pretrained/VERDICTS.md`); this probability ranks runs (`benchmarks/doom_auroc.py` prints its "
+           "AUROCs beside the forecast's)."], out,
+          scope=["Paper CNNs (the 4,970-parameter family) on the zoos' data, trained with Adam, SGD (with or "
+                 "without momentum) or RMSprop at learning rates inside the zoos' range, checked at any epoch.",
+                 "Outside its training envelope (`ww_in_domain`'s test on its own features) it logs nothing."],
+          rows="checkpoints at epochs " + ", ".join(map(str, checks)) + " (before the final epoch) of each complete "
+               "finite run, not final checkpoints; the target is whether the run ends doomed")
+    return {DOOM_PREDICTOR: metrics}
 
 
 def _choose_threshold(upper, y_final, groups, epochs, budget, patience, checks) -> float:
@@ -839,7 +949,9 @@ def predictor_table(root) -> str:
             cell = f"{auroc['1']:.3f}" if "1" in auroc else "–"
         role = {pretrained.PAPER_CNN_PREDICTOR: " (accuracy now, default for the paper CNN)",
                 pretrained.EARLY_PREDICTOR: " (final accuracy, judges doom)",
+                pretrained.DOOM_PREDICTOR: " (probability of ending doomed; ranks runs)",
                 pretrained.AGNOSTIC_PREDICTOR: " (any depth; ranks)"}.get(name, "")
+        r2, tau = (f"{met[k]['mean']:.3f}" if k in met else "–" for k in ("r2", "kendall_tau"))  # a classifier has none
         lines.append(f"| `{name}`{role} | {len(split.get('train_runs', []))} / {len(split.get('heldout_runs', []))} | "
-                     f"{met['r2']['mean']:.3f} | {met['kendall_tau']['mean']:.3f} | {cell} |")
+                     f"{r2} | {tau} | {cell} |")
     return "\n".join(lines)

@@ -75,6 +75,19 @@ class Trajectories:
         return forecast.vector(self.X[rows, j], self.X[rows, j0], self.steps[rows, j],
                                forecast.progress(epoch, int(self.epochs[-1])))
 
+    def setup(self, rows=slice(None)) -> np.ndarray:
+        """The doom model's setup features (:data:`weightwatch.forecast.SETUP`) of the runs in ``rows``."""
+        c = self.config.iloc[np.arange(len(self.run_ids))[rows]]
+        x = forecast.setup_vector(c["config.learning_rate"].astype(float).to_numpy(),
+                                  c["config.dropout"].astype(float).to_numpy(), c["config.optimizer"].to_numpy())
+        if x is None:
+            raise ValueError(f"zoo {self.name}: a run's optimizer is not one of {forecast.SETUP_OPTIMIZERS}")
+        return x
+
+    def doom_features(self, epoch: int, rows=slice(None)) -> np.ndarray:
+        """The doom model's rows at zoo ``epoch``: the forecaster's features, then the setup."""
+        return np.hstack([self.forecast_features(epoch, rows), self.setup(rows)])
+
     def forecast_rows(self, rows=slice(None), checks=None):
         """(X, y_final, run ids, epoch) stacked over ``checks`` (default: :attr:`checks`) for the runs in ``rows``."""
         checks = self.checks if checks is None else checks

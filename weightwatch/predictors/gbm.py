@@ -16,6 +16,8 @@ from .base import AccuracyPredictor
 __all__ = ["GBMPredictor"]
 
 
+#: Objectives of :class:`GBMPredictor`: accuracies (L2) or 0/1 labels (log loss, predicting a probability).
+OBJECTIVES = ("regression", "binary")
 #: Upper bound (MB) on LightGBM's histogram cache per booster.
 HISTOGRAM_POOL_MB = 1024
 
@@ -48,6 +50,11 @@ class GBMPredictor(AccuracyPredictor):
         Settings that differ for the two quantile boosters, e.g.
         ``{"n_estimators": 300, "num_leaves": 63}`` to keep them smaller than
         a large point model.
+    objective : {"regression", "binary"}
+        ``"regression"`` (L2): ``y`` are accuracies. ``"binary"`` (log loss):
+        ``y`` are 0/1 labels and :meth:`predict` gives the probability of 1
+        (the doom model: the probability that a run ends near chance). No
+        ``interval`` with ``"binary"``.
     n_jobs : int
         LightGBM threads.
     random_state : int, RandomState or None
@@ -83,6 +90,7 @@ class GBMPredictor(AccuracyPredictor):
         interval: Optional[Tuple[float, float]] = None,
         interval_offset: float = 0.0,
         interval_params: Optional[dict] = None,
+        objective: str = "regression",
         n_jobs: int = 1,
         random_state=0,
     ):
@@ -101,6 +109,7 @@ class GBMPredictor(AccuracyPredictor):
         self.interval = interval
         self.interval_offset = interval_offset
         self.interval_params = interval_params
+        self.objective = objective
         self.n_jobs = n_jobs
         self.random_state = random_state
 
@@ -154,6 +163,14 @@ class GBMPredictor(AccuracyPredictor):
         if int(self.n_estimators) < 1:
             raise InvalidArgumentError(f"n_estimators must be >= 1, got {self.n_estimators}")
         quantiles = self._check_interval()
+        if self.objective not in OBJECTIVES:
+            raise InvalidArgumentError(f"objective must be one of {', '.join(OBJECTIVES)}, got {self.objective!r}")
+        if self.objective == "binary":
+            if quantiles is not None:
+                raise InvalidArgumentError("a binary GBM (objective='binary') has no interval: pass interval=None")
+            if not np.isin(y, (0.0, 1.0)).all():
+                raise InvalidArgumentError("objective='binary' needs y of 0/1 labels; got values "
+                                           f"{sorted(set(np.unique(y).tolist()) - {0.0, 1.0})[:5]}")
 
         quantile_view = self._quantile_view() if quantiles is not None else None
 
@@ -163,7 +180,7 @@ class GBMPredictor(AccuracyPredictor):
                              free_raw_data=True)
             return lgb.train(params, ds, num_boost_round=int(est.n_estimators))
 
-        self.booster_ = train(self, "regression")
+        self.booster_ = train(self, self.objective)
         if quantiles is None:
             self.quantile_boosters_ = None
         else:
