@@ -8,7 +8,6 @@ import pytest
 from weightwatch.experiments import protocol as ev
 from weightwatch.cli import main
 from weightwatch.experiments import paper
-from weightwatch.features import get_extractor
 from weightwatch.zoo.build import BuildSpec, build_zoo
 from weightwatch.zoo.storage import Zoo
 
@@ -168,3 +167,14 @@ def test_noise_ceiling_reads_a_merged_zoos_build(zoo):
     assert build_records({}) == [{}]
     ceiling = paper.noise_ceiling(coll, merged, TINY)
     assert ceiling is not None and ceiling == paper.noise_ceiling(coll, zoo, TINY)
+
+
+def test_a_learning_curve_is_projected_by_its_power_law():
+    law = lambda n: 0.95 - 0.8 * n ** -0.45  # noqa: E731
+    curve = {str(f): {"runs": int(4000 * f), "r2": law(4000 * f), "tau": law(4000 * f) - 0.1}
+             for f in paper.LC_FRACTIONS}
+    assert paper.project(curve, "r2", 10000) == pytest.approx(law(10000), abs=1e-4)
+    assert paper.project(curve, "tau", 10000) == pytest.approx(law(10000) - 0.1, abs=1e-4)
+    assert paper.project(dict(list(curve.items())[:3]), "r2", 10000) is None  # three points fit any power law
+    assert paper.project(curve, "mse", 10000) is None
+    assert paper.PAPER_FOLD_RUNS == 10000

@@ -21,7 +21,7 @@ Statistics: mean, variance, 0/25/50/75/100th percentiles (see
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import numpy as np

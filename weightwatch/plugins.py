@@ -12,7 +12,7 @@ import importlib
 import os
 import threading
 from dataclasses import dataclass
-from typing import Any, Callable, Dict
+from typing import Any, Dict
 
 import pluggy
 

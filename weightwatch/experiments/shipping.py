@@ -574,8 +574,7 @@ def build_forecaster(paper: dict, out, *, seed=0, params=None, budget=FALSE_STOP
     healthy runs of the training split stays within ``budget * SAFETY``; the verdict card then measures the
     stopping policy on the held-out runs only.
     """
-    from .. import domain, forecast
-    from . import trajectories as tj
+    from .. import forecast
     from ..pretrained import EARLY_PREDICTOR, PAPER_CNN_PREDICTOR
 
     params = {**EARLY_PARAMS, "interval_params": INTERVAL_PARAMS, **(params or {})}
@@ -592,8 +591,8 @@ def build_forecaster(paper: dict, out, *, seed=0, params=None, budget=FALSE_STOP
 
     X_tr, y_tr, g_tr, k_tr = rows(True)
     X_te, y_te, g_te, k_te = rows(False)
-    X, y, groups = np.vstack([X_tr, X_te]), np.concatenate([y_tr, y_te]), np.concatenate([g_tr, g_te])
-    tr, te = np.arange(len(X_tr)), np.arange(len(X_tr), len(X))
+    groups = np.concatenate([g_tr, g_te])
+    tr, te = np.arange(len(X_tr)), np.arange(len(X_tr), len(groups))
 
     # out-of-fold forecasts on the training split: where the upper bound and the threshold are chosen
     oof = np.full(len(X_tr), np.nan)
@@ -627,27 +626,18 @@ def build_forecaster(paper: dict, out, *, seed=0, params=None, budget=FALSE_STOP
             metrics["doomed_auroc"][ds] = {int(k): float(roc_auc_score(doomed, -model.predict(t.forecast_features(k, held))))
                                            for k in CARD_EPOCHS if k in checks}
     names = forecast.feature_names(next(iter(paper.values())).names)
-    envelope = domain.fit(X_tr, names, **_data_domain(paper.values()))
-    # progress is a fraction of the run by definition: every value in [0, 1] is in domain (the zoo's last
-    # check is at 15/18, but a user's run is checked up to its last epoch)
-    i = names.index("progress")
-    envelope["features"]["lo"][i], envelope["features"]["hi"][i] = 0.0, 1.0
-    metrics["in_domain_heldout"] = domain.in_domain_rate(envelope, X_te)
     verdict = {"rule": "forecast_doomed", "bound": "forecast + upper_offset", "upper_offset": upper_offset,
                "upper_coverage": UPPER_COVERAGE, "threshold": float(threshold),
                "chance": runs.chance(10), "patience": int(patience), "false_stop_budget": float(budget),
                "chosen_on": "out-of-fold upper bounds on the training split's healthy runs"}
-    save_predictor(model, out / EARLY_PREDICTOR, name=EARLY_PREDICTOR, feature_set="W_L", feature_names=names,
-                   architecture_family="paper-cnn",
-                   zoo_summary={"zoos": {ds: t.build for ds, t in paper.items()}, "rows_train": int(len(tr)),
-                                "rows_test": int(len(te)), "runs_train": len(train_runs), "seed": seed,
-                                "checks": list(checks)},
-                   metrics=metrics, overwrite=True,
-                   extra={"split": split_runs(groups, tr, te), "domain": envelope, "verdict": verdict,
-                          "forecast": {"target": "test accuracy at the end of the run",
-                                       "zoo_epochs": forecast.ZOO_EPOCHS,
-                                       "progress": "epoch / planned epochs (zoo: k / 18)",
-                                       "features": "W_L now, W_L now - W_L at start, log10(1 + steps), progress"}})
+    envelope = _save_trajectory_model(model, EARLY_PREDICTOR, names, paper, out, X_tr, X_te, groups, tr, te,
+                                      len(train_runs), seed, checks, metrics,
+                                      {"verdict": verdict,
+                                       "forecast": {"target": "test accuracy at the end of the run",
+                                                    "zoo_epochs": forecast.ZOO_EPOCHS,
+                                                    "progress": "epoch / planned epochs (zoo: k / 18)",
+                                                    "features": "W_L now, W_L now - W_L at start, log10(1 + steps), "
+                                                                "progress"}})
     _card(EARLY_PREDICTOR, "GBM forecasting the test accuracy at the END of a paper-CNN run from W_L now, its "
           "change since initialisation, the optimizer steps so far and the fraction of the run done. "
           "`WeightWatchCallback()` judges doom by its calibrated upper bound.",
@@ -661,6 +651,28 @@ def build_forecaster(paper: dict, out, *, seed=0, params=None, budget=FALSE_STOP
         envelopes.append(json.loads(current.read_text())["domain"])
     card = write_verdict_card(trajs, model, train_runs, verdict, out, envelopes, checks)
     return {EARLY_PREDICTOR: metrics, "verdict": card}
+
+
+def _save_trajectory_model(model, name, names, paper, out, X_tr, X_te, groups, tr, te, runs_train, seed, checks,
+                           metrics, extra) -> dict:
+    """Save a model fitted on the trajectories' checkpoints (forecaster, doom model) with its split and its
+    domain envelope, which it returns; ``metrics`` gains the held-out rows' in-domain rate."""
+    from .. import domain
+
+    envelope = domain.fit(X_tr, names, **_data_domain(paper.values()))
+    # progress is a fraction of the run by definition: every value in [0, 1] is in domain (the zoo's last
+    # check is at 15/18, but a user's run is checked up to its last epoch)
+    i = names.index("progress")
+    envelope["features"]["lo"][i], envelope["features"]["hi"][i] = 0.0, 1.0
+    metrics["in_domain_heldout"] = domain.in_domain_rate(envelope, X_te)
+    save_predictor(model, Path(out) / name, name=name, feature_set="W_L", feature_names=names,
+                   architecture_family="paper-cnn",
+                   zoo_summary={"zoos": {ds: t.build for ds, t in paper.items()}, "rows_train": int(len(tr)),
+                                "rows_test": int(len(te)), "runs_train": runs_train, "seed": seed,
+                                "checks": list(checks)},
+                   metrics=metrics, overwrite=True,
+                   extra={"split": split_runs(groups, tr, te), "domain": envelope, **extra})
+    return envelope
 
 
 def _trajectories(paper: dict, seed: int) -> tuple:
@@ -682,7 +694,7 @@ def build_doom_model(paper: dict, out, *, seed=0, params=None) -> dict:
     """
     from sklearn.metrics import roc_auc_score
 
-    from .. import domain, forecast
+    from .. import forecast
     from ..pretrained import DOOM_PREDICTOR
 
     params = {**DOOM_PARAMS, **(params or {})}
@@ -723,24 +735,15 @@ def build_doom_model(paper: dict, out, *, seed=0, params=None) -> dict:
     metrics["brier_heldout"] = float(np.mean((p_te - y_te) ** 2))
     metrics["doomed_rate_heldout"] = float(y_te.mean())
     names = forecast.doom_feature_names(next(iter(paper.values())).names)
-    envelope = domain.fit(X_tr, names, **_data_domain(paper.values()))
-    i = names.index("progress")  # a fraction of the run by definition (see build_forecaster)
-    envelope["features"]["lo"][i], envelope["features"]["hi"][i] = 0.0, 1.0
-    metrics["in_domain_heldout"] = domain.in_domain_rate(envelope, X_te)
-    save_predictor(model, out / DOOM_PREDICTOR, name=DOOM_PREDICTOR, feature_set="W_L", feature_names=names,
-                   architecture_family="paper-cnn",
-                   zoo_summary={"zoos": {ds: t.build for ds, t in paper.items()}, "rows_train": int(len(tr)),
-                                "rows_test": int(len(te)), "runs_train": len(train_runs), "seed": seed,
-                                "checks": list(checks)},
-                   metrics=metrics, overwrite=True,
-                   extra={"split": split_runs(groups, tr, te), "domain": envelope,
-                          "forecast": {"target": "probability that the run ends doomed (final test accuracy "
-                                                 "< chance + 0.1)",
-                                       "zoo_epochs": forecast.ZOO_EPOCHS,
-                                       "progress": "epoch / planned epochs (zoo: k / 18)",
-                                       "features": "the forecaster's (W_L now, its change since the start, "
-                                                   "log10(1 + steps), progress), then the setup: log10 learning "
-                                                   "rate, largest dropout rate, optimizer kind"}})
+    _save_trajectory_model(model, DOOM_PREDICTOR, names, paper, out, X_tr, X_te, groups, tr, te, len(train_runs),
+                           seed, checks, metrics,
+                           {"forecast": {"target": "probability that the run ends doomed (final test accuracy < "
+                                                   "chance + 0.1)",
+                                         "zoo_epochs": forecast.ZOO_EPOCHS,
+                                         "progress": "epoch / planned epochs (zoo: k / 18)",
+                                         "features": "the forecaster's (W_L now, its change since the start, "
+                                                     "log10(1 + steps), progress), then the setup: log10 learning "
+                                                     "rate, largest dropout rate, optimizer kind"}})
     _card(DOOM_PREDICTOR, "GBM classifier of the probability that a paper-CNN run ENDS doomed (final test "
           "accuracy < chance + 0.1), from the forecaster's features and the run's setup (learning rate, dropout, "
           "optimizer kind), as the callbacks read them from the framework. Logged as `ww_doom_probability`: "
