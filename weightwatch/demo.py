@@ -95,13 +95,14 @@ def run(epochs: int = 18, out=sys.stdout) -> list:
 
 
 def pred_name() -> str:
-    from .pretrained import EARLY_PREDICTOR, PAPER_CNN_PREDICTOR, manifest
+    from .pretrained import DOOM_PREDICTOR, EARLY_PREDICTOR, PAPER_CNN_PREDICTOR, manifest
 
     m = manifest(PAPER_CNN_PREDICTOR)
     f = manifest(EARLY_PREDICTOR)["verdict"]
     return (f"{PAPER_CNN_PREDICTOR} (accuracy now; held-out R² {m['metrics']['r2']['mean']:.3f} on its zoos), "
             f"{EARLY_PREDICTOR} (final accuracy; stops when forecast + {f['upper_offset']:.3f} < "
-            f"{f['threshold']:.3f} twice in a row, pretrained/VERDICTS.md)")
+            f"{f['threshold']:.3f} twice in a row, pretrained/VERDICTS.md), {DOOM_PREDICTOR} (p_doom: probability "
+            "of ending doomed; ranks runs, never stops one)")
 
 
 if __name__ == "__main__":
