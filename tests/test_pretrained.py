@@ -210,3 +210,19 @@ def test_doom_probability_needs_the_setup_and_the_domain(rng, monkeypatch):
     assert p_doom(net, {**adam, "learning_rate": 50.0}) is None  # outside the zoos' learning rates
     with pytest.raises(pretrained.InvalidArgumentError, match="needs the run's setup"):
         pretrained.features_for(model, net, 2)
+
+
+def test_doom_model_follows_the_predictor_choice(rng, monkeypatch):
+    """predictor=None is rules only (no doom probability either); a doom_model that is not one warns once."""
+    from weightwatch.monitor import Monitor, WeightWatchWarning
+
+    monkeypatch.delenv(pretrained.ENV, raising=False)
+    pretrained._load_cached.cache_clear()
+    ws = paper_cnn_weights(rng, scale=0.1)
+    net = Network(tuple(LayerWeights(f"l{i}", "conv" if i < 3 else "dense", ws[2 * i], ws[2 * i + 1])
+                        for i in range(4)), meta={"dropout": []})
+    adam = {"name": "Adam", "kind": "adam", "learning_rate": 1e-3}
+    assert Monitor(predictor=None, rules=[]).step(net, 1, optimizer=adam).doom_probability is None
+    with pytest.warns(WeightWatchWarning, match="is not a doom model"):
+        v = Monitor(rules=[], doom_model=pretrained.EARLY_PREDICTOR).step(net, 1, optimizer=adam)
+    assert v.doom_probability is None and v.forecast is not None

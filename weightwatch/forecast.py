@@ -104,7 +104,6 @@ def vector(w_l_now, w_l_init=None, steps=None, progress_done: float = float("nan
     return np.concatenate([now, now - init, log_steps[..., None], prog[..., None]], axis=-1)
 
 
-
 def setup_of(network, optimizer: Optional[dict]) -> Optional[np.ndarray]:
     """The doom model's setup features of a run (:data:`SETUP`) from what trains it (``{"kind",
     "learning_rate"}``, see the callbacks) and the network's dropout layers; None when any is unknown."""

@@ -21,7 +21,7 @@ from typing import Optional
 
 import numpy as np
 
-from . import domain, runs
+from . import domain, forecast, runs
 from ._files import jsonable
 from .errors import InvalidArgumentError, UnknownNameError
 from .network import Network
@@ -388,15 +388,21 @@ class Monitor:
             notes.append("no forecaster of the final accuracy for this family: predictor findings only warn")
         d = self.doom_model
         if isinstance(d, str) and d == "auto":
-            try:
-                found = shipped.auto_doom_model(network)
-            except Exception as exc:  # noqa: BLE001 - a broken lookup must not stop training
-                self._fail("doom model", exc)
-                found = None
-            if found is not None:
-                self._doom_obj, self._doom_name = found
+            if self.predictor is not None:  # predictor=None: rules only
+                try:
+                    found = shipped.auto_doom_model(network)
+                except Exception as exc:  # noqa: BLE001 - a broken lookup must not stop training
+                    self._fail("doom model", exc)
+                    found = None
+                if found is not None:
+                    self._doom_obj, self._doom_name = found
         elif d is not None:
             self._doom_obj, self._doom_name = self._load(d)
+            if not forecast.is_doom_names(shipped._names(self._doom_obj)):
+                self._doom_obj = None
+                self._fail("doom model", InvalidArgumentError(
+                    f"doom_model {self._doom_name!r} is not a doom model (its features do not end with the run's "
+                    f"setup, {', '.join(forecast.SETUP)})"))
         self._note = "; ".join(notes)
         if self._note:
             log.info("weightwatch: %s", self._note)
@@ -413,7 +419,6 @@ class Monitor:
         if obj is None or which in self.disabled:
             return None
         try:
-            from . import forecast
             from .pretrained import apply
 
             return apply(obj, network, name=name, epoch=epoch, init=self._init_network, steps=steps,
@@ -550,8 +555,6 @@ class Monitor:
         """The doom model's probability, when its setup is readable and the run is in its domain; else None."""
         if self._doom_obj is None or "doom model" in self.disabled:
             return None
-        from . import forecast
-
         try:
             setup = forecast.setup_of(network, optimizer)
         except Exception as exc:  # noqa: BLE001
