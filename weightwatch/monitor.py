@@ -398,7 +398,7 @@ class Monitor:
                     self._doom_obj, self._doom_name = found
         elif d is not None:
             self._doom_obj, self._doom_name = self._load(d)
-            if not forecast.is_doom_names(shipped._names(self._doom_obj)):
+            if not shipped.is_doom_model(self._doom_obj):
                 self._doom_obj = None
                 self._fail("doom model", InvalidArgumentError(
                     f"doom_model {self._doom_name!r} is not a doom model (its features do not end with the run's "

@@ -244,6 +244,13 @@ def is_forecaster(predictor) -> bool:
     return is_forecast_names(_names(predictor))
 
 
+def is_doom_model(predictor) -> bool:
+    """True for a model of the probability that a run ends doomed (see :data:`DOOM_PREDICTOR`)."""
+    from .forecast import is_doom_names
+
+    return is_doom_names(_names(predictor))
+
+
 def _names(predictor) -> list:
     m = getattr(predictor, "manifest_", None) or {}
     names = m.get("feature_names")

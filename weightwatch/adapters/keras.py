@@ -62,7 +62,7 @@ def convert(model, **_options) -> Network:
     dropout: list = []
     for layer in _leaf_layers(model):
         cls = type(layer).__name__
-        if isinstance(layer, kl.Dropout) or cls.startswith("SpatialDropout"):
+        if isinstance(layer, kl.Dropout):  # SpatialDropout1D/2D/3D too (subclasses)
             dropout.append(float(getattr(layer, "rate", 0.0) or 0.0))
             continue
         if isinstance(layer, (kl.Conv1DTranspose, kl.Conv2DTranspose, kl.Conv3DTranspose)):

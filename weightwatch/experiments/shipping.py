@@ -705,8 +705,10 @@ def build_doom_model(paper: dict, out, *, seed=0, params=None) -> dict:
         Xs, ys, gs = [], [], []
         for t in trajs.values():
             sel = np.isin(t.run_ids, list(train_runs)) == train
+            setup = t.setup(sel)  # per run, the same at every check
             for k in checks:
-                Xs.append(t.doom_features(k, sel)), ys.append(runs.doomed(t.final[sel])), gs.append(t.run_ids[sel])
+                Xs.append(np.hstack([t.forecast_features(k, sel), setup]))
+                ys.append(runs.doomed(t.final[sel])), gs.append(t.run_ids[sel])
         return np.vstack(Xs), np.concatenate(ys).astype(float), np.concatenate(gs)
 
     X_tr, y_tr, g_tr = rows(True)
