@@ -50,6 +50,7 @@ def main(argv=None):
     from weightwatch.experiments import protocol as ev
     from weightwatch.experiments import shipping
     from weightwatch.experiments import trajectories as tj
+    from weightwatch.zoo.architectures import WEIGHT_INITIALIZERS
 
     t0 = time.perf_counter()
     forecaster = pretrained.load(pretrained.EARLY_PREDICTOR)
@@ -58,14 +59,15 @@ def main(argv=None):
     if set(doom.manifest_["split"]["heldout_runs"]) != heldout:
         p.error("the shipped doom model and forecaster were fitted on different splits")
     trajs = {ds: tj.Trajectories.from_table(shipping.Table(Path(args.tables) / f"{ds}.npz"))
-             for ds in shipping.PAPER_CNN_TABLES if (Path(args.tables) / f"{ds}.npz").is_file()}
+             for ds in shipping.TRAJECTORY_TABLES if (Path(args.tables) / f"{ds}.npz").is_file()}
     checks = tj.common_checks(trajs.values())
     if args.epoch not in checks:
         p.error(f"--epoch must be one of the zoos' checks {checks}")
 
     def hyper(t, rows):
         config = t.config.reset_index(drop=True)[rows]
-        return ev.hyperparameter_matrix(config.drop(columns=["epoch"], errors="ignore"), "A")[0]
+        return ev.hyperparameter_matrix(config.drop(columns=["epoch"], errors="ignore"), "A",
+                                        initializers=WEIGHT_INITIALIZERS)[0]
 
     def rows_of(t, train, epochs, with_a=False):
         sel = np.isin(t.run_ids, list(heldout)) != train

@@ -74,7 +74,7 @@ def main(argv=None):
     fit_gbm = time.perf_counter() - t0
     layouts = histogram_layouts(gbm, X, y)
     t0 = time.perf_counter()
-    lin = LogitLinearPredictor().fit(X, y)
+    LogitLinearPredictor().fit(X, y)
     fit_lin = time.perf_counter() - t0
     rng = np.random.default_rng(1)
     shapes = [((3, 3, 1, 16), 16), ((3, 3, 16, 16), 16), ((3, 3, 16, 16), 16), ((16, 10), 10)]

@@ -56,9 +56,11 @@ def main(argv=None):
     current = pretrained.load(pretrained.PAPER_CNN_PREDICTOR)
     fm, cm = forecaster.manifest_, current.manifest_
     verdict, heldout = fm["verdict"], set(fm["split"]["heldout_runs"])
+    if heldout & set(cm["split"]["train_runs"]):
+        p.error("the shipped current-accuracy predictor trained on some of the forecaster's held-out runs")
     patience = int(verdict["patience"])
     trajs = {ds: tj.Trajectories.from_table(shipping.Table(Path(args.tables) / f"{ds}.npz"))
-             for ds in shipping.PAPER_CNN_TABLES if (Path(args.tables) / f"{ds}.npz").is_file()}
+             for ds in shipping.TRAJECTORY_TABLES if (Path(args.tables) / f"{ds}.npz").is_file()}
 
     def scores(t, rows):
         cols = {"forecast": [], "inside": [], "train_acc": [], "current": []}

@@ -46,6 +46,17 @@ def test_every_shipped_predictor_records_a_disjoint_split(name, tables):
     assert train | held <= known  # run ids of the committed tables
 
 
+def test_paper_cnn_models_share_one_split():
+    """The verdict benchmark scores the current-accuracy predictor on the forecaster's held-out runs: it must never
+    have trained on them, although the forecaster is fitted on fewer zoos (``TRAJECTORY_TABLES``)."""
+    pooled = manifest(pretrained.PAPER_CNN_PREDICTOR)["split"]
+    for name in (pretrained.EARLY_PREDICTOR, pretrained.DOOM_PREDICTOR):
+        split = manifest(name)["split"]
+        assert not set(pooled["train_runs"]) & set(split["heldout_runs"]), name
+        assert not set(split["train_runs"]) & set(pooled["heldout_runs"]), name
+        assert set(split["heldout_runs"]) < set(pooled["heldout_runs"])  # fewer zoos, the same split
+
+
 def _heldout_tau(model, table, train):
     ok = table.ok()
     mask = ~ok.metrics["modeldir"].isin(train).to_numpy()

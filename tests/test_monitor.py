@@ -544,3 +544,23 @@ def test_an_envelope_of_several_class_counts_names_them_all():
     assert domain.check(several, net(3)) is None and domain.check(several, net(1)) is None  # one sigmoid: 2 classes
     assert domain.check(several, net(4)) == "it has 4 classes, the predictor's zoo networks have 2, 3 or 10"
     assert domain.check(domain.fit(X, ["a", "b"]), net(4)) == "it has 4 classes, the predictor's zoo networks have 10"
+
+
+def test_an_envelope_fitted_apart_holds_every_parts_range_and_never_narrows():
+    from weightwatch import domain
+
+    rng = np.random.default_rng(0)
+    small = rng.normal(5.0, 1.0, (200, 2))  # a small zoo with its own range
+    big = rng.normal(0.0, 1.0, (20000, 2))  # a big one that dominates pooled quantiles
+    names = ["a", "b"]
+    pooled = domain.fit(np.vstack([small, big]), names)
+    apart = domain.fit(np.vstack([small, big]), names, parts=["small"] * 200 + ["big"] * 20000)
+    assert apart["fitted_apart"] == ["big", "small"]
+    alone = domain.fit(small, names)
+    # every part's own envelope is inside the one fitted apart; the pooled quantiles cut the small zoo's tail
+    assert np.all(np.asarray(apart["features"]["hi"]) >= np.asarray(alone["features"]["hi"]))
+    assert np.all(np.asarray(apart["features"]["lo"]) <= np.asarray(domain.fit(big, names)["features"]["lo"]))
+    assert np.any(np.asarray(pooled["features"]["hi"]) < np.asarray(alone["features"]["hi"]))
+    assert domain.in_domain_rate(apart, small) > domain.in_domain_rate(pooled, small)
+    with pytest.raises(ValueError, match="one label per row"):
+        domain.fit(small, names, parts=["x"])

@@ -7,6 +7,7 @@ import pytest
 
 from weightwatch.zoo.architectures import (
     ARCHITECTURES,
+    WEIGHT_INITIALIZERS,
     build_keras_model,
     initial_weights,
     num_params,
@@ -113,13 +114,34 @@ def test_architectures_accept_mnist_size(arch):
         assert num_params(arch, (28, 28, 1)) == 4970
 
 
-@pytest.mark.parametrize("w_init", ["glorot_normal", "he_normal", "orthogonal", "random_normal", "truncated_normal"])
+@pytest.mark.parametrize("w_init", WEIGHT_INITIALIZERS)
 def test_initial_weights_equal_keras_model(w_init):
     cfg = dict(sample_configs(1, seed=9, dataset="d")[0], w_init=w_init)
     ref = build_keras_model("paper-cnn", cfg, SHAPE).get_weights()
     got = initial_weights("paper-cnn", cfg, SHAPE)
     for a, b in zip(ref, got):
         np.testing.assert_array_equal(a, b)
+
+
+def test_torch_default_initialisation_is_torchs():
+    """``torch_default`` (kernel and bias) draws from the bounds torch's own layers use, seeded like the rest."""
+    torch = pytest.importorskip("torch")
+    cfg = dict(sample_configs(1, seed=9, dataset="d")[0], w_init="torch_default", b_init="torch_default")
+    got = initial_weights("paper-cnn", cfg, SHAPE)
+    np.testing.assert_array_equal(got[1], build_keras_model("paper-cnn", cfg, SHAPE).get_weights()[1])
+    torch.manual_seed(0)
+    layers = [torch.nn.Conv2d(1, 16, 3), torch.nn.Conv2d(16, 16, 3), torch.nn.Conv2d(16, 16, 3), torch.nn.Linear(16, 10)]
+    for i, layer in enumerate(layers):
+        bound = 1 / np.sqrt(layer.weight[0].numel())  # torch: U(+-1/sqrt(fan_in)) for kernels and biases alike
+        for ours, theirs in ((got[2 * i], layer.weight), (got[2 * i + 1], layer.bias)):
+            theirs = theirs.detach().numpy()
+            assert np.abs(ours).max() <= bound and np.abs(theirs).max() <= bound
+            assert np.abs(ours).max() > 0.8 * bound and np.any(ours != 0)
+            if ours.size > 100:  # the variance of U(-b, b) is b^2 / 3
+                assert np.var(ours) == pytest.approx(bound ** 2 / 3, rel=0.25)
+                assert np.var(theirs) == pytest.approx(bound ** 2 / 3, rel=0.25)
+    with pytest.raises(InvalidArgumentError, match="unknown b_init 'ones'"):
+        initial_weights("paper-cnn", dict(cfg, b_init="ones"), SHAPE)
 
 
 # ----------------------------------------------------------------- population trainer
@@ -139,7 +161,7 @@ def _population_configs():
     cfgs[0].update(activation="relu", dropout=0.0, l2reg=1e-3, train_fraction=0.5, learning_rate=3e-3,
                    w_init="he_normal")
     cfgs[1].update(activation="tanh", dropout=0.0, l2reg=1e-4, train_fraction=1.0, learning_rate=1e-2,
-                   w_init="glorot_normal")
+                   w_init="glorot_normal", b_init="torch_default")  # non-zero biases from the start
     cfgs[2].update(activation="relu", dropout=0.3, train_fraction=0.25)
     cfgs[3].update(activation="tanh", dropout=0.5, train_fraction=0.1)
     return cfgs

@@ -207,14 +207,38 @@ def test_every_envelope_spans_the_inputs_of_its_tables(tables, tmp_path):
     with np.load(tables / "digits.npz", allow_pickle=False) as z:
         arrays = {k: z[k] for k in z.files}
     arrays["input_range"] = np.array([0.0, 255.0])
-    np.savez_compressed(mixed / "digits_raw.npz", **arrays)
+    # under a name of TRAJECTORY_TABLES, so that the forecaster is fitted on it too
+    np.savez_compressed(mixed / "digits_opt.npz", **arrays)
     out = tmp_path / "p"
     small = {"n_estimators": 15, "min_child_samples": 3}
-    shipping.build_pretrained(mixed, out, params=small, early_params=small, paper_cnn=("digits", "digits_raw"),
+    shipping.build_pretrained(mixed, out, params=small, early_params=small, paper_cnn=("digits", "digits_opt"),
                               only=[pretrained.PAPER_CNN_PREDICTOR, pretrained.EARLY_PREDICTOR])
     for name in (pretrained.PAPER_CNN_PREDICTOR, pretrained.EARLY_PREDICTOR):
         m = json.loads((out / name / "manifest.json").read_text())
         assert m["domain"]["input_range"] == [-1.0, 255.0] and m["domain"]["num_classes"] == 10, name
+    pooled = json.loads((out / pretrained.PAPER_CNN_PREDICTOR / "manifest.json").read_text())["domain"]
+    assert pooled["fitted_apart"] == ["digits", "digits_opt"]  # each zoo's range, fitted apart
+
+
+def test_plain_training_variants_widen_the_pooled_predictor_not_the_forecaster(tables, tmp_path):
+    """A table outside TRAJECTORY_TABLES (e.g. digits_plain) trains the pooled predictor only; the runs of the other
+    tables keep their side of the split."""
+    mixed = tmp_path / "tables"
+    mixed.mkdir()
+    (mixed / "digits.npz").symlink_to(tables / "digits.npz")
+    with np.load(tables / "digits.npz", allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays["m:modeldir"] = np.char.add("plain/", arrays["m:modeldir"].astype(str))  # other runs
+    np.savez_compressed(mixed / "digits_plain.npz", **arrays)
+    small = {"n_estimators": 15, "min_child_samples": 3}
+    only = [pretrained.PAPER_CNN_PREDICTOR, pretrained.EARLY_PREDICTOR]
+    shipping.build_pretrained(mixed, tmp_path / "a", params=small, early_params=small, paper_cnn=("digits",), only=only)
+    shipping.build_pretrained(mixed, tmp_path / "b", params=small, early_params=small,
+                              paper_cnn=("digits", "digits_plain"), only=only)
+    a, b = ({n: json.loads((tmp_path / d / n / "manifest.json").read_text()) for n in only} for d in "ab")
+    assert set(b[pretrained.PAPER_CNN_PREDICTOR]["zoo_summary"]["zoos"]) == {"digits", "digits_plain"}
+    assert set(b[pretrained.EARLY_PREDICTOR]["zoo_summary"]["zoos"]) == {"digits"}
+    assert b[pretrained.EARLY_PREDICTOR]["split"] == a[pretrained.EARLY_PREDICTOR]["split"]
 
 
 def test_manifests_never_carry_this_machines_directories():
@@ -232,3 +256,34 @@ def test_a_merged_zoos_table_knows_its_family_and_dataset(tables, tmp_path):
     np.savez_compressed(tmp_path / "merged.npz", **arrays)
     t = shipping.Table(tmp_path / "merged.npz")
     assert (t.architecture, t.dataset, t.has_batchnorm, t.is_mlp) == ("cnn-bn", "shapes", True, False)
+
+
+def test_paper_split_is_stable_when_a_zoo_is_added():
+    """Adding a variant zoo never moves a run of the existing zoos across the split (held-out stays held out)."""
+    rng = np.random.default_rng(0)
+    base = {"digits": np.array([f"d/run-{i}" for i in range(200)]), "shapes": np.array([f"s/run-{i}" for i in range(150)])}
+    before = shipping.paper_split(base, seed=0)
+    plain = np.array([f"p/run-{i}" for i in rng.permutation(300)])
+    after = shipping.paper_split({**base, "digits_plain": plain}, seed=0)
+    old = set(np.concatenate(list(base.values())))
+    assert after & old == before  # the same runs of the old zoos train
+    assert 0.7 < len(after - old) / len(plain) < 0.9  # the new zoo is split too (80/20)
+    # what a split over all runs together would do instead: some old runs change sides
+    from weightwatch.experiments import protocol as ev
+
+    ids = np.concatenate([*base.values(), plain])
+    tr, _ = ev.split_rows(ids, seed=0)
+    assert set(ids[tr]) & old != before
+
+
+def test_protocol_takes_a_given_split():
+    from weightwatch.errors import InvalidArgumentError
+    from weightwatch.experiments import protocol as ev
+
+    rng = np.random.default_rng(1)
+    groups = np.repeat(np.arange(40), 3)
+    X, y = rng.normal(size=(120, 4)), rng.uniform(size=120)
+    res = ev.run_protocol(X, y, groups, params={"n_estimators": 5}, train_groups=set(range(30)), refit=False)
+    assert set(groups[res.train_idx]) == set(range(30)) and set(groups[res.test_idx]) == set(range(30, 40))
+    with pytest.raises(InvalidArgumentError, match="leaves 120 training and 0 held-out rows"):
+        ev.run_protocol(X, y, groups, params={"n_estimators": 5}, train_groups=set(range(40)), refit=False)

@@ -250,14 +250,30 @@ def test_release_with_an_unknown_initializer_is_an_error_naming_it(tmp_path, rng
     from weightwatch.experiments.protocol import hyperparameter_matrix
 
     records = [{"config.w_init": name, "modeldir": name, "step": 86000, "test_accuracy": 0.9, "test_loss": 0.3,
-                "train_accuracy": 0.9, "train_loss": 0.3} for name in ("HeNormal", "GlorotUniform")]
+                "train_accuracy": 0.9, "train_loss": 0.3} for name in ("HeNormal", "LecunNormal")]
     _write_release(tmp_path, [_release_row(paper_cnn_weights(rng)) for _ in records], records)
-    with pytest.raises(ZooFormatError, match=f"{tmp_path}.*'GlorotUniform'.*truncated_normal"):
+    with pytest.raises(ZooFormatError, match=f"{tmp_path}.*'LecunNormal'.*truncated_normal"):
         Zoo(tmp_path)
     # features from metrics read some other way: the same error, never an all-zero row
     metrics = pd.DataFrame([{**RELEASE_CONFIG, **r} for r in records])
-    with pytest.raises(InvalidArgumentError, match="'GlorotUniform'"):
+    with pytest.raises(InvalidArgumentError, match="'LecunNormal'"):
         hyperparameter_matrix(metrics, "A")
+    # an initializer zoos know but the paper's features do not one-hot (Keras' default): named, not all-zero
+    metrics["config.w_init"] = ["HeNormal", "GlorotUniform"]
+    with pytest.raises(InvalidArgumentError, match="one-hot the initializers glorot_normal.*'glorot_uniform'"):
+        hyperparameter_matrix(metrics, "A")
+    X, names = hyperparameter_matrix(metrics, "A", initializers=("he_normal", "glorot_uniform"))
+    np.testing.assert_array_equal(X[:, [names.index("w_init=he_normal"), names.index("w_init=glorot_uniform")]],
+                                  [[1, 0], [0, 1]])
+
+
+def test_hyperparameter_features_of_runs_without_l2():
+    """l2reg 0 (the frameworks' default: no L2) is a finite feature below A.2's range, not -inf."""
+    from weightwatch.experiments.protocol import NO_L2, hyperparameter_matrix
+
+    metrics = pd.DataFrame([{**RELEASE_CONFIG, "config.l2reg": l2} for l2 in (0.0, 1e-4)])
+    X, names = hyperparameter_matrix(metrics, "A")
+    np.testing.assert_allclose(X[:, names.index("log10_l2reg")], [np.log10(NO_L2), -4.0])
 
 
 def test_missing_zoo_is_a_clear_error(tmp_path):

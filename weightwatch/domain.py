@@ -35,21 +35,39 @@ NORMALISATION = ("BatchNormalization", "LayerNormalization", "GroupNormalization
 
 
 def fit(X, names: Sequence[str], num_classes=10, normalisation: bool = False,
-        quantiles=QUANTILES, pad: float = PAD, input_range=ZOO_INPUT_RANGE) -> dict:
+        quantiles=QUANTILES, pad: float = PAD, input_range=ZOO_INPUT_RANGE, parts=None) -> dict:
     """Envelope of the rows of ``X`` (NaN ignored), as a JSON-ready dict.
 
     ``num_classes`` is the zoo networks' class count, or a sequence of the counts of several zoos.
+    ``parts`` (one label per row, e.g. the zoo of each row) fits each part's range apart and keeps, per
+    feature, the widest: a pooled predictor's domain then holds every zoo's range, and adding a zoo never
+    narrows it (quantiles of the pooled rows would trim the tails of the smaller zoos).
     """
     X = np.asarray(X, np.float64)
     if X.ndim != 2 or X.shape[1] != len(names):
         raise ValueError(f"X must be (rows, {len(names)}), got shape {X.shape}")
+    if parts is None:
+        lo, hi = _padded_range(X, quantiles, pad)
+    else:
+        parts = np.asarray(parts)
+        if parts.shape != (len(X),):
+            raise ValueError(f"parts must have one label per row ({len(X)}), got shape {parts.shape}")
+        ranges = [_padded_range(X[parts == p], quantiles, pad) for p in np.unique(parts)]
+        with np.errstate(all="ignore"):
+            lo, hi = np.nanmin([r[0] for r in ranges], axis=0), np.nanmax([r[1] for r in ranges], axis=0)
+    envelope = {"features": {"names": [str(n) for n in names], "lo": lo.tolist(), "hi": hi.tolist()},
+                "quantiles": list(quantiles), "pad": pad, "num_classes": _classes(num_classes),
+                "normalisation": bool(normalisation), "input_range": [float(v) for v in input_range]}
+    if parts is not None:
+        envelope["fitted_apart"] = [str(p) for p in np.unique(parts)]
+    return envelope
+
+
+def _padded_range(X, quantiles, pad) -> tuple:
     with np.errstate(all="ignore"):
         lo, hi = np.nanquantile(X, quantiles[0], axis=0), np.nanquantile(X, quantiles[1], axis=0)
     width = hi - lo
-    return {"features": {"names": [str(n) for n in names], "lo": (lo - pad * width).tolist(),
-                         "hi": (hi + pad * width).tolist()},
-            "quantiles": list(quantiles), "pad": pad, "num_classes": _classes(num_classes),
-            "normalisation": bool(normalisation), "input_range": [float(v) for v in input_range]}
+    return lo - pad * width, hi + pad * width
 
 
 def _classes(num_classes):

@@ -19,7 +19,7 @@ import numpy as np
 
 from .. import runs
 from ..errors import InvalidArgumentError
-from ..zoo.architectures import WEIGHT_INITIALIZERS, canonical_initializer
+from ..zoo.architectures import PAPER_WEIGHT_INITIALIZERS, canonical_initializer
 from ..network import LayerWeights, Network
 from ..predictors import (DNNPredictor, GBMPredictor, LogitLinearPredictor, evaluate, group_kfold,
                          group_train_test_split, random_search, summarize_folds)
@@ -38,20 +38,23 @@ DEFAULT_PARAMS = {
 HYPER_SETS = ("A", "lambda_LR", "A+W")
 PAPER_FEATURE_SETS = ("W", "W^1", "W^2", "W^3", "W^4", "W_L", "W_L-l1", "W_L-l2", "W-global", "W_L^4",
                       "W_L^{1,4}", "A", "lambda_LR", "A+W")
-W_INITS = WEIGHT_INITIALIZERS
+W_INITS = PAPER_WEIGHT_INITIALIZERS
+#: The L2 factor that stands for none (0) in the hyperparameter features: below A.2's range (1e-8 .. 1e-3).
+NO_L2 = 1e-10
 
 
-def hyperparameter_matrix(metrics, which: str = "A") -> tuple:
+def hyperparameter_matrix(metrics, which: str = "A", initializers=W_INITS) -> tuple:
     """Hyperparameter features from ``config.*`` columns: ``A`` (all) or ``lambda_LR`` (learning rate).
 
-    ``config.w_init`` is one-hot over :data:`W_INITS`, names matched as
-    :func:`~weightwatch.zoo.architectures.canonical_initializer` does; an
-    unknown name is an error, never an all-zero row.
+    ``config.w_init`` is one-hot over ``initializers`` (the paper's, :data:`W_INITS`, by default), names
+    matched as :func:`~weightwatch.zoo.architectures.canonical_initializer` does; a name outside them is an
+    error, never an all-zero row.
     """
     lr = np.log10(metrics["config.learning_rate"].astype(float).to_numpy())
     if which == "lambda_LR":
         return lr[:, None], ["log10_learning_rate"]
-    cols = [lr, np.log10(metrics["config.l2reg"].astype(float).to_numpy()),
+    # no L2 at all (l2reg 0) is log10 1e-10, below A.2's smallest (1e-8), instead of -inf
+    cols = [lr, np.log10(np.maximum(metrics["config.l2reg"].astype(float).to_numpy(), NO_L2)),
             metrics["config.dropout"].astype(float).to_numpy(),
             np.log10(metrics["config.init_std"].astype(float).to_numpy()),
             metrics["config.train_fraction"].astype(float).to_numpy(),
@@ -59,7 +62,11 @@ def hyperparameter_matrix(metrics, which: str = "A") -> tuple:
     names = ["log10_learning_rate", "log10_l2reg", "dropout", "log10_init_std", "train_fraction", "relu"]
     w_init = metrics["config.w_init"]
     w_init = w_init.map({v: canonical_initializer(v) for v in w_init.unique()})
-    for w in W_INITS:
+    other = sorted(set(w_init.unique()) - set(initializers))
+    if other:
+        raise InvalidArgumentError(f"the hyperparameter features one-hot the initializers {', '.join(initializers)}; "
+                                   f"these runs also use {', '.join(map(repr, other))}")
+    for w in initializers:
         cols.append((w_init == w).to_numpy().astype(float))
         names.append(f"w_init={w}")
     if "epoch" in metrics:
@@ -102,7 +109,8 @@ def split_rows(groups, test_fraction=0.2, seed=0):
 
 
 def run_protocol(X, y, groups, *, predictor="gbm", feature_set="", n_configs=1, n_splits=3, test_fraction=0.2,
-                 seed=0, n_jobs=2, params=None, feature_names=None, refit=True, fixed_params=None) -> ProtocolResult:
+                 seed=0, n_jobs=2, params=None, feature_names=None, refit=True, fixed_params=None,
+                 train_groups=None) -> ProtocolResult:
     """Search (optional), then 3 fold models scored on the held-out split, then the model to save.
 
     The one experimental protocol: rows are split by ``groups`` (runs) into a
@@ -112,12 +120,20 @@ def run_protocol(X, y, groups, *, predictor="gbm", feature_set="", n_configs=1, 
     is calibrated (split conformal: an interval model fitted on fold 0's
     training part, scored on its other part) and its held-out coverage is
     reported; fold models are scored on their point predictions only.
+    ``train_groups`` gives the split instead (the groups that train; the rest are held out), e.g. one that
+    other models share.
     """
     if predictor not in PREDICTORS:
         raise InvalidArgumentError(f"unknown predictor {predictor!r}; choose from {', '.join(PREDICTORS)}")
     cls = PREDICTORS[predictor]
     X, y, groups = np.asarray(X), np.asarray(y, float), np.asarray(groups)
-    tr, te = split_rows(groups, test_fraction, seed)
+    if train_groups is None:
+        tr, te = split_rows(groups, test_fraction, seed)
+    else:
+        inside = np.isin(groups, list(train_groups))
+        tr, te = np.flatnonzero(inside), np.flatnonzero(~inside)
+        if not len(tr) or not len(te):
+            raise InvalidArgumentError(f"train_groups leaves {len(tr)} training and {len(te)} held-out rows")
     fixed = dict(FIXED_PARAMS[predictor] if fixed_params is None else fixed_params)
     if params is not None:
         best = {**DEFAULT_PARAMS[predictor], **params}

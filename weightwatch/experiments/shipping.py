@@ -31,9 +31,16 @@ INTERVAL = (0.1, 0.9)
 #: Paper-CNN tables of the A.2 zoos, one shipped predictor each (the table's name is its dataset's).
 PAPER_CNN_DATASETS = ("digits", "digits_jitter", "mnist5k", "shapes", "textures")
 #: Paper-CNN tables that widen the pooled predictor and the forecaster only: digits trained with four optimizers
-#: at learning rates from 1e-4 (``digits_opt``).
-PAPER_CNN_VARIANTS = ("digits_opt",)
+#: at learning rates from 1e-4 (``digits_opt``); the same, trained as the frameworks' defaults train, without L2 or
+#: dropout, from Keras' initializers (``digits_plain``) or from PyTorch's default initialisation of kernels and
+#: biases (``digits_torchinit``).
+PAPER_CNN_VARIANTS = ("digits_opt", "digits_plain", "digits_torchinit")
 PAPER_CNN_TABLES = PAPER_CNN_DATASETS + PAPER_CNN_VARIANTS
+#: The tables the trajectory models (forecaster, doom model) and their verdict card are fitted on: not the
+#: plain-training variants. With them, the forecaster stopped 5 of 157 healthy user-style runs
+#: (benchmarks/user_runs.py: SGD with momentum at 0.26-0.38 that recover late) against 1 without. Their runs
+#: are split on their own (see :func:`paper_split`).
+TRAJECTORY_TABLES = PAPER_CNN_DATASETS + ("digits_opt",)
 #: GBM settings of the shipped predictors (on top of ``evaluation.DEFAULT_PARAMS["gbm"]``): more, slower
 #: trees on half the features per tree; +0.002-0.004 held-out R^2 over the defaults on the digits zoos.
 SHIP_PARAMS = {"n_estimators": 800, "learning_rate": 0.03, "colsample_bytree": 0.5}
@@ -190,10 +197,11 @@ def _gbm(interval=INTERVAL, **extra):
     return GBMPredictor(**{**ev.DEFAULT_PARAMS["gbm"], **ev.FIXED_PARAMS["gbm"], "interval": interval, **extra})
 
 
-def _protocol(X, y, groups, seed, interval=INTERVAL, params=None):
+def _protocol(X, y, groups, seed, interval=INTERVAL, params=None, train_groups=None):
     """The experimental protocol (:func:`~weightwatch.experiments.protocol.run_protocol`) with the shipped GBM."""
     res = ev.run_protocol(X, y, groups, predictor="gbm", seed=seed, fixed_params={},
-                          params={**ev.FIXED_PARAMS["gbm"], "interval": interval, **(params or {})})
+                          params={**ev.FIXED_PARAMS["gbm"], "interval": interval, **(params or {})},
+                          train_groups=train_groups)
     return res.model, res.summary, res.train_idx, res.test_idx, res.coverage
 
 
@@ -382,11 +390,13 @@ def build_pretrained(tables_dir, out, *, seed=0, paper_cnn=PAPER_CNN_TABLES, par
     agnostic = lambda t, k=None: t.agnostic()  # noqa: E731
 
     def save(name, model, feature_set, names, family, zoos, X, groups, tr, te, metrics, extra=None, of=None,
-             normalisation=False):
+             normalisation=False, parts=None):
         """``of``: the tables behind the model, whose class counts and input ranges bound its domain;
-        ``normalisation``: its zoo networks have normalisation layers."""
+        ``normalisation``: its zoo networks have normalisation layers; ``parts``: the table of each row, when
+        the domain spans every table's range fitted apart."""
         target = out / name
-        envelope = domain.fit(X[tr], names, normalisation=normalisation, **_data_domain(of or paper.values()))
+        envelope = domain.fit(X[tr], names, normalisation=normalisation, **_data_domain(of or paper.values()),
+                              parts=None if parts is None else np.asarray(parts)[tr])
         metrics["in_domain_heldout"] = domain.in_domain_rate(envelope, X[te])
         save_predictor(model, target, name=name, feature_set=feature_set, feature_names=names,
                        architecture_family=family,
@@ -430,20 +440,22 @@ def build_pretrained(tables_dir, out, *, seed=0, paper_cnn=PAPER_CNN_TABLES, par
     if wanted(BATCHNORM_PREDICTOR) and normalised:
         _batchnorm_predictor(normalised, params, seed, save, split_metrics, agnostic, out)
     # the forecast of the final accuracy, with its doom threshold and verdict card
+    trajectory = {n: t for n, t in paper.items() if n in TRAJECTORY_TABLES} or paper
     if wanted(EARLY_PREDICTOR):
-        summary.update(build_forecaster(paper, out, seed=seed, params=early_params))
+        summary.update(build_forecaster(trajectory, out, seed=seed, params=early_params))
     if wanted(DOOM_PREDICTOR):
-        summary.update(build_doom_model(paper, out, seed=seed))
+        summary.update(build_doom_model(trajectory, out, seed=seed))
     summary["seconds"] = time.perf_counter() - t0
     return summary
 
 
-def _fit_pooled(oks: dict, tables: dict, feature_fn, params, seed, split_metrics) -> tuple:
-    """One GBM on the rows of several tables (the protocol's split by run), with its held-out metrics."""
+def _fit_pooled(oks: dict, tables: dict, feature_fn, params, seed, split_metrics, train_groups=None) -> tuple:
+    """One GBM on the rows of several tables (the protocol's split by run, or ``train_groups``), with its
+    held-out metrics."""
     X = np.vstack([feature_fn(o) for o in oks.values()])
     y = np.concatenate([o.metrics["test_accuracy"].to_numpy() for o in oks.values()])
     groups = np.concatenate([o.metrics["modeldir"].to_numpy() for o in oks.values()])
-    model, summ, tr, te, cov = _protocol(X, y, groups, seed, params=params)
+    model, summ, tr, te, cov = _protocol(X, y, groups, seed, params=params, train_groups=train_groups)
     metrics = split_metrics(summ, cov)
     train_runs = set(groups[tr])
     metrics["cross_tau"] = _cross_tau(model, oks, feature_fn, train_runs)
@@ -454,9 +466,11 @@ def _fit_pooled(oks: dict, tables: dict, feature_fn, params, seed, split_metrics
 def _pooled(paper, oks, params, seed, save, split_metrics, w_l, out):
     from ..pretrained import PAPER_CNN_PREDICTOR
 
-    X, groups, model, tr, te, metrics = _fit_pooled(oks, paper, w_l, params, seed, split_metrics)
+    train_runs = paper_split({ds: np.unique(o.metrics["modeldir"].to_numpy()) for ds, o in oks.items()}, seed)
+    X, groups, model, tr, te, metrics = _fit_pooled(oks, paper, w_l, params, seed, split_metrics, train_runs)
+    zoo_of_row = np.concatenate([np.full(len(o), ds) for ds, o in oks.items()])
     save(PAPER_CNN_PREDICTOR, model, "W_L", next(iter(paper.values())).names, "paper-cnn",
-         {ds: t.build for ds, t in paper.items()}, X, groups, tr, te, metrics)
+         {ds: t.build for ds, t in paper.items()}, X, groups, tr, te, metrics, parts=zoo_of_row)
     _card(PAPER_CNN_PREDICTOR, "GBM on W_L pooled over the paper-CNN zoos of all embedded datasets; "
           "`predictor=\"auto\"` uses it for networks of the paper-CNN family.", [], out)
 
@@ -675,15 +689,31 @@ def _save_trajectory_model(model, name, names, paper, out, X_tr, X_te, groups, t
     return envelope
 
 
+def paper_split(run_ids: dict, seed: int) -> set:
+    """The training runs of the one split every pooled paper-CNN model uses, from each table's run ids.
+
+    The runs of :data:`TRAJECTORY_TABLES` are drawn together (the split the forecaster, the doom model and
+    the pooled predictor have shipped with), the runs of each other table on their own: adding a zoo never
+    moves an existing run across the split, so held-out numbers stay comparable from build to build.
+    """
+    parts = [[ds for ds in run_ids if ds in TRAJECTORY_TABLES]] + [[ds] for ds in run_ids if ds not in TRAJECTORY_TABLES]
+    train = set()
+    for part in parts:
+        if part:
+            ids = np.concatenate([np.asarray(run_ids[ds]) for ds in part])
+            tr_idx, _ = ev.split_rows(ids, seed=seed)
+            train |= set(ids[tr_idx])
+    return train
+
+
 def _trajectories(paper: dict, seed: int) -> tuple:
-    """(trajectories, common checks, training runs) of the paper-CNN tables: the one split of the forecaster
-    and the doom model (run ids, drawn over all zoos' runs together)."""
+    """(trajectories, common checks, training runs) of the paper-CNN tables: the forecaster's and the doom
+    model's split, :func:`paper_split` (the pooled predictor's too)."""
     from . import trajectories as tj
 
     trajs = {ds: tj.Trajectories.from_table(t) for ds, t in paper.items()}
-    all_ids = np.concatenate([t.run_ids for t in trajs.values()])
-    tr_idx, _ = ev.split_rows(all_ids, seed=seed)
-    return trajs, tj.common_checks(trajs.values()), set(all_ids[tr_idx])
+    train = paper_split({ds: t.run_ids for ds, t in trajs.items()}, seed)
+    return trajs, tj.common_checks(trajs.values()), train
 
 
 def build_doom_model(paper: dict, out, *, seed=0, params=None) -> dict:
@@ -897,7 +927,7 @@ def _cmd_build(args) -> int:
     return 0
 
 
-def verdict_card_from_shipped(tables_dir, out, paper_cnn=PAPER_CNN_TABLES) -> dict:
+def verdict_card_from_shipped(tables_dir, out, paper_cnn=TRAJECTORY_TABLES) -> dict:
     """VERDICTS.md again from the saved forecaster (its split, verdict and envelopes) and the tables."""
     from . import trajectories as tj
     from ..predictors import load_predictor

@@ -12,6 +12,7 @@ conv kernel and every hidden dense kernel, never to the output layer or biases.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
@@ -35,10 +36,20 @@ __all__ = [
     "initial_weights",
     "build_keras_model",
     "WEIGHT_INITIALIZERS",
+    "PAPER_WEIGHT_INITIALIZERS",
+    "BIAS_INITIALIZERS",
+    "make_bias_initializer",
     "canonical_initializer",
 ]
 
-WEIGHT_INITIALIZERS = ("glorot_normal", "he_normal", "orthogonal", "random_normal", "truncated_normal")
+#: The initializers of the paper's zoos (appendix A.2), one-hot in its hyperparameter features.
+PAPER_WEIGHT_INITIALIZERS = ("glorot_normal", "he_normal", "orthogonal", "random_normal", "truncated_normal")
+#: Every initializer a zoo can sample: the paper's, plus Keras' default (``glorot_uniform``), ``he_uniform``
+#: and PyTorch's default (``torch_default``: kaiming-uniform with a = sqrt(5), i.e. U(+-1/sqrt(fan_in))), what
+#: networks trained with the frameworks' defaults start from.
+WEIGHT_INITIALIZERS = PAPER_WEIGHT_INITIALIZERS + ("glorot_uniform", "he_uniform", "torch_default")
+#: Bias initializers: zeros (Keras' default, the paper's) or PyTorch's default, U(+-1/sqrt(fan_in)).
+BIAS_INITIALIZERS = ("zeros", "torch_default")
 
 
 def canonical_initializer(name) -> str:
@@ -253,7 +264,7 @@ def num_params(spec: str | ArchitectureSpec, input_shape: Sequence[int]) -> int:
 
 
 def layer_seed(random_seed: int, layer_index: int, kind: int = 0) -> int:
-    """Seed of layer ``layer_index`` (``kind`` 0: kernel init, 1: dropout)."""
+    """Seed of layer ``layer_index`` (``kind`` 0: kernel init, 1: dropout, 2: bias init)."""
     rng = np.random.default_rng([int(random_seed), int(layer_index), int(kind)])
     return int(rng.integers(0, 2**31 - 1))
 
@@ -267,6 +278,12 @@ def make_initializer(config: Mapping[str, Any], seed: int):
         return keras.initializers.GlorotNormal(seed=seed)
     if name == "he_normal":
         return keras.initializers.HeNormal(seed=seed)
+    if name == "glorot_uniform":
+        return keras.initializers.GlorotUniform(seed=seed)
+    if name == "he_uniform":
+        return keras.initializers.HeUniform(seed=seed)
+    if name == "torch_default":  # torch's kaiming_uniform_(a=sqrt(5)): bound sqrt(3 * (1/3) / fan_in)
+        return keras.initializers.VarianceScaling(1.0 / 3.0, "fan_in", "uniform", seed=seed)
     if name == "orthogonal":
         return keras.initializers.Orthogonal(seed=seed)
     if name == "random_normal":
@@ -277,8 +294,24 @@ def make_initializer(config: Mapping[str, Any], seed: int):
 
 
 def _check_b_init(config: Mapping[str, Any]) -> None:
-    if config.get("b_init", "zeros") != "zeros":
-        raise InvalidArgumentError(f"only b_init='zeros' is supported, got {config['b_init']!r}")
+    if config.get("b_init", "zeros") not in BIAS_INITIALIZERS:
+        raise InvalidArgumentError(f"unknown b_init {config['b_init']!r}; expected one of {BIAS_INITIALIZERS}")
+
+
+def make_bias_initializer(config: Mapping[str, Any], fan_in: int, seed: int):
+    """Keras bias initializer for ``config["b_init"]``; ``fan_in`` is the layer kernel's (torch's default needs it)."""
+    keras = require("keras", "building zoo networks")
+
+    _check_b_init(config)
+    if config.get("b_init", "zeros") == "zeros":
+        return keras.initializers.Zeros()
+    bound = 1.0 / math.sqrt(fan_in)
+    return keras.initializers.RandomUniform(-bound, bound, seed=seed)
+
+
+def _fan_ins(spec, input_shape) -> list:
+    """Fan-in of each kernel of ``spec``, in layer order."""
+    return [int(np.prod(shape[:-1])) for _, tensor, shape in weight_shapes(spec, input_shape) if tensor == "kernel"]
 
 
 def initial_weights(
@@ -293,11 +326,16 @@ def initial_weights(
     _check_b_init(config)
     weights = []
     kernels = 0
+    fan_in = 1
     for _, tensor, shape in weight_shapes(spec, input_shape):
         if tensor == "kernel":
             init = make_initializer(config, layer_seed(config["random_seed"], kernels, 0))
             weights.append(np.asarray(init(shape, dtype="float32"), dtype=np.float32))
+            fan_in = int(np.prod(shape[:-1]))
             kernels += 1
+        elif tensor == "bias":
+            init = make_bias_initializer(config, fan_in, layer_seed(config["random_seed"], kernels - 1, 2))
+            weights.append(np.asarray(init(shape, dtype="float32"), dtype=np.float32))
         else:
             ones = tensor in ("gamma", "moving_variance")
             weights.append((np.ones if ones else np.zeros)(shape, dtype=np.float32))
@@ -355,6 +393,7 @@ def build_keras_model(
     rate = float(config["dropout"])
     reg = keras.regularizers.L2(float(config["l2reg"]))
     seed = config["random_seed"]
+    fan_ins = _fan_ins(spec, input_shape)
     names = _layer_names(spec)
     layers: list[Any] = [keras.Input(shape=tuple(int(s) for s in input_shape))]
     li = 0
@@ -367,7 +406,7 @@ def build_keras_model(
                 padding=spec.padding,
                 activation=None if spec.batchnorm else act,
                 kernel_initializer=make_initializer(config, layer_seed(seed, li, 0)),
-                bias_initializer="zeros",
+                bias_initializer=make_bias_initializer(config, fan_ins[li], layer_seed(seed, li, 2)),
                 kernel_regularizer=reg,
                 name=names[li],
             )
@@ -389,7 +428,7 @@ def build_keras_model(
                 units,
                 activation=act,
                 kernel_initializer=make_initializer(config, layer_seed(seed, li, 0)),
-                bias_initializer="zeros",
+                bias_initializer=make_bias_initializer(config, fan_ins[li], layer_seed(seed, li, 2)),
                 kernel_regularizer=reg,
                 name=names[li],
             )
@@ -400,7 +439,7 @@ def build_keras_model(
         keras.layers.Dense(
             spec.num_classes,
             kernel_initializer=make_initializer(config, layer_seed(seed, li, 0)),
-            bias_initializer="zeros",
+            bias_initializer=make_bias_initializer(config, fan_ins[li], layer_seed(seed, li, 2)),
             name=names[li],
         )
     )

@@ -58,7 +58,7 @@ import numpy as np
 from weightwatch._compat import require
 from weightwatch.errors import InvalidArgumentError
 from weightwatch.network import NORM_TENSORS
-from weightwatch.zoo.architectures import (OPTIMIZERS, SGD_MOMENTUM, WEIGHT_INITIALIZERS,
+from weightwatch.zoo.architectures import (BIAS_INITIALIZERS, OPTIMIZERS, SGD_MOMENTUM, WEIGHT_INITIALIZERS,
                                            ArchitectureSpec, get_architecture, param_shapes, weight_shapes)
 from weightwatch.zoo.architectures import initial_weights as _keras_initial_weights
 
@@ -199,8 +199,8 @@ def validate_configs(configs: Sequence[Mapping[str, Any]]) -> None:
             problems.append(f"optimizer {c['optimizer']!r} (supported: {', '.join(OPTIMIZERS)})")
         if c.get("w_init", WEIGHT_INITIALIZERS[0]) not in WEIGHT_INITIALIZERS:
             problems.append(f"w_init {c['w_init']!r} (supported: {', '.join(WEIGHT_INITIALIZERS)})")
-        if c.get("b_init", "zeros") != "zeros":
-            problems.append(f"b_init {c['b_init']!r} (only 'zeros' is supported)")
+        if c.get("b_init", "zeros") not in BIAS_INITIALIZERS:
+            problems.append(f"b_init {c['b_init']!r} (supported: {', '.join(BIAS_INITIALIZERS)})")
         if not 0 <= float(c.get("dropout", 0.0)) < 1:
             problems.append(f"dropout {c['dropout']!r} (must be in [0, 1))")
         if not 0 < float(c.get("train_fraction", 1.0)) <= 1:
