@@ -18,6 +18,7 @@ and never stops a run on such a number.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Optional, Sequence
 
@@ -53,7 +54,8 @@ def fit(X, names: Sequence[str], num_classes=10, normalisation: bool = False,
         if parts.shape != (len(X),):
             raise ValueError(f"parts must have one label per row ({len(X)}), got shape {parts.shape}")
         ranges = [_padded_range(X[parts == p], quantiles, pad) for p in np.unique(parts)]
-        with np.errstate(all="ignore"):
+        with warnings.catch_warnings():  # a feature a part never has (NaN there) takes the other parts' range
+            warnings.simplefilter("ignore", RuntimeWarning)
             lo, hi = np.nanmin([r[0] for r in ranges], axis=0), np.nanmax([r[1] for r in ranges], axis=0)
     envelope = {"features": {"names": [str(n) for n in names], "lo": lo.tolist(), "hi": hi.tolist()},
                 "quantiles": list(quantiles), "pad": pad, "num_classes": _classes(num_classes),
@@ -64,7 +66,8 @@ def fit(X, names: Sequence[str], num_classes=10, normalisation: bool = False,
 
 
 def _padded_range(X, quantiles, pad) -> tuple:
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"), warnings.catch_warnings():  # an all-NaN feature: NaN, never in the way
+        warnings.simplefilter("ignore", RuntimeWarning)
         lo, hi = np.nanquantile(X, quantiles[0], axis=0), np.nanquantile(X, quantiles[1], axis=0)
     width = hi - lo
     return lo - pad * width, hi + pad * width

@@ -451,8 +451,9 @@ def build_pretrained(tables_dir, out, *, seed=0, paper_cnn=PAPER_CNN_TABLES, par
 
 def _fit_pooled(oks: dict, tables: dict, feature_fn, params, seed, split_metrics, train_groups=None) -> tuple:
     """One GBM on the rows of several tables (the protocol's split by run, or ``train_groups``), with its
-    held-out metrics."""
+    held-out metrics; ``parts`` (the table of each row) fits its domain table by table."""
     X = np.vstack([feature_fn(o) for o in oks.values()])
+    parts = np.concatenate([np.full(len(o), name) for name, o in oks.items()])
     y = np.concatenate([o.metrics["test_accuracy"].to_numpy() for o in oks.values()])
     groups = np.concatenate([o.metrics["modeldir"].to_numpy() for o in oks.values()])
     model, summ, tr, te, cov = _protocol(X, y, groups, seed, params=params, train_groups=train_groups)
@@ -460,17 +461,16 @@ def _fit_pooled(oks: dict, tables: dict, feature_fn, params, seed, split_metrics
     train_runs = set(groups[tr])
     metrics["cross_tau"] = _cross_tau(model, oks, feature_fn, train_runs)
     metrics["doomed_auroc"] = {n: _doomed_auroc(model, t, feature_fn, train_runs) for n, t in tables.items()}
-    return X, groups, model, tr, te, metrics
+    return X, groups, model, tr, te, metrics, parts
 
 
 def _pooled(paper, oks, params, seed, save, split_metrics, w_l, out):
     from ..pretrained import PAPER_CNN_PREDICTOR
 
     train_runs = paper_split({ds: np.unique(o.metrics["modeldir"].to_numpy()) for ds, o in oks.items()}, seed)
-    X, groups, model, tr, te, metrics = _fit_pooled(oks, paper, w_l, params, seed, split_metrics, train_runs)
-    zoo_of_row = np.concatenate([np.full(len(o), ds) for ds, o in oks.items()])
+    X, groups, model, tr, te, metrics, parts = _fit_pooled(oks, paper, w_l, params, seed, split_metrics, train_runs)
     save(PAPER_CNN_PREDICTOR, model, "W_L", next(iter(paper.values())).names, "paper-cnn",
-         {ds: t.build for ds, t in paper.items()}, X, groups, tr, te, metrics, parts=zoo_of_row)
+         {ds: t.build for ds, t in paper.items()}, X, groups, tr, te, metrics, parts=parts)
     _card(PAPER_CNN_PREDICTOR, "GBM on W_L pooled over the paper-CNN zoos of all embedded datasets; "
           "`predictor=\"auto\"` uses it for networks of the paper-CNN family.", [], out)
 
@@ -479,9 +479,9 @@ def _agnostic_predictor(tables, params, seed, save, split_metrics, agnostic, out
     from ..pretrained import AGNOSTIC_PREDICTOR
 
     oks_all = {n: t.ok() for n, t in tables.items()}
-    X, groups, model, tr, te, metrics = _fit_pooled(oks_all, tables, agnostic, params, seed, split_metrics)
+    X, groups, model, tr, te, metrics, parts = _fit_pooled(oks_all, tables, agnostic, params, seed, split_metrics)
     save(AGNOSTIC_PREDICTOR, model, "W_L-agnostic", _feature_names(), "any (trained on: " + ", ".join(tables) + ")",
-         {n: t.build for n, t in tables.items()}, X, groups, tr, te, metrics, of=tables.values())
+         {n: t.build for n, t in tables.items()}, X, groups, tr, te, metrics, of=tables.values(), parts=parts)
     _card(AGNOSTIC_PREDICTOR, "GBM on W_L-agnostic features (fixed length for any depth) trained across all "
           "zoo families; `predictor=\"auto\"` uses it outside the paper-CNN family.",
           ["- Cross-family τ above is the honest measure here: treat outputs as rankings."], out)
@@ -522,14 +522,14 @@ def _family_predictor(name, tables, params, seed, save, split_metrics, features,
     """A GBM on ``feature_set`` (``features(table)``) over every zoo of a group of families (``what``: "MLPs",
     "BatchNorm CNNs"), with leave-one-dataset-out and leave-one-family-out numbers on its card."""
     oks = {n: t.ok() for n, t in tables.items()}
-    X, groups, model, tr, te, metrics = _fit_pooled(oks, tables, features, params, seed, split_metrics)
+    X, groups, model, tr, te, metrics, parts = _fit_pooled(oks, tables, features, params, seed, split_metrics)
     gbm_params = {**{k: v for k, v in params.items() if k != "interval_params"}, **LEAVE_OUT_PARAMS}
     metrics["leave_one_dataset_out"] = leave_one_out(oks, tables, lambda t: t.dataset, features, gbm_params)
     metrics["leave_one_family_out"] = leave_one_out(oks, tables, lambda t: t.architecture, features, gbm_params)
     families = sorted({t.architecture for t in tables.values()})
     save(name, model, feature_set, _feature_names(feature_set), f"{what} (trained on: " + ", ".join(families) + ")",
          {n: t.build for n, t in tables.items()}, X, groups, tr, te, metrics, of=tables.values(),
-         normalisation=normalisation)
+         normalisation=normalisation, parts=parts)
     _card(name, title,
           ["- Held-out dataset / family rows: a model fitted without that dataset (or family) at all, scored on "
            "all of its runs; the honest measure for data and widths the zoos do not hold. Those models have "
@@ -696,9 +696,9 @@ def paper_split(run_ids: dict, seed: int) -> set:
     the pooled predictor have shipped with), the runs of each other table on their own: adding a zoo never
     moves an existing run across the split, so held-out numbers stay comparable from build to build.
     """
-    parts = [[ds for ds in run_ids if ds in TRAJECTORY_TABLES]] + [[ds] for ds in run_ids if ds not in TRAJECTORY_TABLES]
+    together = [ds for ds in run_ids if ds in TRAJECTORY_TABLES]
     train = set()
-    for part in parts:
+    for part in [together] + [[ds] for ds in run_ids if ds not in together]:
         if part:
             ids = np.concatenate([np.asarray(run_ids[ds]) for ds in part])
             tr_idx, _ = ev.split_rows(ids, seed=seed)

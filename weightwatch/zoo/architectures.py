@@ -333,10 +333,10 @@ def initial_weights(
             weights.append(np.asarray(init(shape, dtype="float32"), dtype=np.float32))
             fan_in = int(np.prod(shape[:-1]))
             kernels += 1
-        elif tensor == "bias":
+        elif tensor == "bias" and config.get("b_init", "zeros") != "zeros":
             init = make_bias_initializer(config, fan_in, layer_seed(config["random_seed"], kernels - 1, 2))
             weights.append(np.asarray(init(shape, dtype="float32"), dtype=np.float32))
-        else:
+        else:  # zero biases (no initializer call per run), BatchNormalization's starting state
             ones = tensor in ("gamma", "moving_variance")
             weights.append((np.ones if ones else np.zeros)(shape, dtype=np.float32))
     return weights
