@@ -50,6 +50,25 @@ PAPER_WEIGHT_INITIALIZERS = ("glorot_normal", "he_normal", "orthogonal", "random
 WEIGHT_INITIALIZERS = PAPER_WEIGHT_INITIALIZERS + ("glorot_uniform", "he_uniform", "torch_default")
 #: Bias initializers: zeros (Keras' default, the paper's) or PyTorch's default, U(+-1/sqrt(fan_in)).
 BIAS_INITIALIZERS = ("zeros", "torch_default")
+#: A bias initializer may also be a constant, named ``"constant_<value>"`` (e.g. ``"constant_-20"``): Keras'
+#: ``Constant(value)`` on every bias, a way users start networks that is known to kill ReLU units.
+CONSTANT_BIAS_PREFIX = "constant_"
+
+
+def is_bias_initializer(name) -> bool:
+    """True for a name in :data:`BIAS_INITIALIZERS` or ``"constant_<finite float>"``."""
+    return name in BIAS_INITIALIZERS or constant_bias(name) is not None
+
+
+def constant_bias(name):
+    """The value of a ``"constant_<value>"`` bias initializer, else None."""
+    if not isinstance(name, str) or not name.startswith(CONSTANT_BIAS_PREFIX):
+        return None
+    try:
+        value = float(name[len(CONSTANT_BIAS_PREFIX):])
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
 
 
 def canonical_initializer(name) -> str:
@@ -294,8 +313,9 @@ def make_initializer(config: Mapping[str, Any], seed: int):
 
 
 def _check_b_init(config: Mapping[str, Any]) -> None:
-    if config.get("b_init", "zeros") not in BIAS_INITIALIZERS:
-        raise InvalidArgumentError(f"unknown b_init {config['b_init']!r}; expected one of {BIAS_INITIALIZERS}")
+    if not is_bias_initializer(config.get("b_init", "zeros")):
+        raise InvalidArgumentError(f"unknown b_init {config['b_init']!r}; expected one of {BIAS_INITIALIZERS} "
+                                   f"or '{CONSTANT_BIAS_PREFIX}<value>'")
 
 
 def make_bias_initializer(config: Mapping[str, Any], fan_in: int, seed: int):
@@ -305,6 +325,9 @@ def make_bias_initializer(config: Mapping[str, Any], fan_in: int, seed: int):
     _check_b_init(config)
     if config.get("b_init", "zeros") == "zeros":
         return keras.initializers.Zeros()
+    value = constant_bias(config["b_init"])
+    if value is not None:
+        return keras.initializers.Constant(value)
     bound = 1.0 / math.sqrt(fan_in)
     return keras.initializers.RandomUniform(-bound, bound, seed=seed)
 
@@ -333,6 +356,8 @@ def initial_weights(
             weights.append(np.asarray(init(shape, dtype="float32"), dtype=np.float32))
             fan_in = int(np.prod(shape[:-1]))
             kernels += 1
+        elif tensor == "bias" and constant_bias(config.get("b_init")) is not None:
+            weights.append(np.full(shape, constant_bias(config["b_init"]), dtype=np.float32))
         elif tensor == "bias" and config.get("b_init", "zeros") != "zeros":
             init = make_bias_initializer(config, fan_in, layer_seed(config["random_seed"], kernels - 1, 2))
             weights.append(np.asarray(init(shape, dtype="float32"), dtype=np.float32))

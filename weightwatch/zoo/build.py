@@ -161,7 +161,7 @@ def run_shard(spec_json: dict, shard: int, out: str, data_dir: str | None = None
             rec = {f"config.{k}": config[k] for k in CONFIG_KEYS}
             rec.update(modeldir=run_id, step=epoch * steps_per_epoch, test_accuracy=cp.test_accuracy,
                        test_loss=cp.test_loss, train_accuracy=cp.train_accuracy, train_loss=cp.train_loss,
-                       status=res.status, epoch=epoch)
+                       status=res.status, epoch=epoch, fit_loss=cp.fit_loss, fit_accuracy=cp.fit_accuracy)
             records.append(rec)
     weights = np.vstack(rows) if rows else np.zeros((0, sum(int(np.prod(s)) for _, s in layout)), np.float32)
     final.parent.mkdir(parents=True, exist_ok=True)

@@ -58,7 +58,7 @@ import numpy as np
 from weightwatch._compat import require
 from weightwatch.errors import InvalidArgumentError
 from weightwatch.network import NORM_TENSORS
-from weightwatch.zoo.architectures import (BIAS_INITIALIZERS, OPTIMIZERS, SGD_MOMENTUM, WEIGHT_INITIALIZERS,
+from weightwatch.zoo.architectures import (BIAS_INITIALIZERS, is_bias_initializer, OPTIMIZERS, SGD_MOMENTUM, WEIGHT_INITIALIZERS,
                                            ArchitectureSpec, get_architecture, param_shapes, weight_shapes)
 from weightwatch.zoo.architectures import initial_weights as _keras_initial_weights
 
@@ -94,6 +94,10 @@ class Checkpoint:
     train_loss: float
     test_accuracy: float
     test_loss: float
+    #: what Keras' ``fit`` logs for the epoch that ended here: training-mode loss (with L2) and accuracy averaged
+    #: over the epoch's examples (NaN at epoch 0 and for a member that diverged)
+    fit_loss: float = float("nan")
+    fit_accuracy: float = float("nan")
 
 
 @dataclass
@@ -199,7 +203,7 @@ def validate_configs(configs: Sequence[Mapping[str, Any]]) -> None:
             problems.append(f"optimizer {c['optimizer']!r} (supported: {', '.join(OPTIMIZERS)})")
         if c.get("w_init", WEIGHT_INITIALIZERS[0]) not in WEIGHT_INITIALIZERS:
             problems.append(f"w_init {c['w_init']!r} (supported: {', '.join(WEIGHT_INITIALIZERS)})")
-        if c.get("b_init", "zeros") not in BIAS_INITIALIZERS:
+        if not is_bias_initializer(c.get("b_init", "zeros")):
             problems.append(f"b_init {c['b_init']!r} (supported: {', '.join(BIAS_INITIALIZERS)})")
         if not 0 <= float(c.get("dropout", 0.0)) < 1:
             problems.append(f"dropout {c['dropout']!r} (must be in [0, 1))")
@@ -429,7 +433,7 @@ def _get_fns(spec: ArchitectureSpec, act_mode: str, use_dropout: bool, opt_mode:
         W, M, V, frozen = list(W), list(M), list(V), list(frozen)
         S = tf.shape(idx)[0]
 
-        def body(s, W, M, V, steps, alive, frozen):
+        def body(s, W, M, V, steps, alive, frozen, logs):
             i = idx[s]
             wt = wts[s]
             cnt = tf.reduce_sum(wt, axis=1)
@@ -445,7 +449,7 @@ def _get_fns(spec: ArchitectureSpec, act_mode: str, use_dropout: bool, opt_mode:
                     training=True, rate_n=rate_n if use_dropout else None, seed=tf.stack([seed, s]),
                     bn_wt=wt, moments=moments,
                 )
-                ce, _ = _loss_and_correct(tf, spec, logits, yb)
+                ce, correct = _loss_and_correct(tf, spec, logits, yb)
                 loss_n = tf.reduce_sum(ce * wt, axis=1) / tf.maximum(cnt, 1.0)
                 for w, ax, r in zip(W, axes, reg):
                     if r:
@@ -482,12 +486,19 @@ def _get_fns(spec: ArchitectureSpec, act_mode: str, use_dropout: bool, opt_mode:
                 outV.append(tf.where(u, v2, tf.where(d, z, v)))
             steps = tf.where(upd, t, steps)
             alive = tf.logical_and(alive, tf.logical_not(died))
-            return s + 1, outW, outM, outV, steps, alive, outF
+            # what Keras' fit logs: the training-mode loss (with its L2 term) and accuracy, averaged over the
+            # examples the epoch has seen so far
+            zero = tf.zeros_like(cnt)
+            logs = logs + tf.stack([tf.where(active, loss_n * cnt, zero),
+                                    tf.where(active, tf.reduce_sum(correct * wt, axis=1), zero),
+                                    tf.where(active, cnt, zero)])
+            return s + 1, outW, outM, outV, steps, alive, outF, logs
 
-        _, W, M, V, steps, alive, frozen = tf.while_loop(
-            lambda s, *_: s < S, body, (tf.constant(0), W, M, V, steps, alive, frozen)
+        logs0 = tf.zeros([3, tf.shape(steps)[0]], tf.float32)
+        _, W, M, V, steps, alive, frozen, logs = tf.while_loop(
+            lambda s, *_: s < S, body, (tf.constant(0), W, M, V, steps, alive, frozen, logs0)
         )
-        return W, M, V, steps, alive, frozen
+        return W, M, V, steps, alive, frozen, logs
 
     @tf.function(reduce_retracing=True)
     def evaluate(W, x, y, relu_n, wt, idx=None):
@@ -619,6 +630,8 @@ def _train_one_population(spec, configs, tensors, *, batch_size, checkpoints, in
     n_epochs = max(checkpoints)
     alive_np = np.ones(N, bool)
 
+    fit_logs = np.full((2, N), np.nan)  # the last epoch's training-mode loss and accuracy (Keras' logs)
+
     def record(epoch):
         alive_now = alive.numpy()
         stacked = [np.where(_bshape_np(a, w.ndim, alive_now), w, f) for w, f, a in zip(
@@ -636,8 +649,9 @@ def _train_one_population(spec, configs, tensors, *, batch_size, checkpoints, in
             metrics.append((acc_sum / denom, ce_sum / denom))
         for i in range(N):
             vals = [metrics[0][0][i], metrics[0][1][i], metrics[1][0][i], metrics[1][1][i]]
+            vals += [fit_logs[0][i], fit_logs[1][i]]
             if not alive_now[i]:
-                vals = [float("nan")] * 4
+                vals = [float("nan")] * 6
             results[i].checkpoints[epoch] = Checkpoint(epoch, per_member[i], *(float(v) for v in vals))
 
     if 0 in checkpoints:
@@ -654,11 +668,14 @@ def _train_one_population(spec, configs, tensors, *, batch_size, checkpoints, in
             flat_w[: len(p)] = 1.0
             idx[:, i, :] = flat_i.reshape(S, batch_size)
             wts[:, i, :] = flat_w.reshape(S, batch_size)
-        W, M, V, steps, alive, frozen = train_epoch(
+        W, M, V, steps, alive, frozen, logs = train_epoch(
             W, M, V, steps, alive, frozen, xtr, ytr, tf.constant(idx), tf.constant(wts), lr, l2, rate_n, relu_n,
             tf.constant(int((seed * 1009 + e) % (2**31 - 1)), tf.int32), opt_n,
         )
         W, M, V, frozen = list(W), list(M), list(V), list(frozen)
+        loss_sum, correct_sum, seen = logs.numpy().astype(np.float64)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            fit_logs = np.stack([loss_sum / seen, correct_sum / seen])
         new_alive = alive.numpy()
         for i in np.flatnonzero(alive_np & ~new_alive):
             results[i].status = "nan"

@@ -1,0 +1,158 @@
+"""The calibration zoo: runs trained the way framework users train, for the verdict models.
+
+The paper's zoo follows its appendix A.2 (Adam, the paper's initialisers, L2
+and dropout everywhere, 18 epochs, batch 32). A user's ``model.fit`` does
+not: Keras' default initialiser (or torch's, biases included), SGD, SGD with
+momentum, RMSprop or Adam at any learning rate, batch 16 to 256, 10 to 30
+epochs, inputs in [0, 1] or [-1, 1], sometimes a constant bias, an MLP, a
+BatchNorm CNN. The verdict models (doom and forecast) are fitted, tuned and
+measured on such runs.
+
+The zoo is a list of *cells*, one ``weightwatch zoo build`` each (one
+family, dataset, input scale, batch size and number of epochs; the
+hyperparameters of :data:`PLAIN_RANGES` drawn per run), with weights and the
+metrics Keras logs saved after **every** epoch. Every cell is built with the
+zoo machinery, so a cell is sharded and resumable, and a Dask scheduler may
+train it. ``python -m weightwatch.experiments.calibration build --out DIR``
+builds every cell not built yet (re-run it to resume).
+
+Runs are assigned to three parts by a hash of their run id
+(:func:`part_of`): ``fit`` (models are fitted on it), ``choose`` (every
+threshold and setting is chosen on it) and ``measure`` (touched once, to
+report). Adding a cell never moves a run between parts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["CELLS", "PLAIN_RANGES", "Cell", "part_of", "PARTS", "build"]
+
+#: How a framework user's runs vary (``--ranges`` of every cell): four optimizers over learning rates wide
+#: enough to hold runs that never move and runs that diverge, the frameworks' default initialisers, constant
+#: bias starts (including ones that kill ReLU units), mostly no L2 and no dropout, mostly all the data.
+PLAIN_RANGES = {
+    "optimizer": {"dist": "choice", "values": ["adam", "sgd", "sgd_momentum", "rmsprop"]},
+    "learning_rate": {"dist": "log_uniform", "low": 1e-5, "high": 5.0},
+    "l2reg": {"dist": "choice", "values": [0.0, 0.0, 0.0, 1e-4]},
+    "dropout": {"dist": "choice", "values": [0.0, 0.0, 0.0, 0.2, 0.5]},
+    "w_init": {"dist": "choice", "values": ["glorot_uniform", "glorot_uniform", "he_uniform", "he_normal",
+                                            "torch_default"]},
+    "b_init": {"dist": "choice", "values": ["zeros", "zeros", "zeros", "zeros", "zeros", "torch_default",
+                                            "torch_default", "constant_-20", "constant_-2", "constant_0.3"]},
+    "activation": {"dist": "choice", "values": ["relu", "relu", "relu", "tanh"]},
+    "train_fraction": {"dist": "choice", "values": [1.0, 1.0, 1.0, 0.5, 0.25]},
+}
+
+#: The three parts of the calibration zoo and their shares.
+PARTS = (("fit", 0.55), ("choose", 0.20), ("measure", 0.25))
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One zoo build of the calibration zoo."""
+
+    family: str
+    dataset: str
+    batch_size: int
+    epochs: int
+    runs: int = 64
+    input_scale: str = "default"
+    resolution: int = 16
+    seed: int = 0
+
+    @property
+    def name(self) -> str:
+        return (f"{self.family}-{self.dataset}-{self.input_scale}-b{self.batch_size}-e{self.epochs}"
+                f"-s{self.seed}")
+
+    def spec(self):
+        from ..zoo.build import BuildSpec
+
+        return BuildSpec(dataset=self.dataset, architecture=self.family, runs=self.runs, seed=self.seed,
+                         epochs=self.epochs, checkpoints=tuple(range(self.epochs + 1)), shard_size=64,
+                         batch_size=self.batch_size, resolution=self.resolution, population_size=64,
+                         ranges=dict(PLAIN_RANGES), input_scale=self.input_scale)
+
+
+def _cells() -> tuple:
+    cells = []
+    seed = 7000
+    # (family, dataset, resolution, input scales, [(batch, epochs, runs)])
+    plan = [
+        ("paper-cnn", "digits", 16, ("default", "unit"),
+         [(16, 10, 128), (32, 20, 128), (64, 30, 128), (128, 15, 128), (256, 30, 128)]),
+        ("cnn-wide", "digits", 16, ("default", "unit"), [(32, 10, 64), (128, 20, 64)]),
+        ("cnn-bn", "digits", 16, ("default", "unit"), [(16, 10, 64), (64, 20, 64), (256, 15, 64)]),
+        ("mlp", "digits", 16, ("default", "unit"), [(16, 15, 64), (64, 30, 64), (256, 10, 64)]),
+        ("mlp-tabular", "digits64", 16, ("default", "unit"), [(16, 10, 64), (64, 20, 64), (128, 30, 64)]),
+        ("mlp-tabular", "breast_cancer", 16, ("default",), [(16, 20, 64), (64, 30, 64)]),
+        ("mlp-tabular", "wine", 16, ("default",), [(16, 30, 64)]),
+        ("paper-cnn", "mnist5k", 28, ("default", "unit"), [(64, 10, 64)]),
+    ]
+    for family, dataset, res, scales, shapes in plan:
+        for scale in scales:
+            for batch, epochs, runs in shapes:
+                seed += 1
+                cells.append(Cell(family, dataset, batch, epochs, runs, scale, res, seed))
+    return tuple(cells)
+
+
+#: Every cell of the calibration zoo (3,008 runs).
+CELLS = _cells()
+
+
+def part_of(run_id: str) -> str:
+    """``"fit"``, ``"choose"`` or ``"measure"``: a fixed function of the run id (sha256), so a run's part never
+    changes when cells are added."""
+    u = int(hashlib.sha256(str(run_id).encode()).hexdigest()[:12], 16) / float(16 ** 12)
+    edge = 0.0
+    for name, share in PARTS:
+        edge += share
+        if u < edge:
+            return name
+    return PARTS[-1][0]
+
+
+def build(out, *, jobs: int = 1, only=None, scheduler=None, progress: bool = False) -> list:
+    """Build every cell under ``out/<cell name>`` (finished cells are skipped; an interrupted one resumes)."""
+    from ..zoo.build import build_zoo
+
+    out = Path(out)
+    done = []
+    for cell in CELLS:
+        if only and not any(o in cell.name for o in only):
+            continue
+        result = build_zoo(out / cell.name, cell.spec(), jobs=jobs, scheduler=scheduler, progress=progress)
+        done.append({"cell": cell.name, **{k: result.get(k) for k in ("runs", "seconds", "trained_shards")}})
+        print(json.dumps(done[-1]), flush=True)
+    return done
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m weightwatch.experiments.calibration",
+                                     description="Build the calibration zoo of plain-framework runs (resumable).")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    b = sub.add_parser("build", help="build (or resume) every cell")
+    b.add_argument("--out", required=True, help="directory of the cells (one zoo each)")
+    b.add_argument("--jobs", type=int, default=1, help="local worker processes (default: 1)")
+    b.add_argument("--scheduler", default=None, help="Dask scheduler address (default: local processes)")
+    b.add_argument("--only", nargs="*", default=None, help="build only cells whose name contains one of these")
+    sub.add_parser("cells", help="list the cells")
+    args = parser.parse_args(argv)
+    if args.cmd == "cells":
+        for cell in CELLS:
+            print(cell.name, cell.runs)
+        print(f"{sum(c.runs for c in CELLS)} runs in {len(CELLS)} cells")
+        return 0
+    build(args.out, jobs=args.jobs, only=args.only, scheduler=args.scheduler)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
