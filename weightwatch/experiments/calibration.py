@@ -65,10 +65,13 @@ class Cell:
     input_scale: str = "default"
     resolution: int = 16
     seed: int = 0
+    #: ``"plain"`` (:data:`PLAIN_RANGES`) or ``"paper"`` (appendix A.2's ranges, the paper zoo's recipe)
+    recipe: str = "plain"
 
     @property
     def name(self) -> str:
-        return (f"{self.family}-{self.dataset}-{self.input_scale}-b{self.batch_size}-e{self.epochs}"
+        tag = "" if self.recipe == "plain" else f"-{self.recipe}"
+        return (f"{self.family}{tag}-{self.dataset}-{self.input_scale}-b{self.batch_size}-e{self.epochs}"
                 f"-s{self.seed}")
 
     def spec(self):
@@ -77,7 +80,8 @@ class Cell:
         return BuildSpec(dataset=self.dataset, architecture=self.family, runs=self.runs, seed=self.seed,
                          epochs=self.epochs, checkpoints=tuple(range(self.epochs + 1)), shard_size=64,
                          batch_size=self.batch_size, resolution=self.resolution, population_size=64,
-                         ranges=dict(PLAIN_RANGES), input_scale=self.input_scale)
+                         ranges=dict(PLAIN_RANGES) if self.recipe == "plain" else {},
+                         input_scale=self.input_scale)
 
 
 def _cells() -> tuple:
@@ -95,15 +99,25 @@ def _cells() -> tuple:
         ("mlp-tabular", "wine", 16, ("default",), [(16, 30, 64)]),
         ("paper-cnn", "mnist5k", 28, ("default", "unit"), [(64, 10, 64)]),
     ]
+    paper = [Cell("paper-cnn", "digits", 32, 18, 128, "default", 16, 7101, "paper"),
+             Cell("paper-cnn", "digits", 32, 18, 128, "default", 16, 7102, "paper")]
+    per_family = []
     for family, dataset, res, scales, shapes in plan:
+        mine = []
         for scale in scales:
             for batch, epochs, runs in shapes:
                 seed += 1
-                cells.append(Cell(family, dataset, batch, epochs, runs, scale, res, seed))
+                mine.append(Cell(family, dataset, batch, epochs, runs, scale, res, seed))
+        per_family.append(mine)
+    # round robin over the families, so a build cut short still holds every family
+    for i in range(max(len(m) for m in per_family)):
+        cells += [m[i] for m in per_family if i < len(m)]
+        if i < len(paper):
+            cells.append(paper[i])
     return tuple(cells)
 
 
-#: Every cell of the calibration zoo (3,008 runs).
+#: Every cell of the calibration zoo (3,264 runs: 3,008 plain, 256 of the paper's recipe).
 CELLS = _cells()
 
 
