@@ -133,14 +133,20 @@ def part_of(run_id: str) -> str:
     return PARTS[-1][0]
 
 
-def build(out, *, jobs: int = 1, only=None, scheduler=None, progress: bool = False) -> list:
-    """Build every cell under ``out/<cell name>`` (finished cells are skipped; an interrupted one resumes)."""
+def build(out, *, jobs: int = 1, only=None, scheduler=None, progress: bool = False, share=(0, 1)) -> list:
+    """Build every cell under ``out/<cell name>`` (finished cells are skipped; an interrupted one resumes).
+
+    ``share=(i, n)`` builds only every n-th cell from the i-th: n processes with their own shares build the
+    zoo side by side (one shard per cell of 64 runs would otherwise leave a worker idle).
+    """
     from ..zoo.build import build_zoo
 
     out = Path(out)
     done = []
-    for cell in CELLS:
+    for index, cell in enumerate(CELLS):
         if only and not any(o in cell.name for o in only):
+            continue
+        if index % share[1] != share[0]:
             continue
         result = build_zoo(out / cell.name, cell.spec(), jobs=jobs, scheduler=scheduler, progress=progress)
         done.append({"cell": cell.name, **{k: result.get(k) for k in ("runs", "seconds", "trained_shards")}})
@@ -157,6 +163,7 @@ def main(argv=None) -> int:
     b.add_argument("--jobs", type=int, default=1, help="local worker processes (default: 1)")
     b.add_argument("--scheduler", default=None, help="Dask scheduler address (default: local processes)")
     b.add_argument("--only", nargs="*", default=None, help="build only cells whose name contains one of these")
+    b.add_argument("--share", default="0/1", help="i/n: build only every n-th cell from the i-th (default: 0/1)")
     sub.add_parser("cells", help="list the cells")
     args = parser.parse_args(argv)
     if args.cmd == "cells":
@@ -164,7 +171,13 @@ def main(argv=None) -> int:
             print(cell.name, cell.runs)
         print(f"{sum(c.runs for c in CELLS)} runs in {len(CELLS)} cells")
         return 0
-    build(args.out, jobs=args.jobs, only=args.only, scheduler=args.scheduler)
+    try:
+        i, n = (int(v) for v in args.share.split("/"))
+        if not 0 <= i < n:
+            raise ValueError
+    except ValueError:
+        parser.error(f"--share must be i/n with 0 <= i < n, got {args.share!r}")
+    build(args.out, jobs=args.jobs, only=args.only, scheduler=args.scheduler, share=(i, n))
     return 0
 
 
