@@ -14,7 +14,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "weightwatch"
 # lowest first; a module may import from its own layer and the ones before it
 LAYERS = (
     ("core", ("_version", "_argtypes", "_compat", "_files", "errors", "network", "stats", "features", "adapters",
-              "plugins", "hookspecs", "modelfile", "runs", "builtin", "builtin.adapters", "builtin.extractors")),
+              "plugins", "hookspecs", "modelfile", "policy", "runs", "builtin", "builtin.adapters", "builtin.extractors")),
     ("zoo", ("zoo", "builtin.datasets", "builtin.architectures")),
     ("predictors", ("predictors",)),
     ("pretrained", ("domain", "forecast", "pretrained")),

@@ -9,7 +9,6 @@ epoch; they never hold detection logic themselves.
 
 from __future__ import annotations
 
-import enum
 import importlib
 import importlib.util
 import logging
@@ -21,10 +20,11 @@ from typing import Optional
 
 import numpy as np
 
-from . import domain, forecast, runs
+from . import domain, forecast, policy, runs
 from ._files import jsonable
 from .errors import InvalidArgumentError, UnknownNameError
 from .network import Network
+from .policy import StoppingReason
 from .stats import BIAS, KERNEL, STAT
 from .rules import Finding, Reason, Rule, RuleContext, Severity, total_l2_norm
 
@@ -35,18 +35,6 @@ __all__ = ["Monitor", "StoppingReason", "Verdict", "WeightWatchWarning"]
 
 class WeightWatchWarning(RuntimeWarning):
     """A weightwatch component failed and was disabled (training goes on)."""
-
-
-class StoppingReason(enum.Enum):
-    """Why a callback stopped training: the same type for Keras, torch and Lightning.
-
-    Lightning's ``EarlyStoppingReason`` vocabulary; ``stopping_message`` says
-    why in words, and the rules behind it are the verdict's ``reasons``.
-    """
-
-    NOT_STOPPED = 0
-    DOOMED = 1
-    NON_FINITE = 2
 
 
 @dataclass
@@ -85,6 +73,9 @@ class Verdict:
         CNN whose optimizer and dropout were read); None when unknown or out
         of the doom model's domain. It ranks runs; the stop verdict comes
         from the forecast's bound.
+    stopping_reason : StoppingReason
+        The stop policy's reason when the status is DOOMED (``DOOMED`` or
+        ``NON_FINITE``), else ``NOT_STOPPED``.
     """
 
     status: Severity
@@ -100,6 +91,7 @@ class Verdict:
     in_domain: Optional[bool] = None
     domain_reason: str = ""
     doom_probability: Optional[float] = None
+    stopping_reason: StoppingReason = StoppingReason.NOT_STOPPED
 
     @property
     def doomed(self) -> bool:
@@ -235,8 +227,6 @@ class Monitor:
                  chance_margin: Optional[float] = None, strict: bool = False, features: Optional[str] = None,
                  log_stats: bool = False, forecaster="auto", epochs: Optional[int] = None, predictor_path=None,
                  doom_model="auto"):
-        if patience < 0:
-            raise InvalidArgumentError(f"patience must be >= 0, got {patience}")
         if num_classes is not None and int(num_classes) < 2:
             raise InvalidArgumentError(f"num_classes must be >= 2 (a 1-unit sigmoid output is 2), got {num_classes}")
         if epochs is not None and int(epochs) < 1:
@@ -244,9 +234,7 @@ class Monitor:
         self.predictor = predictor
         self.forecaster = forecaster
         self.rules = rules
-        self.patience = int(patience)
-        self.start_from_epoch = int(start_from_epoch)
-        self.min_delta = float(min_delta)
+        self._policy = policy.StopPolicy(int(patience), int(start_from_epoch), float(min_delta))
         self.input_range = None if input_range is None else tuple(input_range)
         self.num_classes = None if num_classes is None else int(num_classes)
         self.chance_margin = None if chance_margin is None else float(chance_margin)
@@ -273,9 +261,7 @@ class Monitor:
     def reset(self) -> None:
         """Forget the run (history, counters, weights at the start); the predictors stay loaded."""
         self.history: list = []
-        self._streaks: dict = {}
-        self._best_pred: Optional[float] = None
-        self.doomed_epoch: Optional[int] = None
+        self._state = policy.PolicyState()
         self._init_network: Optional[Network] = None
         self._domain_said = False
 
@@ -294,17 +280,13 @@ class Monitor:
         """JSON-serialisable state, for checkpoint/resume."""
         return _jsonable({
             "history": self.history,
-            "streaks": self._streaks,
-            "best_pred": self._best_pred,
-            "doomed_epoch": self.doomed_epoch,
+            **self._state.to_dict(),
             "disabled": sorted(self.disabled),
         })
 
     def load_state_dict(self, state: dict) -> None:
         self.history = [dict(r) for r in state.get("history", [])]
-        self._streaks = {str(k): int(v) for k, v in state.get("streaks", {}).items()}
-        self._best_pred = state.get("best_pred")
-        self.doomed_epoch = state.get("doomed_epoch")
+        self._state = policy.PolicyState.from_dict(state)
         self.disabled = set(state.get("disabled", []))
 
     def history_frame(self):
@@ -409,11 +391,11 @@ class Monitor:
 
     def _forecast_threshold(self, num_classes: int) -> float:
         if self.chance_margin is not None:
-            return runs.chance(num_classes) + self.chance_margin
+            return runs.doom_line(num_classes, self.chance_margin)
         verdict = (getattr(self._forecaster_obj, "manifest_", None) or {}).get("verdict") or {}
         if verdict.get("threshold") is not None:
             return float(verdict["threshold"])
-        return runs.chance(num_classes) + runs.DOOMED_MARGIN
+        return runs.doom_line(num_classes)
 
     def _apply(self, which: str, obj, name, network: Network, epoch: int, steps, optimizer=None, setup=None):
         if obj is None or which in self.disabled:
@@ -458,7 +440,7 @@ class Monitor:
         in_domain = None if not used else all(x.in_domain for x in used)
         domain_reason = next((x.domain_reason for x in used if not x.in_domain), "")
         facts = domain.facts(network)
-        num_classes = self.num_classes or facts.num_classes or 10
+        num_classes = self.num_classes or facts.num_classes or runs.DEFAULT_NUM_CLASSES
         ctx = RuleContext(
             network=network, epoch=epoch, predicted_accuracy=pred, num_classes=num_classes,
             input_range=self.input_range, history=tuple(self.history),
@@ -489,29 +471,17 @@ class Monitor:
                                 "model)")
                 findings.append(f)
 
-        counted = epoch >= self.start_from_epoch
-        improved = False
-        if pred is not None:
-            if self._best_pred is not None and pred > self._best_pred + self.min_delta:
-                improved = True
-            if counted:
-                self._best_pred = pred if self._best_pred is None else max(self._best_pred, pred)
         doomed_found = {f.rule: f for f in findings if f.severity == Severity.DOOMED}
-        for name in list(self._streaks):
-            if name not in doomed_found:
-                self._streaks[name] = 0
-        if counted:
-            for name, f in doomed_found.items():
-                self._streaks[name] = 1 if (improved and f.recovers) else self._streaks.get(name, 0) + 1
-
-        need = max(self.patience, 1)
-        confirmed = [f for f in findings if f.severity == Severity.DOOMED
-                     and (f.reason == Reason.NON_FINITE or self._streaks.get(f.rule, 0) >= need)]
+        signals = [policy.Signal(name, recovers=f.recovers,
+                                 immediate=any(g.reason == Reason.NON_FINITE for g in findings
+                                               if g.rule == name and g.severity == Severity.DOOMED))
+                   for name, f in doomed_found.items()]
+        self._state, decision, _ = policy.decide(self._policy, self._state,
+                                                 policy.Observation(epoch, score=pred, signals=signals))
+        confirmed = [f for f in findings if f.severity == Severity.DOOMED and f.rule in decision.confirmed]
         if confirmed:
             status = Severity.DOOMED
             shown = confirmed
-            if self.doomed_epoch is None:
-                self.doomed_epoch = epoch
         elif findings:
             status = Severity.WARNING
             shown = findings
@@ -520,7 +490,7 @@ class Monitor:
         reasons = list(dict.fromkeys(f.reason for f in shown))
         message = " ".join(_sentence(f.message) for f in shown)
         if status == Severity.WARNING and doomed_found:
-            message += f" (doomed if it persists for {need} checked epochs)"
+            message += f" (doomed if it persists for {decision.need} checked epochs)"
 
         record = {
             "epoch": epoch,
@@ -549,7 +519,7 @@ class Monitor:
         name = self._predictor_name or self._forecaster_name
         return Verdict(status, reasons, message, pred, interval, name, self._note, epoch,
                        None if fc is None else fc.accuracy, None if fc is None else fc.interval, in_domain,
-                       domain_reason, p_doom)
+                       domain_reason, p_doom, decision.reason)
 
     def _doom_probability(self, network: Network, epoch: int, steps, optimizer) -> Optional[float]:
         """The doom model's probability, when its setup is readable and the run is in its domain; else None."""
@@ -564,6 +534,23 @@ class Monitor:
             return None
         p = self._apply("doom model", self._doom_obj, self._doom_name, network, epoch, steps, optimizer, setup)
         return None if p is None or not p.in_domain else float(p.accuracy)
+
+    @property
+    def patience(self) -> int:
+        return self._policy.patience
+
+    @property
+    def start_from_epoch(self) -> int:
+        return self._policy.start_from_epoch
+
+    @property
+    def min_delta(self) -> float:
+        return self._policy.min_delta
+
+    @property
+    def doomed_epoch(self) -> Optional[int]:
+        """The first epoch at which the run was doomed (None so far)."""
+        return self._state.stopped_epoch
 
     @property
     def predictor_name(self) -> Optional[str]:
@@ -714,8 +701,7 @@ class Watcher:
             log.info("%s", verdict.line())
         if verdict.doomed and self.stop_on_doom and self.stopped_epoch is None:
             self.stopped_epoch = epoch
-            self.stopping_reason = (StoppingReason.NON_FINITE if Reason.NON_FINITE in verdict.reasons
-                                    else StoppingReason.DOOMED)
+            self.stopping_reason = verdict.stopping_reason
             self.stopping_message = verdict.message
             log.warning("weightwatch: stopping training after epoch %d: %s", epoch, verdict.message)
         return verdict

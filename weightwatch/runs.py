@@ -1,17 +1,27 @@
-"""Run labels, in one place: chance level, doomed, healthy.
+"""Run labels, in one place: chance level, doomed, healthy, in-between.
 
-A run is *doomed* when its final accuracy is below chance + 0.1 and
-*healthy* when it is at least chance + 0.3 (the verdicts issue's
-definitions); runs in between are neither. Every card, benchmark and test
-labels runs through these functions.
+A run is *doomed* when its final accuracy is below chance + 0.1 (for 10 classes: below 0.2), *healthy* when
+it is at least 0.5 (and not doomed), and *in-between* otherwise (the verdicts issue's definitions).
+:func:`label` is the one labeller; every card, benchmark, protocol and test labels runs through it (or
+through :func:`doomed` / :func:`healthy`, its two masks). :data:`DEFAULT_NUM_CLASSES` is the class count
+assumed wherever a model's is not known.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from .policy import first_stop  # noqa: F401  (the stop policy replayed on zoo runs; kept for its old home)
+
+#: The class count assumed when a model's is not known (the zoos' datasets have 10 classes).
+DEFAULT_NUM_CLASSES = 10
 DOOMED_MARGIN = 0.1
-HEALTHY_MARGIN = 0.3
+#: A run is healthy when its final accuracy is at least this (whatever the class count), unless doomed.
+HEALTHY_ACCURACY = 0.5
+DOOMED, HEALTHY, IN_BETWEEN = "doomed", "healthy", "in-between"
+#: The labels in words, for cards and reports.
+LABELS = (f"Doomed: final accuracy < chance + {DOOMED_MARGIN:g}; healthy: final accuracy >= {HEALTHY_ACCURACY:g} "
+          "(and not doomed); in-between: the rest.")
 
 
 def chance(num_classes: int) -> float:
@@ -21,14 +31,31 @@ def chance(num_classes: int) -> float:
     return 1.0 / int(num_classes)
 
 
-def doomed(final_accuracy, num_classes: int = 10):
-    """True where the final accuracy is below chance + :data:`DOOMED_MARGIN`."""
-    return np.asarray(final_accuracy, float) < chance(num_classes) + DOOMED_MARGIN
+def doom_line(num_classes: int = DEFAULT_NUM_CLASSES, margin: float = DOOMED_MARGIN) -> float:
+    """The accuracy below which a run is doomed: chance + ``margin``."""
+    return chance(num_classes) + float(margin)
 
 
-def healthy(final_accuracy, num_classes: int = 10):
-    """True where the final accuracy is at least chance + :data:`HEALTHY_MARGIN`."""
-    return np.asarray(final_accuracy, float) >= chance(num_classes) + HEALTHY_MARGIN
+def label(final_accuracy, num_classes: int = DEFAULT_NUM_CLASSES, margin: float = DOOMED_MARGIN) -> np.ndarray:
+    """``"doomed"``, ``"healthy"`` or ``"in-between"`` per final accuracy (an array of the shape given).
+
+    Doomed: below chance + ``margin`` (:data:`DOOMED_MARGIN`); healthy: at least :data:`HEALTHY_ACCURACY`
+    and not doomed; in-between: the rest (a NaN accuracy is in-between: neither label can be claimed).
+    """
+    acc = np.asarray(final_accuracy, float)
+    is_doomed = acc < doom_line(num_classes, margin)
+    is_healthy = ~is_doomed & (acc >= HEALTHY_ACCURACY)
+    return np.where(is_doomed, DOOMED, np.where(is_healthy, HEALTHY, IN_BETWEEN))
+
+
+def doomed(final_accuracy, num_classes: int = DEFAULT_NUM_CLASSES, margin: float = DOOMED_MARGIN):
+    """True where :func:`label` says doomed."""
+    return label(final_accuracy, num_classes, margin) == DOOMED
+
+
+def healthy(final_accuracy, num_classes: int = DEFAULT_NUM_CLASSES, margin: float = DOOMED_MARGIN):
+    """True where :func:`label` says healthy."""
+    return label(final_accuracy, num_classes, margin) == HEALTHY
 
 
 def final_rows(metrics, status="ok") -> np.ndarray:
@@ -48,25 +75,3 @@ def final_rows(metrics, status="ok") -> np.ndarray:
 def final_accuracy(metrics, status="ok"):
     """Final test accuracy per run: a pandas Series indexed by run id (see :func:`final_rows`)."""
     return metrics[final_rows(metrics, status)].set_index("modeldir")["test_accuracy"]
-
-
-def first_stop(below, patience: int, start: int = 0):
-    """Index of the check at which a run is stopped, or -1 (one row per run).
-
-    ``below`` is a boolean matrix (runs x checks, in time order) of "the
-    finding fired at this check"; a run stops at the first check that ends
-    ``max(patience, 1)`` consecutive firing checks, counting from check
-    ``start``. This is the monitor's patience rule, vectorised for
-    simulations on zoo tables.
-    """
-    b = np.asarray(below, bool)
-    if b.ndim != 2:
-        raise ValueError(f"below must be 2-D (runs x checks), got shape {b.shape}")
-    need = max(int(patience), 1)
-    streak = np.zeros(len(b), int)
-    out = np.full(len(b), -1)
-    for j in range(b.shape[1]):
-        streak = np.where(b[:, j] & (j >= start), streak + 1, 0)
-        hit = (streak >= need) & (out < 0)
-        out[hit] = j
-    return out

@@ -14,7 +14,7 @@ def cmd_fit(args) -> int:
     import shlex
 
     from . import protocol as ev
-    from .. import domain
+    from .. import domain, runs
     from ..pretrained import family_signature
     from .shipping import render_card, split_runs
     from .._files import check_output_dir
@@ -48,7 +48,7 @@ def cmd_fit(args) -> int:
     tr, te = res.train_idx, res.test_idx
     first = zoo.network(0)
     facts = domain.facts(first)  # a zoo of a family with BatchNormalization: its predictor's domain admits it
-    envelope = domain.fit(X[tr], names, num_classes=facts.num_classes or 2, normalisation=bool(facts.normalisation),
+    envelope = domain.fit(X[tr], names, num_classes=facts.num_classes or runs.DEFAULT_NUM_CLASSES, normalisation=bool(facts.normalisation),
                           input_range=zoo.manifest.get("input_range") or domain.ZOO_INPUT_RANGE)
     metrics["in_domain_heldout"] = domain.in_domain_rate(envelope, X[te])
     name = args.name or f"{arch}-{args.features}-{args.predictor}"

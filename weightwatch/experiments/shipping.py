@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import runs
+from .. import policy, runs
 from ..features import agnostic_from_wl
 from .._files import atomic_write_text
 from . import protocol as ev
@@ -82,7 +82,7 @@ def write_table(zoo, path) -> dict:
         X = X.astype(np.float32)
     arrays = {"W_L": X, "W_L_names": np.array(names),
               "n_params": np.array(zoo.n_params),
-              "num_classes": np.array(domain.facts(zoo.network(0)).num_classes or 10),
+              "num_classes": np.array(domain.facts(zoo.network(0)).num_classes or runs.DEFAULT_NUM_CLASSES),
               "input_range": np.array(zoo.manifest.get("input_range") or domain.ZOO_INPUT_RANGE, np.float64)}
     for c, v in cols.items():
         arrays[f"m:{c}"] = v.astype(str) if v.dtype == object else v
@@ -116,7 +116,7 @@ class Table:
             self.names = [str(n) for n in z["W_L_names"]]
             self.n_params = int(z["n_params"])
             # tables written before these were recorded are all of 10-class networks on [-1, 1] inputs
-            self.num_classes = int(z["num_classes"]) if "num_classes" in z.files else 10
+            self.num_classes = int(z["num_classes"]) if "num_classes" in z.files else runs.DEFAULT_NUM_CLASSES
             self.input_range = tuple(float(v) for v in z["input_range"]) if "input_range" in z.files else (-1.0, 1.0)
             self.metrics = pd.DataFrame({k[2:]: z[k] for k in z.files if k.startswith("m:")})
             self.bn = z["BN"].astype(np.float64) if "BN" in z.files else None
@@ -827,7 +827,7 @@ def write_verdict_card(trajs: dict, model, train_runs, verdict: dict, out, envel
         feats = [t.forecast_features(k, held) for k in checks]
         upper = np.column_stack([model.predict(f) for f in feats]) + verdict["upper_offset"]
         inside = np.column_stack([domain.inside(envelopes, f) for f in feats])
-        stop = tj.stops((upper < threshold) & inside, patience, checks)
+        stop = tj.stops(policy.below_threshold(upper, threshold) & inside, patience, checks)
         in_domain_rates.append(inside.mean())
         rows[ds] = tj.rates(stop, t.final[held])
         pooled_stop.append(stop), pooled_final.append(t.final[held])
@@ -860,7 +860,7 @@ def write_verdict_card(trajs: dict, model, train_runs, verdict: dict, out, envel
              f"out-of-fold forecasts of the training split's runs for a false-stop budget of "
              f"{100 * verdict['false_stop_budget']:.1f}% (target {100 * verdict['false_stop_budget'] * SAFETY:.2f}% "
              "there); every number below is on runs the forecaster never trained on.", "",
-             "Doomed: final accuracy < chance + 0.1; healthy: final accuracy ≥ chance + 0.3. Checks are the zoo's "
+             f"{runs.LABELS} Checks are the zoo's "
              "checkpoints (epochs " + ", ".join(map(str, checks)) + " of 18); 'ever' is any of them. Compute "
              "saved: epochs not trained after a stop, over all epochs of the runs.", "",
              "| held-out runs | runs | doomed | healthy | doomed stopped by epoch 1 / 2 / 3 / ever | healthy stopped "
