@@ -172,7 +172,7 @@ def _record_in_subprocess() -> list:
     env.pop("WEIGHTWATCH_PREDICTOR_PATH", None)
     env.pop("WEIGHTWATCH_PRETRAINED_DIR", None)
     out = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--print"], env=env, capture_output=True,
-                         text=True, timeout=900, cwd=ROOT)
+                         text=True, timeout=3600, cwd=ROOT)
     if out.returncode:
         raise AssertionError(f"recording the runs failed:\n{out.stderr[-4000:]}")
     return json.loads(out.stdout)

@@ -21,7 +21,9 @@ def cmd_fit(args) -> int:
     from ..errors import OutputPathError
     from ..features import get_extractor
     from ..zoo.storage import Zoo
-    from ..predictors.persist import MANIFEST, save_predictor
+    from ..inference import ACCURACY
+    from ..predictors.persist import MANIFEST
+    from .packaging import package_predictor
 
     check_output_dir(args.out)  # before the fit, not after it
     if (Path(args.out) / MANIFEST).exists() and not args.overwrite:
@@ -60,13 +62,13 @@ def cmd_fit(args) -> int:
                                         f"--predictor {args.predictor} --epochs {args.epochs}",
             "scope": [f"Networks of the `{arch}` family (the layer signature in the manifest's `family`), on data "
                       "like the zoo's; elsewhere the monitor flags it out of domain."]}
-    save_predictor(res.model, args.out, name=name, feature_set=args.features, feature_names=res.feature_names,
-                   architecture_family=arch,
-                   zoo_summary={"path": str(zoo.path), "runs": zoo.n_runs, "rows_train": res.n_train,
-                                "rows_test": res.n_test, "runs_train": int(len(set(groups[tr]))), "build": build},
-                   metrics=metrics, overwrite=args.overwrite,
-                   extra={"split": split_runs(groups, tr, te), "domain": envelope, "card": card,
-                          "family": {"architecture": arch, "signature": family_signature(first)}})
+    package_predictor(res.model, args.out, name=name, role=ACCURACY, feature_set=args.features,
+                      feature_names=res.feature_names, family=arch,
+                      zoo_summary={"path": str(zoo.path), "runs": zoo.n_runs, "rows_train": res.n_train,
+                                   "rows_test": res.n_test, "runs_train": int(len(set(groups[tr]))), "build": build},
+                      metrics=metrics, overwrite=args.overwrite, optimizers=None,  # as before: not checked
+                      extra={"split": split_runs(groups, tr, te), "domain": envelope, "card": card,
+                             "family": {"architecture": arch, "signature": family_signature(first)}})
     card_path = render_card(args.out, args.out)
     print(json.dumps({"out": args.out, "card": str(card_path), "metrics": metrics}, indent=2))
     return 0

@@ -21,8 +21,9 @@ from .. import policy, runs
 from ..features import agnostic_from_wl
 from .._files import atomic_write_text
 from . import protocol as ev
-from ..predictors import (GBMPredictor, evaluate, group_kfold, kendall_tau, load_predictor, save_predictor,
-                          summarize_folds)
+from ..inference import ACCURACY, DOOM, FORECASTER
+from ..predictors import GBMPredictor, evaluate, group_kfold, kendall_tau, load_predictor, summarize_folds
+from .packaging import package_predictor
 from ..zoo.storage import build_records
 
 PAPER_CNN_LAYERS = 4
@@ -398,12 +399,12 @@ def build_pretrained(tables_dir, out, *, seed=0, paper_cnn=PAPER_CNN_TABLES, par
         envelope = domain.fit(X[tr], names, normalisation=normalisation, **_data_domain(of or paper.values()),
                               parts=None if parts is None else np.asarray(parts)[tr])
         metrics["in_domain_heldout"] = domain.in_domain_rate(envelope, X[te])
-        save_predictor(model, target, name=name, feature_set=feature_set, feature_names=names,
-                       architecture_family=family,
-                       zoo_summary={"zoos": zoos, "rows_train": int(len(tr)), "rows_test": int(len(te)),
-                                    "runs_train": int(len(set(groups[tr]))), "seed": seed},
-                       metrics=metrics, overwrite=True,
-                       extra={"split": split_runs(groups, tr, te), "domain": envelope, **(extra or {})})
+        package_predictor(model, target, name=name, role=ACCURACY, feature_set=feature_set, feature_names=names,
+                          family=family,
+                          zoo_summary={"zoos": zoos, "rows_train": int(len(tr)), "rows_test": int(len(te)),
+                                       "runs_train": int(len(set(groups[tr]))), "seed": seed},
+                          metrics=metrics, extra={"split": split_runs(groups, tr, te), "domain": envelope,
+                                                  **(extra or {})})
         summary[name] = metrics
 
     def split_metrics(summ, coverage):
@@ -668,7 +669,7 @@ def build_forecaster(paper: dict, out, *, seed=0, params=None, budget=FALSE_STOP
 
 
 def _save_trajectory_model(model, name, names, paper, out, X_tr, X_te, groups, tr, te, runs_train, seed, checks,
-                           metrics, extra) -> dict:
+                           metrics, extra, role=FORECASTER) -> dict:
     """Save a model fitted on the trajectories' checkpoints (forecaster, doom model) with its split and its
     domain envelope, which it returns; ``metrics`` gains the held-out rows' in-domain rate."""
     from .. import domain
@@ -679,13 +680,12 @@ def _save_trajectory_model(model, name, names, paper, out, X_tr, X_te, groups, t
     i = names.index("progress")
     envelope["features"]["lo"][i], envelope["features"]["hi"][i] = 0.0, 1.0
     metrics["in_domain_heldout"] = domain.in_domain_rate(envelope, X_te)
-    save_predictor(model, Path(out) / name, name=name, feature_set="W_L", feature_names=names,
-                   architecture_family="paper-cnn",
-                   zoo_summary={"zoos": {ds: t.build for ds, t in paper.items()}, "rows_train": int(len(tr)),
-                                "rows_test": int(len(te)), "runs_train": runs_train, "seed": seed,
-                                "checks": list(checks)},
-                   metrics=metrics, overwrite=True,
-                   extra={"split": split_runs(groups, tr, te), "domain": envelope, **extra})
+    package_predictor(model, Path(out) / name, name=name, role=role, feature_set="W_L", feature_names=names,
+                      family="paper-cnn",
+                      zoo_summary={"zoos": {ds: t.build for ds, t in paper.items()}, "rows_train": int(len(tr)),
+                                   "rows_test": int(len(te)), "runs_train": runs_train, "seed": seed,
+                                   "checks": list(checks)},
+                      metrics=metrics, extra={"split": split_runs(groups, tr, te), "domain": envelope, **extra})
     return envelope
 
 
@@ -775,7 +775,7 @@ def build_doom_model(paper: dict, out, *, seed=0, params=None) -> dict:
                                          "progress": "epoch / planned epochs (zoo: k / 18)",
                                          "features": "the forecaster's (W_L now, its change since the start, "
                                                      "log10(1 + steps), progress), then the setup: log10 learning "
-                                                     "rate, largest dropout rate, optimizer kind"}})
+                                                     "rate, largest dropout rate, optimizer kind"}}, role=DOOM)
     _card(DOOM_PREDICTOR, "GBM classifier of the probability that a paper-CNN run ENDS doomed (final test "
           "accuracy < chance + 0.1), from the forecaster's features and the run's setup (learning rate, dropout, "
           "optimizer kind), as the callbacks read them from the framework. Logged as `ww_doom_probability`: "
