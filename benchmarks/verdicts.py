@@ -23,7 +23,7 @@ The thresholds of the train-accuracy baseline and of a budget-matched
 current-accuracy predictor are chosen on the runs of the forecaster's
 training split for the same false-stop budget as the default (0.5%), so
 every row spends the same budget. Doomed: final accuracy < chance + 0.1;
-healthy: >= chance + 0.3. Compute saved: epochs not trained after a stop.
+healthy: >= 0.5 (weightwatch.runs.label). Compute saved: epochs not trained after a stop.
 Train accuracy here is the zoo's, measured on the whole training set.
 """
 
@@ -92,7 +92,7 @@ def main(argv=None):
             out.append(v["train_acc"] < med)
         return np.vstack(out)
 
-    chance_line = runs.chance(10) + runs.DOOMED_MARGIN
+    chance_line = runs.doom_line(10)
     policies = {
         f"default callback (forecast upper bound < {verdict['threshold']:.3f}, in domain)":
             (cat(held, "forecast") < verdict["threshold"]) & cat(held, "inside"),

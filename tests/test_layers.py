@@ -14,11 +14,11 @@ PACKAGE = Path(__file__).resolve().parents[1] / "weightwatch"
 # lowest first; a module may import from its own layer and the ones before it
 LAYERS = (
     ("core", ("_version", "_argtypes", "_compat", "_files", "errors", "network", "stats", "features", "adapters",
-              "plugins", "hookspecs", "modelfile", "runs", "builtin", "builtin.adapters", "builtin.extractors")),
+              "plugins", "hookspecs", "modelfile", "policy", "ranges", "runs", "builtin", "builtin.adapters", "builtin.extractors")),
     ("zoo", ("zoo", "builtin.datasets", "builtin.architectures")),
     ("predictors", ("predictors",)),
-    ("pretrained", ("domain", "forecast", "pretrained")),
-    ("monitor", ("rules", "rules_fit", "builtin.rules", "monitor")),
+    ("pretrained", ("domain", "forecast", "inference", "pretrained")),
+    ("monitor", ("rules", "rules_fit", "builtin.rules", "verdict", "history", "monitor_models", "monitor", "watch")),
     ("callbacks", ("keras", "torch", "lightning")),
     ("experiments", ("experiments",)),
     ("entry points", ("cli", "demo", "__main__", "__init__")),

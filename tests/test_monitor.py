@@ -376,9 +376,11 @@ def test_auto_predictor_without_match_runs_rules_only(caplog, monkeypatch):
 def test_auto_predictor_found(monkeypatch):
     import weightwatch.pretrained
 
+    from weightwatch.inference import as_loaded
+
     monkeypatch.setattr(weightwatch.pretrained, "auto_predictor",
-                        lambda net, predictor_path=None: (ConstPredictor([0.8]), "paper-cnn-gbm",
-                                                          "calibrated on the paper CNN"))
+                        lambda net, predictor_path=None: as_loaded(ConstPredictor([0.8]), name="paper-cnn-gbm",
+                                                                   note="calibrated on the paper CNN"))
     v = Monitor(predictor="auto").step(NET, 1)
     assert v.predicted_accuracy == 0.8 and v.predictor_name == "paper-cnn-gbm" and v.note.startswith("calibrated")
 

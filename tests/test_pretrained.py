@@ -44,8 +44,7 @@ def use_root(own_pretrained, monkeypatch):
 
 def test_list_load_and_auto_choice(use_root, rng):
     assert pretrained.list_predictors() == sorted([pretrained.AGNOSTIC_PREDICTOR, pretrained.PAPER_CNN_PREDICTOR])
-    with pytest.deprecated_call(match="list_predictors"):
-        assert pretrained.list() == pretrained.list_predictors()  # the old name, kept as an alias
+    assert not hasattr(pretrained, "list")  # the old alias is gone (CHANGELOG.md)
     model = keras_paper_cnn(paper_cnn_weights(rng))
     p = pretrained.predict_accuracy(model)
     assert p.predictor == pretrained.PAPER_CNN_PREDICTOR and 0 <= p.accuracy <= 1
@@ -152,7 +151,7 @@ def test_predictor_path_is_searched_in_order_and_matched_by_family(own_pretraine
     import shutil
 
     from weightwatch.adapters import to_network
-    from weightwatch.errors import InvalidArgumentError
+    from weightwatch.errors import InvalidArgumentError, PredictorPathError
     from weightwatch.monitor import Monitor
 
     mine = own_pretrained / pretrained.PAPER_CNN_PREDICTOR  # `weightwatch fit` output: records its family
@@ -163,10 +162,16 @@ def test_predictor_path_is_searched_in_order_and_matched_by_family(own_pretraine
     monkeypatch.delenv(pretrained.PATH_ENV, raising=False)
     assert pretrained.find_on_path(net) is None
     monkeypatch.setenv(pretrained.PATH_ENV, os.pathsep.join([str(b), str(tmp_path / "missing")]))
-    assert str(b / "mine") in pretrained.find_on_path(net)[2]  # the environment's directory
-    assert str(a / "mine") in pretrained.find_on_path(net, [a])[2]  # the argument comes first
-    pred, name, note = pretrained.auto_predictor(net, a / "mine")  # a predictor's own directory
-    assert name == "paper-cnn-W_L-gbm" and note.startswith("your predictor")
+    with pytest.raises(PredictorPathError, match=f"{tmp_path / 'missing'}.*WEIGHTWATCH_PREDICTOR_PATH"):
+        pretrained.find_on_path(net)  # an entry that does not exist is an error, naming it
+    with pytest.raises(PredictorPathError, match="missing"):
+        Monitor(predictor_path=[a])
+    monkeypatch.setenv(pretrained.PATH_ENV, str(b))
+    assert str(b / "mine") in pretrained.find_on_path(net).note  # the environment's directory
+    assert str(a / "mine") in pretrained.find_on_path(net, [a]).note  # the argument comes first
+    found = pretrained.auto_predictor(net, a / "mine")  # a predictor's own directory
+    assert found.name == "paper-cnn-W_L-gbm" and found.note.startswith("your predictor")
+    assert found.role == "accuracy" and found.source == str(a / "mine")
     assert pretrained.predict_accuracy(net, predictor_path=[a]).predictor == "paper-cnn-W_L-gbm"
     # another family never gets it; a manifest without a family (the shipped ones) never matches
     dense = Network(tuple(LayerWeights(f"d{i}", "dense", rng.standard_normal((8, 8)), np.zeros(8)) for i in range(3)))

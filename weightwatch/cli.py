@@ -6,7 +6,6 @@ import argparse
 import json
 import logging
 import sys
-from pathlib import Path
 
 import numpy as np
 
@@ -79,36 +78,27 @@ def cmd_stats(args) -> int:
     return 0
 
 
-def _chosen_predictor(arg: str):
-    """(what predict_accuracy takes, its manifest or None, the directory it was loaded from or None)."""
-    from . import pretrained
-    from .predictors.persist import load_predictor
-
-    if arg == "auto":
-        return arg, None, None
-    if pretrained.is_name(arg) and not Path(arg).is_dir():
-        return arg, pretrained.manifest(arg), None
-    # a path: the user's own predictor directory, loaded from exactly there, and said so
-    directory = Path(arg).resolve()
-    pred = load_predictor(directory)
-    return pred, pred.manifest_, directory
-
-
 def cmd_predict(args) -> int:
+    from .inference import FORECASTER, apply
     from .modelfile import load_model_file
-    from .pretrained import predict_accuracy
+    from .pretrained import resolve
 
-    predictor, manifest, directory = _chosen_predictor(args.predictor)
-    from .forecast import is_forecast_names
-
-    names = (manifest or {}).get("feature_names") or []
-    if names and (names[-1] == "epoch" or is_forecast_names(names)) and args.epoch is None:
-        raise InvalidArgumentError(f"predictor {manifest.get('name', args.predictor)} forecasts the final accuracy "
-                                   "from the weights after k epochs: pass --epoch K")
+    chosen = None if args.predictor == "auto" else resolve(args.predictor)  # a bad name or path: said first
+    if chosen is not None and args.epoch is None and (chosen.role == FORECASTER or chosen.feature_names[-1:] == ["epoch"]):
+        raise InvalidArgumentError(f"predictor {chosen.name} forecasts the final accuracy from the weights after "
+                                   "k epochs: pass --epoch K")
     net = load_model_file(args.model_file, unsafe=args.unsafe_load)
-    pred = predict_accuracy(net, predictor=predictor, epoch=args.epoch)
+    if chosen is None:
+        chosen = resolve("auto", net)
+        if chosen is None:
+            from .errors import PretrainedNotFoundError
+            from .pretrained import root
+
+            raise PretrainedNotFoundError(f"no shipped predictor found in {root()}")
+    pred = apply(chosen, net, epoch=args.epoch)
+    directory = None if chosen.source in ("shipped", "in memory", "loaded") else chosen.source
     if args.json:
-        extra = {"predictor_dir": str(directory)} if directory else {}
+        extra = {"predictor_dir": directory} if directory else {}
         print(json.dumps({"model": str(args.model_file), **pred.to_dict(), **extra}, indent=2))
         return 0
     interval = f" (interval {pred.interval[0]:.3f}-{pred.interval[1]:.3f})" if pred.interval else ""

@@ -24,6 +24,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from .runs import DEFAULT_NUM_CLASSES
+
 QUANTILES = (0.001, 0.999)
 PAD = 0.1
 #: Every zoo dataset of weightwatch maps its inputs to [-1, 1] (envelopes written before the range was
@@ -35,7 +37,7 @@ NORMALISATION = ("BatchNormalization", "LayerNormalization", "GroupNormalization
                  "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d", "SyncBatchNorm", "RMSNorm")
 
 
-def fit(X, names: Sequence[str], num_classes=10, normalisation: bool = False,
+def fit(X, names: Sequence[str], num_classes=DEFAULT_NUM_CLASSES, normalisation: bool = False,
         quantiles=QUANTILES, pad: float = PAD, input_range=ZOO_INPUT_RANGE, parts=None) -> dict:
     """Envelope of the rows of ``X`` (NaN ignored), as a JSON-ready dict.
 

@@ -20,6 +20,7 @@ __all__ = [
     "UnsupportedModelError",
     "ModelFileError",
     "PretrainedNotFoundError",
+    "PredictorPathError",
     "PredictorIntegrityError",
     "FeatureMismatchError",
     "ZooFormatError",
@@ -72,6 +73,11 @@ class ModelFileError(WeightWatchError, ValueError):
 
 class PretrainedNotFoundError(WeightWatchError, LookupError):
     """No shipped predictor has this name, or none is installed."""
+
+
+class PredictorPathError(PretrainedNotFoundError):
+    """A predictor path that was given (an argument, ``predictor_path=``, ``WEIGHTWATCH_PREDICTOR_PATH``) does not
+    exist; the message names it."""
 
 
 class PredictorIntegrityError(WeightWatchError):

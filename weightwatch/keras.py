@@ -15,7 +15,8 @@ from ._compat import require
 keras = require("keras", "weightwatch.keras")
 
 from .adapters import to_network  # noqa: E402
-from .monitor import StoppingReason, Watcher  # noqa: E402
+from .verdict import StoppingReason  # noqa: E402
+from .watch import Watcher  # noqa: E402
 
 
 __all__ = ["WeightWatchCallback", "StoppingReason", "is_plain_keras_chain"]
@@ -103,9 +104,8 @@ class WeightWatchCallback(Watcher, keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self._begin(lambda: to_network(self.model))
-        self._epochs_from_fit = "epochs" not in self._monitor_options
-        if self._epochs_from_fit:
-            self.monitor.epochs = (self.params or {}).get("epochs") or None
+        if "epochs" not in self._monitor_options:  # the planned length is model.fit's
+            self.monitor.plan((self.params or {}).get("epochs") or None)
 
     def on_epoch_end(self, epoch, logs=None):
         done = int(epoch) + 1

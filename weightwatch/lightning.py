@@ -21,7 +21,8 @@ except ImportError:  # pragma: no cover - depends on the install
         pl = require("lightning.pytorch", "weightwatch.lightning")
 
 from .adapters import to_network  # noqa: E402
-from .monitor import StoppingReason, Watcher  # noqa: E402
+from .verdict import StoppingReason  # noqa: E402
+from .watch import Watcher  # noqa: E402
 from .torch import is_plain_torch_chain  # noqa: E402
 
 
@@ -62,7 +63,7 @@ class WeightWatchCallback(Watcher, pl.Callback):
             self._begin(lambda: to_network(pl_module))
         if self._epochs_from_trainer:
             max_epochs = getattr(trainer, "max_epochs", None)
-            self.monitor.epochs = max_epochs if max_epochs and max_epochs > 0 else None
+            self.monitor.plan(max_epochs if max_epochs and max_epochs > 0 else None)
 
     def on_train_epoch_end(self, trainer, pl_module):
         if trainer.sanity_checking:

@@ -1,4 +1,9 @@
-"""Shipped accuracy predictors: ``list_predictors()``, ``load(name)``, ``auto_predictor(network)``.
+"""The predictor catalogue: ``list_predictors()``, ``load(name)``, ``resolve(spec, network)``.
+
+:func:`resolve` is the one door to a predictor for the monitor, the CLI and :func:`predict_accuracy`: it
+returns a :class:`~weightwatch.inference.LoadedPredictor` from ``"auto"`` (chosen for the network), a
+shipped name, a directory or a fitted estimator. A path that is given and does not exist is an error
+(:class:`~weightwatch.errors.PredictorPathError`), wherever it is given.
 
 Predictors are data only (LightGBM text + JSON manifest with sha256 of every
 file) in the top-level ``pretrained/`` folder of the source tree, which the
@@ -16,16 +21,14 @@ network's family signature (:func:`family_signature`) is used for it.
 from __future__ import annotations
 
 import os
-import warnings
-from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Optional
 
-import numpy as np
-
-from .errors import FeatureMismatchError, InvalidArgumentError, PretrainedNotFoundError
+from .errors import InvalidArgumentError, PredictorPathError, PretrainedNotFoundError
+from .inference import (ACCURACY, DOOM, FORECASTER, LoadedPredictor, Prediction, apply, as_loaded,  # noqa: F401
+                        features_for)
 
 ENV = "WEIGHTWATCH_PRETRAINED_DIR"
 PATH_ENV = "WEIGHTWATCH_PREDICTOR_PATH"
@@ -123,7 +126,8 @@ def family_signature(network) -> list:
 
 
 def search_path(predictor_path=None) -> "list[Path]":
-    """The predictor path: ``predictor_path`` (a directory or a list of them), then ``WEIGHTWATCH_PREDICTOR_PATH``."""
+    """The predictor path: ``predictor_path`` (a directory or a list of them), then ``WEIGHTWATCH_PREDICTOR_PATH``;
+    an entry that does not exist is an error (:class:`~weightwatch.errors.PredictorPathError`)."""
     if predictor_path is None:
         given = []
     elif isinstance(predictor_path, (str, os.PathLike)):
@@ -135,9 +139,11 @@ def search_path(predictor_path=None) -> "list[Path]":
                                    f"{type(predictor_path).__name__} {predictor_path!r}")
     env = [p for p in os.environ.get(PATH_ENV, "").split(os.pathsep) if p.strip()]
     out = []
-    for p in [*given, *env]:
+    for p, where in [*((p, "predictor_path") for p in given), *((p, PATH_ENV) for p in env)]:
         if not isinstance(p, (str, os.PathLike)):
             raise InvalidArgumentError(f"predictor_path entries must be directories, got {type(p).__name__} {p!r}")
+        if not Path(p).exists():
+            raise PredictorPathError(f"predictor path {str(p)!r} (from {where}) does not exist")
         out.append(Path(p))
     return out
 
@@ -150,8 +156,8 @@ def _candidates(directory: Path) -> "list[Path]":
     return sorted(p for p in directory.iterdir() if not p.name.startswith(".") and (p / "manifest.json").exists())
 
 
-def find_on_path(network, predictor_path=None, *, forecaster: bool = False) -> Optional[tuple]:
-    """(predictor, name, note) of the first predictor on the path fitted on ``network``'s family, or None.
+def find_on_path(network, predictor_path=None, *, role: str = ACCURACY) -> Optional[LoadedPredictor]:
+    """The first predictor of ``role`` on the path fitted on ``network``'s family, or None.
 
     A manifest without a ``family`` section (a shipped predictor, an older fit) never matches; a damaged
     predictor whose family matches fails loudly instead of a silent fall back to another one.
@@ -164,235 +170,131 @@ def find_on_path(network, predictor_path=None, *, forecaster: bool = False) -> O
             m = read_manifest(cand)
             if (m.get("family") or {}).get("signature") != want:
                 continue
-            pred = load_predictor(cand)
-            if is_forecaster(pred) != forecaster:
+            found = as_loaded(load_predictor(cand), source=str(cand))
+            if found.role != role:
                 continue
-            name = m.get("name") or cand.name
             family = (m.get("family") or {}).get("architecture") or m.get("architecture_family")
-            return pred, name, f"your predictor {name} ({cand}), fitted on a zoo of this family ({family})"
+            return found.with_note(f"your predictor {found.name} ({cand}), fitted on a zoo of this family ({family})")
     return None
 
 
-def auto_predictor(network, predictor_path=None) -> Optional[tuple]:
-    """(predictor, name, note) for ``network``: yours for its family on the predictor path, else the
+def _shipped(name: str, note: str = "") -> LoadedPredictor:
+    return as_loaded(load(name), name=name, source="shipped", note=note)
+
+
+def _first_installed(choices, network) -> Optional[LoadedPredictor]:
+    """The first installed of ``choices`` ((name, matches(network), note), most specific first); the note of a
+    fall back names the preferred predictors that are missing."""
+    available, missing = set(list_predictors()), []
+    for name, matches, note in choices:
+        if not matches(network):
+            continue
+        if name in available:
+            if missing:
+                note += f" (preferred for this network but not installed in {root()}: {', '.join(missing)})"
+            return _shipped(name, note)
+        missing.append(name)
+    return None
+
+
+def auto_predictor(network, predictor_path=None) -> Optional[LoadedPredictor]:
+    """The predictor of the accuracy now for ``network``: yours for its family on the predictor path, else the
     shipped BatchNorm-CNN predictor for a CNN with normalisation layers, the shipped paper-CNN predictor for
     that family, the shipped MLP predictor for a network of dense layers only, else the shipped agnostic one."""
     found = find_on_path(network, predictor_path)
     if found is not None:
         return found
-    available = set(list_predictors())
-    if has_normalisation(network) and BATCHNORM_PREDICTOR in available:
-        return load(BATCHNORM_PREDICTOR), BATCHNORM_PREDICTOR, ("network with normalisation layers: W_L-agnostic "
-                                                                "predictor fitted on BatchNorm + max-pool CNN zoos")
-    if matches_paper_cnn(network) and PAPER_CNN_PREDICTOR in available:
-        return load(PAPER_CNN_PREDICTOR), PAPER_CNN_PREDICTOR, "paper-CNN family: calibrated within its training zoos"
-    if is_mlp(network) and MLP_PREDICTOR in available:
-        return load(MLP_PREDICTOR), MLP_PREDICTOR, ("multilayer perceptron: W_L-agnostic predictor fitted on MLP "
-                                                    "zoos of tabular data")
-    if AGNOSTIC_PREDICTOR in available:
-        return load(AGNOSTIC_PREDICTOR), AGNOSTIC_PREDICTOR, (
-            "architecture outside the paper CNN: W_L-agnostic predictor; outside its training families "
-            "its output ranks networks more than it calibrates accuracy")
-    return None
+    return _first_installed((
+        (BATCHNORM_PREDICTOR, has_normalisation,
+         "network with normalisation layers: W_L-agnostic predictor fitted on BatchNorm + max-pool CNN zoos"),
+        (PAPER_CNN_PREDICTOR, matches_paper_cnn, "paper-CNN family: calibrated within its training zoos"),
+        (MLP_PREDICTOR, is_mlp, "multilayer perceptron: W_L-agnostic predictor fitted on MLP zoos of tabular data"),
+        (AGNOSTIC_PREDICTOR, lambda _: True,
+         "architecture outside the paper CNN: W_L-agnostic predictor; outside its training families its output "
+         "ranks networks more than it calibrates accuracy"),
+    ), network)
 
 
-def auto_forecaster(network, predictor_path=None) -> Optional[tuple]:
-    """(forecaster, name, note) of the final accuracy for ``network``'s family (yours on the predictor path
-    first, then the shipped one), or None."""
-    found = find_on_path(network, predictor_path, forecaster=True)
+def auto_forecaster(network, predictor_path=None) -> Optional[LoadedPredictor]:
+    """The forecaster of the final accuracy for ``network``'s family (yours on the predictor path first, then the
+    shipped one), or None."""
+    found = find_on_path(network, predictor_path, role=FORECASTER)
     if found is not None:
         return found
-    if matches_paper_cnn(network) and EARLY_PREDICTOR in set(list_predictors()):
-        return load(EARLY_PREDICTOR), EARLY_PREDICTOR, "paper-CNN family: forecast of the final accuracy"
-    return None
+    return _first_installed(((EARLY_PREDICTOR, matches_paper_cnn, "paper-CNN family: forecast of the final "
+                              "accuracy"),), network)
 
 
-def auto_doom_model(network) -> Optional[tuple]:
-    """(doom model, name) for a paper CNN when it is shipped, else None (see :data:`DOOM_PREDICTOR`)."""
-    if matches_paper_cnn(network) and DOOM_PREDICTOR in set(list_predictors()):
-        return load(DOOM_PREDICTOR), DOOM_PREDICTOR
-    return None
+def auto_doom_model(network, predictor_path=None) -> Optional[LoadedPredictor]:
+    """The doom model for ``network`` (yours on the predictor path first, then the shipped one for a paper CNN,
+    :data:`DOOM_PREDICTOR`), or None."""
+    found = find_on_path(network, predictor_path, role=DOOM)
+    if found is not None:
+        return found
+    return _first_installed(((DOOM_PREDICTOR, matches_paper_cnn, ""),), network)
 
 
-@dataclass(frozen=True)
-class Prediction:
-    """A predictor's number for one network, and whether it may be trusted.
+def resolve(spec, network=None, *, role: str = ACCURACY, predictor_path=None) -> Optional[LoadedPredictor]:
+    """The one door to a predictor: ``spec`` as a :class:`~weightwatch.inference.LoadedPredictor`, or None.
 
-    ``in_domain`` is False when the network lies outside the envelope of the
-    predictor's training data (``domain_reason`` says why); the number is
-    then not calibrated for that network. For the doom model
-    (:data:`DOOM_PREDICTOR`) ``accuracy`` is the probability that the run ends doomed.
+    ``spec`` is None (None), ``"auto"`` (the predictor of ``role`` for ``network``: yours on the predictor
+    path first, then the shipped one; None when none fits), a shipped predictor's name, the directory of a
+    saved predictor (an existing path wins over a shipped name), a fitted estimator or a LoadedPredictor.
+    A path that does not exist raises :class:`~weightwatch.errors.PredictorPathError` naming it; an unknown
+    name :class:`~weightwatch.errors.PretrainedNotFoundError` listing the shipped ones.
     """
+    if spec is None:
+        return None
+    if isinstance(spec, str) and spec == "auto":
+        if network is None:
+            raise InvalidArgumentError("predictor 'auto' is chosen for a network: give the network")
+        auto = {ACCURACY: auto_predictor, FORECASTER: auto_forecaster, DOOM: auto_doom_model}  # looked up now
+        if role not in auto:
+            raise InvalidArgumentError(f"unknown predictor role {role!r} (known: {', '.join(auto)})")
+        return auto[role](network, predictor_path)
+    if isinstance(spec, (str, os.PathLike)) and check_path(spec):
+        from .predictors.persist import load_predictor
 
-    accuracy: float
-    interval: Optional[tuple]
-    predictor: str
-    note: str
-    in_domain: bool = True
-    domain_reason: str = ""
+        return as_loaded(load_predictor(spec), source=str(Path(spec).resolve()))
+    if isinstance(spec, str):
+        return _shipped(spec)
+    return as_loaded(spec)
 
-    def to_dict(self) -> dict:
-        return {"accuracy": self.accuracy, "interval": [*self.interval] if self.interval else None,
-                "predictor": self.predictor, "note": self.note, "in_domain": self.in_domain,
-                "domain_reason": self.domain_reason or None}
+
+def check_path(spec) -> bool:
+    """True when ``spec`` is an existing path, False for a shipped predictor's name; a path that does not exist
+    raises :class:`~weightwatch.errors.PredictorPathError` naming it (an existing path wins over a name)."""
+    if os.path.exists(spec):
+        return True
+    if isinstance(spec, str) and is_name(spec):
+        return False
+    raise PredictorPathError(f"predictor path {str(spec)!r} does not exist (give a shipped name, "
+                             f"{', '.join(list_predictors()) or 'none installed'}, or a saved predictor's directory)")
 
 
 def is_forecaster(predictor) -> bool:
     """True for a predictor of the final accuracy from a run's trajectory (see :mod:`weightwatch.forecast`)."""
-    from .forecast import is_forecast_names
-
-    return is_forecast_names(_names(predictor))
+    return as_loaded(predictor).role == FORECASTER
 
 
 def is_doom_model(predictor) -> bool:
     """True for a model of the probability that a run ends doomed (see :data:`DOOM_PREDICTOR`)."""
-    from .forecast import is_doom_names
-
-    return is_doom_names(_names(predictor))
-
-
-def _names(predictor) -> list:
-    m = getattr(predictor, "manifest_", None) or {}
-    names = m.get("feature_names")
-    if names is None:
-        names = getattr(predictor, "feature_names_in_", None)
-    return [] if names is None else [str(n) for n in names]
-
-
-def features_for(predictor, network, epoch: Optional[int] = None, *, init=None, steps=None,
-                 progress: Optional[float] = None, feature_set: Optional[str] = None, setup=None) -> np.ndarray:
-    """The predictor's feature vector for ``network`` (feature set from its manifest, else ``feature_set``).
-
-    A forecaster (:func:`is_forecaster`) also takes the network at the start of training (``init``), the
-    optimizer ``steps`` so far and the ``progress`` of the run (or ``epoch`` of the zoo's 18); the doom model
-    also the run's ``setup`` (:func:`weightwatch.forecast.setup_of`).
-    """
-    from . import forecast
-    from .features import get_extractor
-
-    m = getattr(predictor, "manifest_", None) or {}
-    names = _names(predictor)
-    extractor = get_extractor(m.get("feature_set") or feature_set or "W_L")
-    x = extractor(network)
-    doom = forecast.is_doom_names(names)
-    if doom and setup is None:
-        raise InvalidArgumentError("this is a doom model: it needs the run's setup (learning rate, optimizer kind, "
-                                   "dropout), which the training callbacks read from the framework")
-    if doom or forecast.is_forecast_names(names):
-        if progress is None:
-            if epoch is None:
-                raise InvalidArgumentError("this predictor forecasts the final accuracy from the weights after "
-                                           "epoch k of an 18-epoch run: give the epoch (--epoch in the CLI)")
-            progress = forecast.progress(epoch, None)
-        x0 = None if init is None else extractor(init)
-        if x0 is not None and x0.shape != x.shape:
-            x0 = None
-        x = forecast.vector(x, x0, steps, progress)
-        if doom:
-            x = np.concatenate([x, np.asarray(setup, np.float64).reshape(-1)])
-    elif names and names[-1] == "epoch" and len(names) == len(x) + 1:
-        if epoch is None:
-            raise InvalidArgumentError("this predictor forecasts from the weights at epoch k: give the epoch "
-                                       "(--epoch in the CLI)")
-        x = np.append(x, float(epoch))
-    if names and len(names) != len(x):
-        raise FeatureMismatchError(f"predictor expects {len(names)} features, the network gives {len(x)} "
-                         f"({m.get('feature_set')}); it was trained on another architecture family")
-    return x
-
-
-_OPTIMIZERS: dict = {}  # predictor (its files' sha256) -> zoo_optimizers(manifest): read once, not per check
-
-
-def zoo_optimizers(manifest: dict) -> Optional[dict]:
-    """The optimizers and learning-rate range the predictor's zoos were built with (from their build records)."""
-    key = tuple(sorted((manifest.get("files") or {}).values()))
-    if key and key in _OPTIMIZERS:
-        return _OPTIMIZERS[key]
-    found = _zoo_optimizers(manifest)
-    if key:
-        _OPTIMIZERS[key] = found
-    return found
-
-
-def _zoo_optimizers(manifest: dict) -> Optional[dict]:
-    from .zoo.hparams import validate_ranges
-    from .zoo.storage import build_records
-
-    builds = []
-    for build in ((manifest.get("zoo_summary") or {}).get("zoos") or {}).values():
-        builds += build_records(build) if isinstance(build, dict) else []
-    names, lows, highs = set(), [], []
-    for build in builds:
-        if not isinstance(build, dict) or "ranges" not in build:
-            return None  # a zoo without a record of its ranges: nothing to compare with
-        r = validate_ranges(build.get("ranges") or {})
-        opt, lr = r["optimizer"], r["learning_rate"]
-        names |= {opt["value"]} if "value" in opt else set(opt.get("values", []))
-        lows.append(lr.get("low", lr.get("value"))), highs.append(lr.get("high", lr.get("value")))
-    if not names or None in lows + highs:
-        return None
-    return {"names": sorted(str(n).lower() for n in names), "learning_rate": [float(min(lows)), float(max(highs))]}
-
-
-def apply(predictor, network, *, name: Optional[str] = None, note: str = "", epoch: Optional[int] = None,
-          init=None, steps=None, progress: Optional[float] = None, feature_set: Optional[str] = None,
-          input_range=None, optimizer: Optional[dict] = None, setup=None) -> Prediction:
-    """Apply a loaded predictor to a :class:`~weightwatch.network.Network`: number, interval, domain.
-
-    The one path from a predictor and a network to a :class:`Prediction`, used by
-    :func:`predict_accuracy` and by the monitor. The point prediction always lies inside its interval.
-    ``input_range`` is the inputs' range when the user declared it, ``optimizer`` what trains the network
-    (``{"name", "learning_rate"}``), both checked against the domain.
-    """
-    from . import domain
-
-    network.check_finite()
-    x = features_for(predictor, network, epoch, init=init, steps=steps, progress=progress,
-                     feature_set=feature_set, setup=setup)[None, :]
-    acc = float(np.clip(predictor.predict(x)[0], 0.0, 1.0))  # an accuracy, whatever the trees extrapolate
-    interval = None
-    if getattr(predictor, "has_interval", False):
-        lo, hi = predictor.predict_interval(x)
-        lo, hi = float(np.ravel(lo)[0]), float(np.ravel(hi)[0])
-        interval = (min(lo, acc), max(hi, acc))
-    m = getattr(predictor, "manifest_", None) or {}
-    offset = (m.get("verdict") or {}).get("upper_offset")
-    if offset is not None:  # a forecaster's calibrated upper bound: forecast + one-sided conformal offset
-        interval = (min(acc, interval[0]) if interval else acc, acc + float(offset))
-    if interval is not None:  # accuracies live in [0, 1]; the doom threshold is far inside it
-        interval = (float(np.clip(interval[0], 0.0, 1.0)), float(np.clip(interval[1], 0.0, 1.0)))
-    reason = domain.check(m.get("domain"), network, x, input_range, optimizer,
-                          zoo_optimizers(m) if optimizer else None)
-    name = name or m.get("name") or type(predictor).__name__
-    return Prediction(acc, interval, name, note, reason is None, reason or "")
+    return as_loaded(predictor).role == DOOM
 
 
 def predict_accuracy(model, predictor="auto", epoch: Optional[int] = None, predictor_path=None) -> Prediction:
     """Predicted test accuracy of ``model`` (Keras model, torch module, Network, ...) from its weights.
 
-    ``Prediction.in_domain`` is False (with ``domain_reason``) when the model lies outside the data the
-    predictor was fitted on. With ``predictor="auto"``, your predictors on the predictor path
-    (``predictor_path``, then ``WEIGHTWATCH_PREDICTOR_PATH``) come before the shipped ones.
+    ``predictor`` is anything :func:`resolve` takes. ``Prediction.in_domain`` is False (with
+    ``domain_reason``) when the model lies outside the data the predictor was fitted on. With
+    ``predictor="auto"``, your predictors on the predictor path (``predictor_path``, then
+    ``WEIGHTWATCH_PREDICTOR_PATH``) come before the shipped ones.
     """
     from .adapters import to_network
 
     network = to_network(model)
-    if predictor == "auto":
-        chosen = auto_predictor(network, predictor_path)
-        if chosen is None:
-            raise PretrainedNotFoundError(f"no shipped predictor found in {root()}")
-        pred, name, note = chosen
-    elif isinstance(predictor, str):
-        pred, name, note = load(predictor), predictor, ""
-    else:
-        pred, name, note = predictor, getattr(predictor, "manifest_", {}).get("name", type(predictor).__name__), ""
-    return apply(pred, network, name=name, note=note, epoch=epoch)
-
-
-def __getattr__(name):
-    if name == "list":  # the old name shadowed the builtin inside this module
-        warnings.warn("weightwatch.pretrained.list() is deprecated; use weightwatch.pretrained.list_predictors()",
-                      DeprecationWarning, stacklevel=2)
-        return list_predictors
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    chosen = resolve(predictor, network, predictor_path=predictor_path)
+    if chosen is None:
+        raise PretrainedNotFoundError(f"no shipped predictor found in {root()}" if predictor == "auto"
+                                      else "no predictor given (predictor=None)")
+    return apply(chosen, network, epoch=epoch)

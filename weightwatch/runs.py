@@ -31,6 +31,11 @@ def chance(num_classes: int) -> float:
     return 1.0 / int(num_classes)
 
 
+def doom_line(num_classes: int = DEFAULT_NUM_CLASSES, margin: float = DOOMED_MARGIN) -> float:
+    """The accuracy below which a run is doomed: chance + ``margin``."""
+    return chance(num_classes) + float(margin)
+
+
 def label(final_accuracy, num_classes: int = DEFAULT_NUM_CLASSES, margin: float = DOOMED_MARGIN) -> np.ndarray:
     """``"doomed"``, ``"healthy"`` or ``"in-between"`` per final accuracy (an array of the shape given).
 
@@ -38,7 +43,7 @@ def label(final_accuracy, num_classes: int = DEFAULT_NUM_CLASSES, margin: float 
     and not doomed; in-between: the rest (a NaN accuracy is in-between: neither label can be claimed).
     """
     acc = np.asarray(final_accuracy, float)
-    is_doomed = acc < chance(num_classes) + float(margin)
+    is_doomed = acc < doom_line(num_classes, margin)
     is_healthy = ~is_doomed & (acc >= HEALTHY_ACCURACY)
     return np.where(is_doomed, DOOMED, np.where(is_healthy, HEALTHY, IN_BETWEEN))
 

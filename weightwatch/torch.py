@@ -21,7 +21,8 @@ from ._compat import require
 torch = require("torch", "weightwatch.torch")
 
 from .adapters import to_network  # noqa: E402
-from .monitor import StoppingReason, Watcher  # noqa: E402
+from .verdict import StoppingReason  # noqa: E402
+from .watch import Watcher  # noqa: E402
 
 
 __all__ = ["WeightWatch", "StoppingReason", "is_plain_torch_chain"]

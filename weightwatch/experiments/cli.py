@@ -14,14 +14,16 @@ def cmd_fit(args) -> int:
     import shlex
 
     from . import protocol as ev
-    from .. import domain
+    from .. import domain, runs
     from ..pretrained import family_signature
     from .shipping import render_card, split_runs
     from .._files import check_output_dir
     from ..errors import OutputPathError
     from ..features import get_extractor
     from ..zoo.storage import Zoo
-    from ..predictors.persist import MANIFEST, save_predictor
+    from ..inference import ACCURACY
+    from ..predictors.persist import MANIFEST
+    from .packaging import package_predictor
 
     check_output_dir(args.out)  # before the fit, not after it
     if (Path(args.out) / MANIFEST).exists() and not args.overwrite:
@@ -48,7 +50,7 @@ def cmd_fit(args) -> int:
     tr, te = res.train_idx, res.test_idx
     first = zoo.network(0)
     facts = domain.facts(first)  # a zoo of a family with BatchNormalization: its predictor's domain admits it
-    envelope = domain.fit(X[tr], names, num_classes=facts.num_classes or 2, normalisation=bool(facts.normalisation),
+    envelope = domain.fit(X[tr], names, num_classes=facts.num_classes or runs.DEFAULT_NUM_CLASSES, normalisation=bool(facts.normalisation),
                           input_range=zoo.manifest.get("input_range") or domain.ZOO_INPUT_RANGE)
     metrics["in_domain_heldout"] = domain.in_domain_rate(envelope, X[te])
     name = args.name or f"{arch}-{args.features}-{args.predictor}"
@@ -60,13 +62,13 @@ def cmd_fit(args) -> int:
                                         f"--predictor {args.predictor} --epochs {args.epochs}",
             "scope": [f"Networks of the `{arch}` family (the layer signature in the manifest's `family`), on data "
                       "like the zoo's; elsewhere the monitor flags it out of domain."]}
-    save_predictor(res.model, args.out, name=name, feature_set=args.features, feature_names=res.feature_names,
-                   architecture_family=arch,
-                   zoo_summary={"path": str(zoo.path), "runs": zoo.n_runs, "rows_train": res.n_train,
-                                "rows_test": res.n_test, "runs_train": int(len(set(groups[tr]))), "build": build},
-                   metrics=metrics, overwrite=args.overwrite,
-                   extra={"split": split_runs(groups, tr, te), "domain": envelope, "card": card,
-                          "family": {"architecture": arch, "signature": family_signature(first)}})
+    package_predictor(res.model, args.out, name=name, role=ACCURACY, feature_set=args.features,
+                      feature_names=res.feature_names, family=arch,
+                      zoo_summary={"path": str(zoo.path), "runs": zoo.n_runs, "rows_train": res.n_train,
+                                   "rows_test": res.n_test, "runs_train": int(len(set(groups[tr]))), "build": build},
+                      metrics=metrics, overwrite=args.overwrite, optimizers=None,  # as before: not checked
+                      extra={"split": split_runs(groups, tr, te), "domain": envelope, "card": card,
+                             "family": {"architecture": arch, "signature": family_signature(first)}})
     card_path = render_card(args.out, args.out)
     print(json.dumps({"out": args.out, "card": str(card_path), "metrics": metrics}, indent=2))
     return 0

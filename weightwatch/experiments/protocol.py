@@ -17,7 +17,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .. import runs
+from .. import policy, runs
 from ..errors import InvalidArgumentError
 from ..zoo.architectures import PAPER_WEIGHT_INITIALIZERS, canonical_initializer
 from ..network import LayerWeights, Network
@@ -292,7 +292,8 @@ def final_accuracy(zoo) -> dict:
     return runs.final_accuracy(zoo.metrics).to_dict()
 
 
-def early_forecast(zoo, epochs: Sequence[int] | None = None, *, num_classes=10, chance_margin=0.1,
+def early_forecast(zoo, epochs: Sequence[int] | None = None, *, num_classes=runs.DEFAULT_NUM_CLASSES,
+                   chance_margin=runs.DOOMED_MARGIN,
                    max_false_stop=0.01, seed=0, feature_set="W_L") -> list:
     """Predict the FINAL test accuracy from the weights at epoch k, for each k.
 
@@ -300,6 +301,8 @@ def early_forecast(zoo, epochs: Sequence[int] | None = None, *, num_classes=10, 
     threshold chosen on the training split so that at most ``max_false_stop``
     of healthy training runs are stopped, and on held-out runs the doomed
     recall, healthy false-stop rate and fraction of training compute saved.
+    Runs are labelled by :func:`weightwatch.runs.label` (``chance_margin``: its doom margin) and a held-out
+    run is stopped by the stop policy (:mod:`weightwatch.policy`) on its one check at epoch k.
     """
     from sklearn.metrics import roc_auc_score
 
@@ -313,7 +316,6 @@ def early_forecast(zoo, epochs: Sequence[int] | None = None, *, num_classes=10, 
     groups_all = np.array(sorted(finals))
     tr_idx, te_idx = split_rows(groups_all, seed=seed)
     train_runs, test_runs = set(groups_all[tr_idx]), set(groups_all[te_idx])
-    doomed_level = runs.chance(num_classes) + chance_margin
     # compute per run ~ train_fraction x epochs (steps)
     out = []
     for k in epochs:
@@ -329,17 +331,19 @@ def early_forecast(zoo, epochs: Sequence[int] | None = None, *, num_classes=10, 
         te = np.array([r in test_runs for r in run_ids])
         model = GBMPredictor(**{**DEFAULT_PARAMS["gbm"], **FIXED_PARAMS["gbm"]}).fit(X[tr], y[tr])
         p_te = model.predict(X[te])
-        doomed_tr, doomed_te = y[tr] < doomed_level, y[te] < doomed_level
+        doomed_te = runs.doomed(y[te], num_classes, chance_margin)
+        healthy_tr, healthy_te = (runs.healthy(y[tr], num_classes, chance_margin),
+                                  runs.healthy(y[te], num_classes, chance_margin))
         # threshold from out-of-fold predictions would be stricter; in-sample GBM predictions are optimistic,
         # so take the threshold from CV predictions on the training split
         oof = np.empty(tr.sum())
         for f_tr, f_va in group_kfold(run_ids[tr], n_splits=3, seed=seed):
             m = GBMPredictor(**{**DEFAULT_PARAMS["gbm"], **FIXED_PARAMS["gbm"]}).fit(X[tr][f_tr], y[tr][f_tr])
             oof[f_va] = m.predict(X[tr][f_va])
-        healthy_scores = np.sort(oof[~doomed_tr])
+        healthy_scores = np.sort(oof[healthy_tr])
         n_allowed = int(np.floor(max_false_stop * len(healthy_scores)))
         threshold = float(healthy_scores[n_allowed]) if len(healthy_scores) > n_allowed else 0.0
-        stop = p_te < threshold
+        stop = policy.first_stop(policy.below_threshold(p_te, threshold)[:, None], patience=1) >= 0
         total = (frac[te] * final_epoch).sum()
         saved = (frac[te][stop] * (final_epoch - k)).sum() / total if total > 0 else 0.0
         auroc = float(roc_auc_score(doomed_te, -p_te)) if 0 < doomed_te.sum() < len(doomed_te) else float("nan")
@@ -348,7 +352,7 @@ def early_forecast(zoo, epochs: Sequence[int] | None = None, *, num_classes=10, 
             "tau": float(kendall_tau(y[te], p_te)), "doomed_fraction": float(doomed_te.mean()),
             "auroc": auroc, "threshold": threshold,
             "doomed_recall": float(stop[doomed_te].mean()) if doomed_te.any() else float("nan"),
-            "healthy_false_stop": float(stop[~doomed_te].mean()) if (~doomed_te).any() else float("nan"),
+            "healthy_false_stop": float(stop[healthy_te].mean()) if healthy_te.any() else float("nan"),
             "compute_saved": float(saved),
         })
     return out

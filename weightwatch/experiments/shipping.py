@@ -17,12 +17,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import runs
+from .. import policy, runs
 from ..features import agnostic_from_wl
 from .._files import atomic_write_text
 from . import protocol as ev
-from ..predictors import (GBMPredictor, evaluate, group_kfold, kendall_tau, load_predictor, save_predictor,
-                          summarize_folds)
+from ..inference import ACCURACY, DOOM, FORECASTER
+from ..predictors import GBMPredictor, evaluate, group_kfold, kendall_tau, load_predictor, summarize_folds
+from .packaging import package_predictor
 from ..zoo.storage import build_records
 
 PAPER_CNN_LAYERS = 4
@@ -82,7 +83,7 @@ def write_table(zoo, path) -> dict:
         X = X.astype(np.float32)
     arrays = {"W_L": X, "W_L_names": np.array(names),
               "n_params": np.array(zoo.n_params),
-              "num_classes": np.array(domain.facts(zoo.network(0)).num_classes or 10),
+              "num_classes": np.array(domain.facts(zoo.network(0)).num_classes or runs.DEFAULT_NUM_CLASSES),
               "input_range": np.array(zoo.manifest.get("input_range") or domain.ZOO_INPUT_RANGE, np.float64)}
     for c, v in cols.items():
         arrays[f"m:{c}"] = v.astype(str) if v.dtype == object else v
@@ -116,7 +117,7 @@ class Table:
             self.names = [str(n) for n in z["W_L_names"]]
             self.n_params = int(z["n_params"])
             # tables written before these were recorded are all of 10-class networks on [-1, 1] inputs
-            self.num_classes = int(z["num_classes"]) if "num_classes" in z.files else 10
+            self.num_classes = int(z["num_classes"]) if "num_classes" in z.files else runs.DEFAULT_NUM_CLASSES
             self.input_range = tuple(float(v) for v in z["input_range"]) if "input_range" in z.files else (-1.0, 1.0)
             self.metrics = pd.DataFrame({k[2:]: z[k] for k in z.files if k.startswith("m:")})
             self.bn = z["BN"].astype(np.float64) if "BN" in z.files else None
@@ -398,12 +399,12 @@ def build_pretrained(tables_dir, out, *, seed=0, paper_cnn=PAPER_CNN_TABLES, par
         envelope = domain.fit(X[tr], names, normalisation=normalisation, **_data_domain(of or paper.values()),
                               parts=None if parts is None else np.asarray(parts)[tr])
         metrics["in_domain_heldout"] = domain.in_domain_rate(envelope, X[te])
-        save_predictor(model, target, name=name, feature_set=feature_set, feature_names=names,
-                       architecture_family=family,
-                       zoo_summary={"zoos": zoos, "rows_train": int(len(tr)), "rows_test": int(len(te)),
-                                    "runs_train": int(len(set(groups[tr]))), "seed": seed},
-                       metrics=metrics, overwrite=True,
-                       extra={"split": split_runs(groups, tr, te), "domain": envelope, **(extra or {})})
+        package_predictor(model, target, name=name, role=ACCURACY, feature_set=feature_set, feature_names=names,
+                          family=family,
+                          zoo_summary={"zoos": zoos, "rows_train": int(len(tr)), "rows_test": int(len(te)),
+                                       "runs_train": int(len(set(groups[tr]))), "seed": seed},
+                          metrics=metrics, extra={"split": split_runs(groups, tr, te), "domain": envelope,
+                                                  **(extra or {})})
         summary[name] = metrics
 
     def split_metrics(summ, coverage):
@@ -668,7 +669,7 @@ def build_forecaster(paper: dict, out, *, seed=0, params=None, budget=FALSE_STOP
 
 
 def _save_trajectory_model(model, name, names, paper, out, X_tr, X_te, groups, tr, te, runs_train, seed, checks,
-                           metrics, extra) -> dict:
+                           metrics, extra, role=FORECASTER) -> dict:
     """Save a model fitted on the trajectories' checkpoints (forecaster, doom model) with its split and its
     domain envelope, which it returns; ``metrics`` gains the held-out rows' in-domain rate."""
     from .. import domain
@@ -679,13 +680,12 @@ def _save_trajectory_model(model, name, names, paper, out, X_tr, X_te, groups, t
     i = names.index("progress")
     envelope["features"]["lo"][i], envelope["features"]["hi"][i] = 0.0, 1.0
     metrics["in_domain_heldout"] = domain.in_domain_rate(envelope, X_te)
-    save_predictor(model, Path(out) / name, name=name, feature_set="W_L", feature_names=names,
-                   architecture_family="paper-cnn",
-                   zoo_summary={"zoos": {ds: t.build for ds, t in paper.items()}, "rows_train": int(len(tr)),
-                                "rows_test": int(len(te)), "runs_train": runs_train, "seed": seed,
-                                "checks": list(checks)},
-                   metrics=metrics, overwrite=True,
-                   extra={"split": split_runs(groups, tr, te), "domain": envelope, **extra})
+    package_predictor(model, Path(out) / name, name=name, role=role, feature_set="W_L", feature_names=names,
+                      family="paper-cnn",
+                      zoo_summary={"zoos": {ds: t.build for ds, t in paper.items()}, "rows_train": int(len(tr)),
+                                   "rows_test": int(len(te)), "runs_train": runs_train, "seed": seed,
+                                   "checks": list(checks)},
+                      metrics=metrics, extra={"split": split_runs(groups, tr, te), "domain": envelope, **extra})
     return envelope
 
 
@@ -775,7 +775,7 @@ def build_doom_model(paper: dict, out, *, seed=0, params=None) -> dict:
                                          "progress": "epoch / planned epochs (zoo: k / 18)",
                                          "features": "the forecaster's (W_L now, its change since the start, "
                                                      "log10(1 + steps), progress), then the setup: log10 learning "
-                                                     "rate, largest dropout rate, optimizer kind"}})
+                                                     "rate, largest dropout rate, optimizer kind"}}, role=DOOM)
     _card(DOOM_PREDICTOR, "GBM classifier of the probability that a paper-CNN run ENDS doomed (final test "
           "accuracy < chance + 0.1), from the forecaster's features and the run's setup (learning rate, dropout, "
           "optimizer kind), as the callbacks read them from the framework. Logged as `ww_doom_probability`: "
@@ -827,7 +827,7 @@ def write_verdict_card(trajs: dict, model, train_runs, verdict: dict, out, envel
         feats = [t.forecast_features(k, held) for k in checks]
         upper = np.column_stack([model.predict(f) for f in feats]) + verdict["upper_offset"]
         inside = np.column_stack([domain.inside(envelopes, f) for f in feats])
-        stop = tj.stops((upper < threshold) & inside, patience, checks)
+        stop = tj.stops(policy.below_threshold(upper, threshold) & inside, patience, checks)
         in_domain_rates.append(inside.mean())
         rows[ds] = tj.rates(stop, t.final[held])
         pooled_stop.append(stop), pooled_final.append(t.final[held])
@@ -860,7 +860,7 @@ def write_verdict_card(trajs: dict, model, train_runs, verdict: dict, out, envel
              f"out-of-fold forecasts of the training split's runs for a false-stop budget of "
              f"{100 * verdict['false_stop_budget']:.1f}% (target {100 * verdict['false_stop_budget'] * SAFETY:.2f}% "
              "there); every number below is on runs the forecaster never trained on.", "",
-             "Doomed: final accuracy < chance + 0.1; healthy: final accuracy ≥ chance + 0.3. Checks are the zoo's "
+             f"{runs.LABELS} Checks are the zoo's "
              "checkpoints (epochs " + ", ".join(map(str, checks)) + " of 18); 'ever' is any of them. Compute "
              "saved: epochs not trained after a stop, over all epochs of the runs.", "",
              "| held-out runs | runs | doomed | healthy | doomed stopped by epoch 1 / 2 / 3 / ever | healthy stopped "

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .. import forecast, runs
+from .. import forecast, policy, runs
 
 #: Zoo checkpoints at which the forecaster is fitted and a verdict simulated (epoch 0 is the start,
 #: the final epoch is what is forecast).
@@ -104,23 +104,22 @@ def common_checks(trajs) -> tuple:
 
 
 def stops(below: np.ndarray, patience: int, checks=CHECKS) -> np.ndarray:
-    """Zoo epoch at which each run is stopped (``inf`` if never), from ``below`` (runs x checks)."""
-    at = runs.first_stop(below, patience)
+    """Zoo epoch at which each run is stopped (``inf`` if never), from ``below`` (runs x checks): the stop
+    policy (:func:`weightwatch.policy.first_stop`) replayed on every run."""
+    at = policy.first_stop(below, patience)
     epochs = np.asarray(checks, float)
     return np.where(at >= 0, epochs[np.maximum(at, 0)], np.inf)
 
 
 def threshold_for_budget(scores: np.ndarray, final: np.ndarray, budget: float, patience: int,
-                         num_classes: int = 10) -> float:
+                         num_classes: int = runs.DEFAULT_NUM_CLASSES) -> float:
     """Largest threshold t such that "score < t at ``patience`` consecutive checks" stops at most ``budget``
     of the healthy runs (``scores``: runs x checks, ``inf`` where a run has no check).
 
-    A run stops for every t above its level: the smallest, over windows of ``patience`` consecutive
-    checks, of the window's largest score. No healthy run: -inf (never stop).
+    A run stops for every t above its level (:func:`weightwatch.policy.stop_level`). No healthy run: -inf
+    (never stop).
     """
-    scores = np.asarray(scores, float)
-    need = min(max(int(patience), 1), scores.shape[1])
-    level = np.lib.stride_tricks.sliding_window_view(scores, need, axis=1).max(axis=2).min(axis=1)
+    level = policy.stop_level(scores, patience)
     h = np.sort(level[runs.healthy(final, num_classes)])
     if not len(h):
         return float("-inf")
@@ -128,7 +127,7 @@ def threshold_for_budget(scores: np.ndarray, final: np.ndarray, budget: float, p
     return float(h[allowed]) if allowed < len(h) else float("inf")
 
 
-def rates(stop_epoch: np.ndarray, final: np.ndarray, by=(1, 2, 3), num_classes: int = 10,
+def rates(stop_epoch: np.ndarray, final: np.ndarray, by=(1, 2, 3), num_classes: int = runs.DEFAULT_NUM_CLASSES,
           total_epochs: int = forecast.ZOO_EPOCHS) -> dict:
     """Doomed recall and healthy false-stop rate by epoch ``k`` and ever, and the compute saved."""
     doomed, healthy = runs.doomed(final, num_classes), runs.healthy(final, num_classes)

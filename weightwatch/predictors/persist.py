@@ -51,7 +51,7 @@ FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 SEAL = "manifest.sha256"
 #: Optional top-level manifest sections (see ``save_predictor(extra=...)``).
-EXTRA_SECTIONS = ("split", "domain", "verdict", "forecast", "card", "family")
+EXTRA_SECTIONS = ("split", "domain", "verdict", "forecast", "card", "family", "role", "optimizers")
 #: Top-level keys save_predictor always writes; the first group must be present to load.
 REQUIRED_KEYS = ("format", "format_version", "name", "predictor_class", "params", "feature_set",
                  "feature_names", "n_features", "files")
@@ -121,7 +121,9 @@ def save_predictor(
         ``verdict``: doom thresholds; ``forecast``: how epochs map to runs;
         ``card``: the text of its card; ``family``: the architecture and
         layer signature of the networks it was fitted on, by which the
-        predictor path matches it to a network).
+        predictor path matches it to a network; ``role``: what it predicts,
+        ``"accuracy"``, ``"forecaster"`` or ``"doom"``; ``optimizers``: the
+        optimizers and learning-rate range of its zoos).
 
     Returns
     -------

@@ -16,6 +16,7 @@ import numpy as np
 
 from .. import runs
 from ..features import layer_stats
+from ..policy import below_threshold
 from ..stats import BIAS, STAT
 from .bounds import interval_bounds, is_plain_chain, is_relu_network, total_l2_norm
 from .types import Finding, Reason, Rule, RuleContext, Severity
@@ -236,7 +237,7 @@ def near_chance(ctx: RuleContext):
     p = ctx.predicted_accuracy
     if p is None or not np.isfinite(p):
         return None
-    limit = runs.chance(ctx.num_classes) + float(ctx.options.get("chance_margin") or runs.DOOMED_MARGIN)
+    limit = runs.doom_line(ctx.num_classes, ctx.options.get("chance_margin") or runs.DOOMED_MARGIN)
     if p >= limit:
         return None
     return Finding(
@@ -260,10 +261,8 @@ def forecast_doomed(ctx: RuleContext):
     if ctx.forecast is None:
         return None
     hi = float(ctx.forecast if ctx.forecast_interval is None else ctx.forecast_interval[1])
-    if not np.isfinite(hi):
-        return None
-    limit = float(ctx.options.get("forecast_threshold", runs.chance(ctx.num_classes) + runs.DOOMED_MARGIN))
-    if hi >= limit:
+    limit = float(ctx.options.get("forecast_threshold", runs.doom_line(ctx.num_classes)))
+    if not below_threshold(hi, limit):
         return None
     return Finding(
         "forecast_doomed", Reason.FORECAST_DOOMED, Severity.DOOMED,

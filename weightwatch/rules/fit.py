@@ -36,7 +36,7 @@ def _bias_max_columns(zoo) -> tuple:
 def _run_labels(zoo, num_classes: int, chance_margin: float) -> dict:
     """modeldir -> True when the run's final accuracy is below chance + margin."""
     finals = runs.final_accuracy(zoo.metrics)
-    return dict(zip(finals.index, finals.to_numpy() < runs.chance(num_classes) + chance_margin))
+    return dict(zip(finals.index, runs.doomed(finals.to_numpy(), num_classes, chance_margin)))
 
 
 def _rows(zoo, epoch, num_classes, chance_margin):
@@ -61,7 +61,7 @@ def _prf(pred: np.ndarray, y: np.ndarray) -> tuple:
     return precision, recall, f1
 
 
-def fit_dying_relu_thresholds(zoo, epoch=None, chance_margin: float = 0.1, num_classes: int = 10,
+def fit_dying_relu_thresholds(zoo, epoch=None, chance_margin: float = 0.1, num_classes: int = runs.DEFAULT_NUM_CLASSES,
                               test_fraction: float = 0.3, seed: int = 0, grid: int = 60,
                               min_precision: float = 0.9, min_support: int = 5) -> dict:
     """Learn (t_first, t_last) of the dying-ReLU rule from a zoo.
@@ -139,11 +139,10 @@ def fit_dying_relu_thresholds(zoo, epoch=None, chance_margin: float = 0.1, num_c
 
 
 def rule_false_alarms(zoo, rules=("dying_relu", "dead_units", "output_collapse", "exploding_norm"),
-                      healthy_min_accuracy: float = 0.5, input_range=(-1.0, 1.0), max_runs: int | None = None,
-                      thresholds: dict | None = None, num_classes: int = 10) -> dict:
-    """Per rule: fraction of healthy runs (final accuracy >= ``healthy_min_accuracy``) flagged
-    (any severity) at any checkpoint from epoch 1 on, and fraction of failed runs (doomed:
-    :func:`weightwatch.runs.doomed`) flagged."""
+                      input_range=(-1.0, 1.0), max_runs: int | None = None,
+                      thresholds: dict | None = None, num_classes: int = runs.DEFAULT_NUM_CLASSES) -> dict:
+    """Per rule: fraction of healthy runs flagged (any severity) at any checkpoint from epoch 1 on, and
+    fraction of failed runs flagged (healthy, doomed: :func:`weightwatch.runs.label`)."""
     from ..plugins import get_registry
     from ..zoo.storage import Zoo
 
@@ -169,7 +168,7 @@ def rule_false_alarms(zoo, rules=("dying_relu", "dead_units", "output_collapse",
                     if table[r].obj(ctx) is not None:
                         flagged[r].add(modeldir)
                 history.append({"epoch": epoch, "l2_norm": total_l2_norm(net)})
-    healthy = {d for d in run_ids if final[d] >= healthy_min_accuracy}
+    healthy = {d for d in run_ids if runs.healthy(final[d], num_classes)}
     failed = {d for d in run_ids if runs.doomed(final[d], num_classes)}
     return {
         "healthy_runs": len(healthy),

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Optional, Sequence
 
 from ..network import Network
+from ..runs import DEFAULT_NUM_CLASSES
 
 
 class Severity(enum.IntEnum):
@@ -84,7 +85,7 @@ class RuleContext:
     network: Network
     epoch: int
     predicted_accuracy: Optional[float] = None
-    num_classes: int = 10
+    num_classes: int = DEFAULT_NUM_CLASSES
     input_range: Optional[tuple] = None  # None: not declared by the user (interval rules then only warn)
     history: Sequence = ()  # earlier epochs' records (dicts), oldest first
     options: dict = field(default_factory=dict)

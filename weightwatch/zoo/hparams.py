@@ -13,6 +13,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from ..errors import InvalidArgumentError
+from ..ranges import DEFAULT_LEARNING_RATE, DEFAULT_OPTIMIZER
 
 __all__ = ["DEFAULT_RANGES", "CONFIG_KEYS", "sample_configs", "validate_ranges"]
 
@@ -28,7 +29,7 @@ __all__ = ["DEFAULT_RANGES", "CONFIG_KEYS", "sample_configs", "validate_ranges"]
 #: ``init_std`` is the stddev used only by the ``random_normal`` and
 #: ``truncated_normal`` initializers (ignored by the others).
 DEFAULT_RANGES: dict[str, dict[str, Any]] = {
-    "learning_rate": {"dist": "log_uniform", "low": 1e-3, "high": 0.5},
+    "learning_rate": dict(DEFAULT_LEARNING_RATE),
     "l2reg": {"dist": "log_uniform", "low": 1e-8, "high": 1e-3},
     "dropout": {"dist": "uniform", "low": 0.0, "high": 0.7},
     "init_std": {"dist": "log_uniform", "low": 1e-2, "high": 0.5},
@@ -39,7 +40,7 @@ DEFAULT_RANGES: dict[str, dict[str, Any]] = {
     "b_init": {"dist": "constant", "value": "zeros"},
     "activation": {"dist": "choice", "values": ("relu", "tanh")},
     "train_fraction": {"dist": "choice", "values": (0.1, 0.25, 0.5, 1.0)},
-    "optimizer": {"dist": "constant", "value": "adam"},
+    "optimizer": dict(DEFAULT_OPTIMIZER),
 }
 
 #: Keys of every sampled configuration dict.

@@ -41,6 +41,7 @@ from .. import runs
 from ..adapters.flat import FlatWeights, group_layers, is_normalisation, read_layout, write_layout
 from .._files import SUMS, fsync_dir, fsync_file, verify_sums, write_sums
 from ..errors import InvalidArgumentError, ZooFormatError
+from ..ranges import build_records  # noqa: F401  (its home was here; zoo readers import it from here)
 from ..network import Network
 from ..stats import N_STATS, PER_LAYER, TENSORS, row_stats
 from .architectures import canonical_initializer
@@ -264,14 +265,6 @@ def merge_zoos(sources: Sequence, out, manifest: dict | None = None, *, replace:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
-
-
-def build_records(build: dict) -> list:
-    """The build specs behind a zoo's ``build`` record: its own, or a merged zoo's sources' (which share family
-    and dataset), never empty."""
-    build = build if isinstance(build, dict) else {}
-    merged = [b for b in (build.get("merged") or []) if isinstance(b, dict)]
-    return merged or [build]
 
 
 def _merged_manifest(sources, metrics, out) -> dict:

@@ -1,0 +1,154 @@
+"""The framework-neutral core of the training callbacks (:class:`Watcher`).
+
+The Keras, torch and Lightning callbacks are thin subclasses: they read the framework's model into a
+:class:`~weightwatch.network.Network` and stop the framework's way; the check cadence, never crashing the
+user's training, the notes and the stop itself live here, around one :class:`~weightwatch.monitor.Monitor`.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from typing import Optional
+
+from .errors import InvalidArgumentError
+from .monitor import Monitor, _optimizer_facts
+from .verdict import StoppingReason, Verdict, WeightWatchWarning
+
+log = logging.getLogger("weightwatch.monitor")
+
+__all__ = ["Watcher"]
+
+
+class Watcher:
+    """Framework-neutral core of the training callbacks (a mixin).
+
+    Owns what every framework adapter shares: the Keras-``EarlyStopping``
+    style options, the check cadence (``every``), never crashing the user's
+    training (one warning, then disabled, unless ``strict``), the verbose line,
+    the one-time notes (out of domain, nothing to check) and the stop
+    decision. Adapters supply the network and their own way to log and to stop.
+    """
+
+    framework = "weightwatch"
+
+    def _setup_watch(self, predictor="auto", every: int = 1, stop_on_doom: bool = False, patience: int = 2,
+                     start_from_epoch: int = 1, min_delta: float = 0.02, input_range=None,
+                     log_stats: bool = False, strict: bool = False, verbose: int = 0, rules="all",
+                     **monitor_options) -> None:
+        if every < 1:
+            raise InvalidArgumentError(f"every must be >= 1, got {every}")
+        self.every = int(every)
+        self.stop_on_doom = bool(stop_on_doom)
+        self.strict = bool(strict)
+        self.verbose = int(verbose)
+        self.monitor = Monitor(predictor=predictor, rules=rules, patience=patience,
+                               start_from_epoch=start_from_epoch, min_delta=min_delta, input_range=input_range,
+                               strict=strict, log_stats=log_stats, **monitor_options)
+        self._reset_watch()
+
+    def _reset_watch(self) -> None:
+        self.stopped_epoch = None
+        self.stopping_reason = StoppingReason.NOT_STOPPED
+        self.stopping_message = ""
+        self.verdict = None
+        self._disabled = False
+        self._said: set = set()
+
+    def _say(self, key: str, text: str) -> None:
+        """A note shown once per run: printed when verbose, logged otherwise."""
+        if key in self._said:
+            return
+        self._said.add(key)
+        if self.verbose:
+            print(text, flush=True)
+        log.warning("%s", text)
+
+    def _begin(self, read_network) -> None:
+        """Start a run: forget the last one and record the weights at its start; never fails the user's
+        training."""
+        self.monitor.reset()
+        self._reset_watch()
+        try:
+            self.monitor.start(read_network())
+        except Exception as exc:  # noqa: BLE001 - e.g. a model not built yet: the forecast then lacks the start
+            if self.strict:
+                raise
+            log.debug("weightwatch: initial weights not read (%s: %s)", type(exc).__name__, exc)
+
+    def _watch(self, epoch: int, read_network, plain_chain, steps=None, optimizer=None) -> Optional[Verdict]:
+        """Check after ``epoch`` completed epochs; None when skipped or disabled.
+
+        ``read_network()`` returns the Network, ``plain_chain()`` whether the
+        interval-bound rules are sound for the model, ``steps`` the optimizer
+        steps so far (None if unknown). Sets ``stopped_epoch`` when the run is
+        doomed and ``stop_on_doom`` is on.
+        """
+        if self._disabled or epoch % self.every:
+            return None
+        try:
+            network = read_network()
+            if not len(network):
+                self._disabled = True
+                self._say("empty", f"weightwatch: nothing can be checked in this model: it has no layer the "
+                          f"{self.framework} adapter reads (conv, dense); the callback is off for this run")
+                return None
+            verdict = self.monitor.step(network, epoch, options={"plain_chain": plain_chain()}, steps=steps,
+                                        optimizer=_optimizer_facts(optimizer))
+        except Exception as exc:  # noqa: BLE001 - never crash the user's training
+            if self.strict:
+                raise
+            self._disabled = True
+            warnings.warn(f"weightwatch: the {self.framework} callback failed ({type(exc).__name__}: {exc}) and "
+                          "is disabled for the rest of this run (pass strict=True to raise)", WeightWatchWarning,
+                          stacklevel=3)
+            return None
+        self.verdict = verdict
+        if verdict.note and self.verbose and "note" not in self._said:  # which predictor, once (logged anyway)
+            self._said.add("note")
+            print(f"weightwatch: {verdict.note}", flush=True)
+        if verdict.in_domain is False:
+            self._say("domain", f"weightwatch: predicted accuracy is not calibrated for this model: "
+                      f"{verdict.domain_reason}; ww_in_domain = 0, and its numbers will never stop the run")
+        if self.verbose:
+            print(verdict.line(), flush=True)
+        else:
+            log.info("%s", verdict.line())
+        if verdict.doomed and self.stop_on_doom and self.stopped_epoch is None:
+            self.stopped_epoch = epoch
+            self.stopping_reason = verdict.stopping_reason
+            self.stopping_message = verdict.message
+            log.warning("weightwatch: stopping training after epoch %d: %s", epoch, verdict.message)
+        return verdict
+
+    @staticmethod
+    def _log_values(verdict: Verdict) -> dict:
+        """What the callbacks log per check: ``ww_pred_accuracy``, ``ww_pred_final_accuracy``,
+        ``ww_doom_probability``, ``ww_in_domain``, ..."""
+        nan = float("nan")
+        p, f, d = verdict.predicted_accuracy, verdict.forecast, verdict.doom_probability
+        return {"ww_pred_accuracy": nan if p is None else float(p),
+                "ww_pred_final_accuracy": nan if f is None else float(f),
+                "ww_doom_probability": nan if d is None else float(d),
+                "ww_in_domain": nan if verdict.in_domain is None else float(verdict.in_domain),
+                "ww_doomed": float(verdict.doomed), "ww_status": float(int(verdict.status))}
+
+    @property
+    def stopping_reason_message(self) -> Optional[str]:
+        """Lightning's name for :attr:`stopping_message` (None until stopped)."""
+        return self.stopping_message or None
+
+    @property
+    def history(self):
+        """The monitor's history as a pandas DataFrame."""
+        return self.monitor.history_frame()
+
+    def state_dict(self) -> dict:
+        return {"monitor": self.monitor.state_dict(), "stopped_epoch": self.stopped_epoch,
+                "stopping_reason": self.stopping_reason.name, "stopping_message": self.stopping_message}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.monitor.load_state_dict(state.get("monitor", {}))
+        self.stopped_epoch = state.get("stopped_epoch")
+        self.stopping_reason = StoppingReason[state.get("stopping_reason", "NOT_STOPPED")]
+        self.stopping_message = state.get("stopping_message", "")
