@@ -155,7 +155,14 @@ def main(argv=None) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps({**out, **groups}, indent=2, default=float))
     if args.cards:
-        for path in pv.write_cards(args.pretrained, out, groups, runs_total):
+        def plain(v):
+            return {k: plain(x) for k, x in v.items()} if isinstance(v, dict) else (
+                None if isinstance(v, float) and not np.isfinite(v) else v)
+
+        measured = {"command": "python benchmarks/verdicts_plain.py --cards", "runs": runs_total,
+                    "headline": plain(out), "groups": plain(groups)}
+        (Path(args.pretrained) / pv.MEASURED).write_text(json.dumps(measured, indent=1, default=float) + "\n")
+        for path in pv.write_cards(args.pretrained):
             print(f"wrote {path}")
     return 0
 

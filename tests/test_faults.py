@@ -391,7 +391,7 @@ def test_predictor_outside_the_pretrained_directory_says_where_it_came_from(mode
     assert code == 0, err
     assert f"[{POOLED} from {(tmp_path / 'somewhere' / 'mine').resolve()}]" in out
     assert_one_error(run(capsys, "predict", models / "good.keras", "--predictor", "../../nowhere"),
-                     "predictor directory", "nowhere does not exist")
+                     "predictor path", "nowhere' does not exist")
     with pytest.raises(pretrained.PretrainedNotFoundError, match="is not a shipped predictor's name"):
         pretrained.load("../../somewhere/mine")
 

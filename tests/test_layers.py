@@ -14,10 +14,10 @@ PACKAGE = Path(__file__).resolve().parents[1] / "weightwatch"
 # lowest first; a module may import from its own layer and the ones before it
 LAYERS = (
     ("core", ("_version", "_argtypes", "_compat", "_files", "errors", "network", "stats", "features", "adapters",
-              "plugins", "hookspecs", "modelfile", "policy", "ranges", "runs", "builtin", "builtin.adapters", "builtin.extractors")),
+              "plugins", "hookspecs", "modelfile", "policy", "ranges", "runs", "evidence", "builtin", "builtin.adapters", "builtin.extractors")),
     ("zoo", ("zoo", "builtin.datasets", "builtin.architectures")),
     ("predictors", ("predictors",)),
-    ("pretrained", ("domain", "forecast", "inference", "pretrained")),
+    ("pretrained", ("domain", "forecast", "inference", "pretrained", "verdict_models")),
     ("monitor", ("rules", "rules_fit", "builtin.rules", "verdict", "history", "monitor_models", "monitor", "watch")),
     ("callbacks", ("keras", "torch", "lightning")),
     ("experiments", ("experiments",)),

@@ -22,7 +22,12 @@ from weightwatch.predictors import kendall_tau
 ROOT = Path(__file__).resolve().parent.parent
 TABLES = ROOT / "zoo_tables"
 SHIPPED = ROOT / "pretrained"
-NAMES = sorted(p.name for p in SHIPPED.iterdir() if (p / "manifest.json").is_file())
+ALL = sorted(p.name for p in SHIPPED.iterdir() if (p / "manifest.json").is_file())
+#: The verdict models record their parts of the calibration zoo by count and hash (test below); the others list
+#: their training and held-out run ids.
+VERDICT = [n for n in ALL if json.loads((SHIPPED / n / "manifest.json").read_text()).get("role", "").startswith(
+    "verdict")]
+NAMES = [n for n in ALL if n not in VERDICT]
 
 pytestmark = pytest.mark.skipif(not TABLES.is_dir(), reason="zoo_tables/ is in the source tree only")
 
@@ -112,6 +117,26 @@ def test_doom_model_auroc_is_computed_on_heldout_runs_of_the_forecasters_split(t
     auc = roc_auc_score(doomed[held], model.predict(t.doom_features(1, held)))
     assert auc == pytest.approx(m["metrics"]["doomed_auroc"]["shapes"]["1"], abs=1e-9)
     assert abs(roc_auc_score(doomed, model.predict(t.doom_features(1))) - auc) > 1e-6
+
+
+@pytest.mark.parametrize("name", VERDICT)
+def test_verdict_models_record_three_disjoint_parts_of_the_calibration_zoo(name):
+    """fit, choose and measure: each run of the committed evidence tables is in exactly one part (a function of
+    its id), and the manifest's counts and hashes are those of the tables' runs."""
+    import hashlib
+
+    from weightwatch.experiments import plain_verdicts
+    from weightwatch.experiments.calibration import part_of
+
+    split = manifest(name)["split"]
+    table = plain_verdicts.load_table(None, TABLES / "evidence", build=False)
+    run_ids = sorted(set(str(r) for r in table["run"]))
+    parts = {p: sorted(r for r in run_ids if part_of(r) == p) for p in ("fit", "choose", "measure")}
+    assert sum(len(v) for v in parts.values()) == len(run_ids)  # disjoint and complete
+    for p, ids in parts.items():
+        assert split[p]["runs"] == len(ids) > 100
+        assert split[p]["sha256"] == hashlib.sha256("\n".join(ids).encode()).hexdigest()
+    assert manifest(name)["metrics"]["chosen_on_choose"]  # settings chosen on the choose part, recorded
 
 
 def test_readme_predictor_table_is_generated_from_the_manifests():

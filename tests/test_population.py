@@ -481,7 +481,9 @@ def test_batchnorm_maxpool_cnn_matches_keras(data):
         assert r.final.test_accuracy == pytest.approx(acc, abs=1e-6)  # inference: the moving averages
         logits = model.predict(xt, batch_size=len(xt), verbose=0)
         ce = keras.losses.SparseCategoricalCrossentropy(from_logits=True)(yt, logits)
-        assert r.final.test_loss == pytest.approx(float(ce), rel=1e-4)
+        # float32 rounding over two epochs: on keras 3.15 / tensorflow 2.21 the relative difference of this loss
+        # (3.17, random labels) is 1.1e-4, before and after the population's epoch logs were added
+        assert r.final.test_loss == pytest.approx(float(ce), rel=3e-4)
     assert all(r.status == "ok" for r in res)
 
 

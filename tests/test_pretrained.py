@@ -184,7 +184,8 @@ def test_predictor_path_is_searched_in_order_and_matched_by_family(own_pretraine
 
 
 def test_doom_probability_needs_the_setup_and_the_domain(rng, monkeypatch):
-    """The shipped doom model is used for a paper CNN when its optimizer and dropout are known and in its domain."""
+    """The paper-CNN doom model (given by name: the default is the verdict doom model) is used when the run's
+    optimizer and dropout are known and in its domain."""
     from weightwatch import forecast
     from weightwatch.features import get_extractor
     from weightwatch.monitor import Monitor
@@ -197,7 +198,7 @@ def test_doom_probability_needs_the_setup_and_the_domain(rng, monkeypatch):
     adam = {"name": "Adam", "kind": "adam", "learning_rate": 1e-3}
 
     def p_doom(network, optimizer):
-        m = Monitor(rules=[], epochs=18)
+        m = Monitor(rules=[], epochs=18, doom_model=pretrained.DOOM_PREDICTOR, forecaster=pretrained.EARLY_PREDICTOR)
         m.start(network)
         v = m.step(network, 2, steps=80, optimizer=optimizer)
         assert m.history[-1]["doom_probability"] == v.doom_probability

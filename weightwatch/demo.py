@@ -4,8 +4,8 @@ A healthy configuration, a slow starter (a quarter of the training set:
 near chance for the first epochs, healthy at the end) and one that the zoo
 shows dies (ReLU, learning rate 0.4): all train with ``WeightWatchCallback(stop_on_doom=True)``,
 which prints the predicted accuracy now, the forecast of the final accuracy
-and the verdict every epoch, warns about the slow starter without stopping
-it, and stops the doomed run early. At the end: predicted vs actual test
+with its 90% interval, the doom probability and the verdict every epoch,
+and stops the doomed run early. At the end: predicted vs actual test
 accuracy.
 """
 
@@ -53,6 +53,8 @@ def _import_tensorflow_quietly() -> None:
 
 
 def run(epochs: int = 18, out=sys.stdout) -> list:
+    """Train the three runs; per run ``(name, epochs trained, predicted accuracy, its interval, actual accuracy,
+    stopped, seconds, the callback's history)``."""
     _import_tensorflow_quietly()
     import keras
     import numpy as np
@@ -82,11 +84,12 @@ def run(epochs: int = 18, out=sys.stdout) -> list:
         actual = float((np.argmax(logits, axis=1) == data.y_test).mean())
         pred = predict_accuracy(model)
         done = ww.stopped_epoch or epochs
-        summary.append((name, done, pred.accuracy, pred.interval, actual, ww.stopped_epoch is not None, took))
+        summary.append((name, done, pred.accuracy, pred.interval, actual, ww.stopped_epoch is not None, took,
+                        ww.history))
     print("\n=== summary (test set: 450 held-out digits) ===", file=out)
     print(f"{'run':8s} {'epochs':>6s} {'predicted':>10s} {'interval':>13s} {'actual':>7s} {'stopped':>8s} {'time':>6s}",
           file=out)
-    for name, done, pred, interval, actual, stopped, took in summary:
+    for name, done, pred, interval, actual, stopped, took, _ in summary:
         iv = f"{interval[0]:.2f}-{interval[1]:.2f}" if interval else "-"
         print(f"{name:8s} {done:6d} {pred:10.3f} {iv:>13s} {actual:7.3f} {'yes' if stopped else 'no':>8s} {took:5.1f}s",
               file=out)
@@ -95,14 +98,14 @@ def run(epochs: int = 18, out=sys.stdout) -> list:
 
 
 def pred_name() -> str:
-    from .pretrained import DOOM_PREDICTOR, EARLY_PREDICTOR, PAPER_CNN_PREDICTOR, manifest
+    from .pretrained import PAPER_CNN_PREDICTOR, VERDICT_DOOM_MODEL, VERDICT_FORECASTER_MODEL, manifest
 
     m = manifest(PAPER_CNN_PREDICTOR)
-    f = manifest(EARLY_PREDICTOR)["verdict"]
+    v = manifest(VERDICT_DOOM_MODEL)["verdict"]
     return (f"{PAPER_CNN_PREDICTOR} (accuracy now; held-out R² {m['metrics']['r2']['mean']:.3f} on its zoos), "
-            f"{EARLY_PREDICTOR} (final accuracy; stops when forecast + {f['upper_offset']:.3f} < "
-            f"{f['threshold']:.3f} twice in a row, pretrained/VERDICTS.md), {DOOM_PREDICTOR} (p_doom: probability "
-            "of ending doomed; ranks runs, never stops one)")
+            f"{VERDICT_FORECASTER_MODEL} (final accuracy and its 90% interval), {VERDICT_DOOM_MODEL} (p_doom: "
+            f"stops a run when it is at least {v['threshold']:.2f} at {v['patience']} checks in a row; "
+            "pretrained/plain-doom-gbm.md)")
 
 
 if __name__ == "__main__":

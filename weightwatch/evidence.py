@@ -31,6 +31,7 @@ from typing import Mapping, Optional, Sequence
 import numpy as np
 
 from .network import Network
+from .runs import DEFAULT_NUM_CLASSES
 
 __all__ = ["OPTIMIZER_KINDS", "names", "vector", "logged_metrics", "WEIGHT_FEATURES"]
 
@@ -125,7 +126,7 @@ def _dead(net: Network) -> list:
 def vector(network: Network, weight_row: np.ndarray, *, start: Optional[Network] = None,
            previous: Optional[Network] = None, epochs_since_previous: float = 1.0, logs: Optional[Mapping] = None,
            optimizer: Optional[Mapping] = None, dropout: Optional[float] = None, epoch: float = float("nan"),
-           epochs: Optional[float] = None, num_classes: int = 10) -> np.ndarray:
+           epochs: Optional[float] = None, num_classes: int = DEFAULT_NUM_CLASSES) -> np.ndarray:
     """One evidence row (in :func:`names` order) after ``epoch`` of ``epochs`` epochs.
 
     ``weight_row``: the network's :data:`WEIGHT_FEATURES`; ``start`` / ``previous``: the network at the start

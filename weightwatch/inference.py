@@ -18,12 +18,15 @@ import numpy as np
 from . import forecast, ranges
 from .errors import FeatureMismatchError, InvalidArgumentError, PredictorIntegrityError
 
-__all__ = ["ACCURACY", "DOOM", "FORECASTER", "ROLES", "LoadedPredictor", "Prediction", "apply", "as_loaded",
+__all__ = ["ACCURACY", "DOOM", "FORECASTER", "ROLES", "VERDICT_DOOM", "VERDICT_FORECASTER", "LoadedPredictor", "Prediction", "apply", "as_loaded",
            "features_for", "role_of"]
 
 ACCURACY, FORECASTER, DOOM = "accuracy", "forecaster", "doom"
+#: The verdict models (:mod:`weightwatch.verdict_models`): they read a run's evidence
+#: (:mod:`weightwatch.evidence`), for any architecture.
+VERDICT_DOOM, VERDICT_FORECASTER = "verdict-doom", "verdict-forecaster"
 #: What a predictor predicts (the manifest's ``role``).
-ROLES = (ACCURACY, FORECASTER, DOOM)
+ROLES = (ACCURACY, FORECASTER, DOOM, VERDICT_DOOM, VERDICT_FORECASTER)
 
 
 def role_of(manifest: Mapping, feature_names=None) -> str:

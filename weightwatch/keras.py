@@ -110,7 +110,7 @@ class WeightWatchCallback(Watcher, keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         done = int(epoch) + 1
         verdict = self._watch(done, lambda: to_network(self.model), self._plain_chain, steps=self._steps(),
-                              optimizer=getattr(self.model, "optimizer", None))
+                              optimizer=getattr(self.model, "optimizer", None), logs=logs)
         if verdict is None:
             return
         if logs is not None:

@@ -71,7 +71,8 @@ class WeightWatchCallback(Watcher, pl.Callback):
         done = int(trainer.current_epoch) + 1
         optimizers = getattr(trainer, "optimizers", None) or [None]
         verdict = self._watch(done, lambda: to_network(pl_module), lambda: _plain(pl_module),
-                              steps=int(trainer.global_step), optimizer=optimizers[0])
+                              steps=int(trainer.global_step), optimizer=optimizers[0],
+                              logs=getattr(trainer, "callback_metrics", None))
         if verdict is None:
             return
         for key, value in self._log_values(verdict).items():

@@ -94,6 +94,7 @@ class Monitor:
         monitor_models.check_given(predictor, forecaster, doom_model)
         self._rules = _resolve_rules(rules)
         self._models: Optional[monitor_models.Models] = None
+        self._judge = None  # the verdict models' view of this run (monitor_models.judge)
         self._run_epochs: Optional[int] = None
         self.reset()
 
@@ -103,6 +104,8 @@ class Monitor:
         self.history: list = []
         self._state = policy.PolicyState()
         self._init_network: Optional[Network] = None
+        if getattr(self, "_judge", None) is not None:
+            self._judge.reset()
 
     def plan(self, epochs: Optional[int]) -> None:
         """The planned length of this run, as the framework says (None: the constructor's ``epochs``)."""
@@ -113,6 +116,8 @@ class Monitor:
         try:
             network = _as_network(network)
             self._init_network = network if len(network) else None
+            if self._judge is not None:
+                self._judge.start(self._init_network)
         except Exception as exc:  # noqa: BLE001 - the start is optional information, never fatal
             self._guard.fail("reading the initial weights", exc)
 
@@ -132,47 +137,58 @@ class Monitor:
 
     # -------------------------------------------------------------------- step
     def step(self, network, epoch: int, options: Optional[dict] = None, steps: Optional[int] = None,
-             optimizer: Optional[dict] = None) -> Verdict:
+             optimizer: Optional[dict] = None, logs: Optional[dict] = None) -> Verdict:
         """Check the weights after ``epoch`` completed epochs and return the verdict.
 
         ``network`` is a Network or anything :func:`weightwatch.adapters.to_network` reads. ``options`` are
         passed to the rules (e.g. ``plain_chain``); ``steps`` is the number of optimizer steps so far,
-        ``optimizer`` what trains the network (``{"kind": "adam", "learning_rate": 1e-3}``), when known.
+        ``optimizer`` what trains the network (``{"kind": "adam", "learning_rate": 1e-3}``), ``logs`` what the
+        framework logged for the epoch (``{"loss": ..., "accuracy": ...}``), when known.
         """
         network, epoch = _as_network(network), int(epoch)
         models = self._models_for(network)
-        now = fc = p_doom = None
+        num_classes = self.num_classes or domain.facts(network).num_classes or runs.DEFAULT_NUM_CLASSES
+        now = fc = p_doom = doom_finding = None
         if not network.non_finite_tensors():
             how = dict(epoch=epoch, init=self._init_network, steps=steps, feature_set=self.features,
                        progress=forecast.progress(epoch, self.epochs), input_range=self.input_range)
             now = monitor_models.ask(self._guard, "predictor", models.predictor, network, optimizer=optimizer, **how)
-            fc = monitor_models.ask(self._guard, "forecaster", models.forecaster, network, optimizer=optimizer,
-                                    **how)
-            p_doom = monitor_models.doom_probability(self._guard, models.doom, network, optimizer, **how)
+            if self._judge is not None:
+                p_doom, doom_finding, fc = monitor_models.ask_verdict(
+                    self._guard, self._judge, network, epoch, name=self.forecaster_name or "", logs=logs,
+                    optimizer=optimizer, epochs=self.epochs, num_classes=num_classes)
+            if not monitor_models.uses_evidence(models.forecaster):
+                fc = monitor_models.ask(self._guard, "forecaster", models.forecaster, network,
+                                        optimizer=optimizer, **how)
+            if not monitor_models.uses_evidence(models.doom):
+                p_doom = monitor_models.doom_probability(self._guard, models.doom, network, optimizer, **how)
         used = [x for x in (now, fc) if x is not None]
         in_domain = None if not used else all(x.in_domain for x in used)
         domain_reason = next((x.domain_reason for x in used if not x.in_domain), "")
-        num_classes = self.num_classes or domain.facts(network).num_classes or runs.DEFAULT_NUM_CLASSES
+        old_fc = None if monitor_models.uses_evidence(models.forecaster) else fc  # forecast_doomed reads only these
         ctx = RuleContext(
             network=network, epoch=epoch, predicted_accuracy=None if now is None else now.accuracy,
             num_classes=num_classes, input_range=self.input_range, history=tuple(self.history),
             options={"forecast_threshold": self._forecast_threshold(num_classes),
                      "chance_margin": self.chance_margin, **(options or {})},
-            forecast=None if fc is None else fc.accuracy, forecast_interval=None if fc is None else fc.interval,
-            in_domain=in_domain)
-        findings = run_rules(self._rules, ctx, self._guard)
+            forecast=None if old_fc is None else old_fc.accuracy,
+            forecast_interval=None if old_fc is None else old_fc.interval, in_domain=in_domain)
+        findings = run_rules(self._rules, ctx, self._guard) + ([doom_finding] if doom_finding else [])
         self._state, decision, _ = policy.decide(self._policy, self._state, observation(epoch, now, findings))
         status, reasons, message = summarise(findings, decision)
         self.history.append(history.record(network, epoch, now, fc, p_doom, in_domain, domain_reason, status,
                                            reasons, message, findings, steps, self.log_stats))
         return Verdict(status, reasons, message, ctx.predicted_accuracy, None if now is None else now.interval,
-                       models.name, models.note, epoch, ctx.forecast, ctx.forecast_interval, in_domain,
-                       domain_reason, p_doom, decision.reason)
+                       models.name, models.note, epoch, None if fc is None else fc.accuracy,
+                       None if fc is None else fc.interval, in_domain, domain_reason, p_doom, decision.reason)
 
     def _models_for(self, network: Network) -> monitor_models.Models:
         if self._models is None:
             self._models = monitor_models.choose(network, self.predictor, self.forecaster, self.doom_model,
                                                  self.predictor_path, self._guard)
+            self._judge = monitor_models.judge(self._models)
+            if self._judge is not None:
+                self._judge.start(self._init_network)
         return self._models
 
     def _forecast_threshold(self, num_classes: int) -> float:

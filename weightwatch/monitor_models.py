@@ -12,15 +12,15 @@ import logging
 from dataclasses import dataclass
 from typing import Optional
 
-from . import forecast, pretrained
+from . import forecast, pretrained, runs
 from .errors import InvalidArgumentError
-from .inference import ACCURACY, DOOM, FORECASTER, LoadedPredictor, apply
+from .inference import ACCURACY, DOOM, FORECASTER, VERDICT_DOOM, VERDICT_FORECASTER, LoadedPredictor, apply
 from .network import Network
 from .verdict import Guard
 
 log = logging.getLogger("weightwatch.monitor")
 
-__all__ = ["Models", "check_given", "choose"]
+__all__ = ["Models", "check_given", "choose", "judge", "uses_evidence"]
 
 
 @dataclass
@@ -67,7 +67,7 @@ def choose(network: Network, predictor, forecaster, doom_model, predictor_path, 
                      else m.predictor.note)
     elif predictor is not None:
         m.predictor = pretrained.resolve(predictor)
-        if m.predictor.role == FORECASTER:  # a forecaster given as the predictor
+        if m.predictor.role in (FORECASTER, VERDICT_FORECASTER):  # a forecaster given as the predictor
             m.forecaster, m.predictor, forecaster = m.predictor, None, None
     else:
         notes.append("no predictor: rules only")
@@ -83,11 +83,11 @@ def choose(network: Network, predictor, forecaster, doom_model, predictor_path, 
             m.doom = _auto(guard, "doom model", network, DOOM, predictor_path)
     elif doom_model is not None:
         m.doom = pretrained.resolve(doom_model)
-        if m.doom.role != DOOM:
+        if m.doom.role not in (DOOM, VERDICT_DOOM):
             name, m.doom = m.doom.name, None
             guard.fail("doom model", InvalidArgumentError(
-                f"doom_model {name!r} is not a doom model (its features do not end with the run's setup, "
-                f"{', '.join(forecast.SETUP)})"))
+                f"doom_model {name!r} is not a doom model (its manifest's role is not {VERDICT_DOOM!r}, and its "
+                f"features do not end with the run's setup, {', '.join(forecast.SETUP)})"))
     m.note = "; ".join(n for n in notes if n)
     if m.note:
         log.info("weightwatch: %s", m.note)
@@ -118,3 +118,50 @@ def doom_probability(guard: Guard, model: Optional[LoadedPredictor], network: Ne
         return None
     p = ask(guard, "doom model", model, network, optimizer=optimizer, setup=setup, **how)
     return None if p is None or not p.in_domain else float(p.accuracy)
+
+
+def uses_evidence(model: Optional[LoadedPredictor]) -> bool:
+    """True for a verdict model (:mod:`weightwatch.verdict_models`): it reads the run's evidence."""
+    return model is not None and model.role in (VERDICT_DOOM, VERDICT_FORECASTER)
+
+
+def judge(models: Models):
+    """The run's :class:`~weightwatch.verdict_models.Judge` over the verdict models among ``models`` (None when
+    there is none)."""
+    from .verdict_models import DoomModel, Forecaster, Judge
+
+    doom = DoomModel(models.doom.estimator, dict(models.doom.manifest)) if uses_evidence(models.doom) else None
+    fc = (Forecaster(models.forecaster.estimator, dict(models.forecaster.manifest))
+          if uses_evidence(models.forecaster) else None)
+    return None if doom is None and fc is None else Judge(doom, fc)
+
+
+def ask_verdict(guard: Guard, run_judge, network: Network, epoch: int, name: str = "", **context) -> tuple:
+    """``(p_doom, doom Finding or None, forecast Prediction or None)`` from the run's judge (Nones when it is
+    absent or failing: then disabled). ``context``: ``logs``, ``optimizer``, ``epochs``, ``num_classes``."""
+    from .inference import Prediction
+    from .rules import Finding, Reason, Severity
+
+    if run_judge is None or guard.off("verdict models"):
+        return None, None, None
+    try:
+        call, fc = run_judge(network, epoch, **context)
+    except Exception as exc:  # noqa: BLE001 - never the user's training
+        guard.fail("verdict models", exc)
+        return None, None, None
+    finding = None
+    if call is not None and call.doomed_evidence:
+        doom = run_judge.doom
+        line = runs.doom_line(int(context.get("num_classes") or runs.DEFAULT_NUM_CLASSES))
+        finding = Finding(
+            "doom_model", Reason.DOOM_MODEL, Severity.DOOMED,
+            f"the doom model gives probability {call.probability:.2f} (threshold {doom.threshold:.2f}) that this "
+            f"run ends below chance + {runs.DOOMED_MARGIN:g} ({line:.2f}) within its planned epochs; check the learning "
+            "rate, the initialisation and the inputs" + ("" if call.in_domain else f" ({call.reason})"),
+            {"probability": call.probability, "threshold": doom.threshold, "in_domain": call.in_domain})
+    prediction = None
+    if fc is not None:
+        prediction = Prediction(fc.point, (fc.low, fc.high), name, "", fc.in_domain,
+                                "" if fc.in_domain else "the run's evidence lies outside the calibration runs: the "
+                                "forecast's interval is the wider one measured on such runs")
+    return None if call is None else call.probability, finding, prediction

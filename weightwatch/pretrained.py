@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Optional
 
 from .errors import InvalidArgumentError, PredictorPathError, PretrainedNotFoundError
-from .inference import (ACCURACY, DOOM, FORECASTER, LoadedPredictor, Prediction, apply, as_loaded,  # noqa: F401
+from .inference import (ACCURACY, DOOM, FORECASTER, VERDICT_DOOM, VERDICT_FORECASTER, LoadedPredictor, Prediction, apply, as_loaded,  # noqa: F401
                         features_for)
 
 ENV = "WEIGHTWATCH_PRETRAINED_DIR"
@@ -37,6 +37,10 @@ AGNOSTIC_PREDICTOR = "agnostic-W_L-agnostic-gbm"
 EARLY_PREDICTOR = "paper-cnn-early-forecast-gbm"
 #: Probability that a paper-CNN run ends doomed, from the forecaster's features and the run's setup.
 DOOM_PREDICTOR = "paper-cnn-early-doom-gbm"
+#: The verdict models the callbacks use by default, for any architecture (fitted on the calibration zoo of
+#: runs trained the way users train: :mod:`weightwatch.experiments.plain_verdicts`).
+VERDICT_DOOM_MODEL = "plain-doom-gbm"
+VERDICT_FORECASTER_MODEL = "plain-forecast-gbm"
 #: For networks of dense layers only (MLPs on vector data).
 MLP_PREDICTOR = "mlp-W_L-agnostic-gbm"
 #: For CNNs with normalisation layers (fitted on the BatchNorm + max-pool zoos).
@@ -216,22 +220,28 @@ def auto_predictor(network, predictor_path=None) -> Optional[LoadedPredictor]:
 
 
 def auto_forecaster(network, predictor_path=None) -> Optional[LoadedPredictor]:
-    """The forecaster of the final accuracy for ``network``'s family (yours on the predictor path first, then the
-    shipped one), or None."""
-    found = find_on_path(network, predictor_path, role=FORECASTER)
-    if found is not None:
-        return found
-    return _first_installed(((EARLY_PREDICTOR, matches_paper_cnn, "paper-CNN family: forecast of the final "
-                              "accuracy"),), network)
+    """The forecaster of the final accuracy for ``network`` (yours for its family on the predictor path first,
+    then the shipped verdict forecaster, :data:`VERDICT_FORECASTER_MODEL`, for any network), or None."""
+    for role in (VERDICT_FORECASTER, FORECASTER):
+        found = find_on_path(network, predictor_path, role=role)
+        if found is not None:
+            return found
+    return _first_installed(((VERDICT_FORECASTER_MODEL, _any, "final accuracy: forecast from the run's evidence"),),
+                            network)
 
 
 def auto_doom_model(network, predictor_path=None) -> Optional[LoadedPredictor]:
-    """The doom model for ``network`` (yours on the predictor path first, then the shipped one for a paper CNN,
-    :data:`DOOM_PREDICTOR`), or None."""
-    found = find_on_path(network, predictor_path, role=DOOM)
-    if found is not None:
-        return found
-    return _first_installed(((DOOM_PREDICTOR, matches_paper_cnn, ""),), network)
+    """The doom model for ``network`` (yours for its family on the predictor path first, then the shipped
+    verdict doom model, :data:`VERDICT_DOOM_MODEL`, for any network), or None."""
+    for role in (VERDICT_DOOM, DOOM):
+        found = find_on_path(network, predictor_path, role=role)
+        if found is not None:
+            return found
+    return _first_installed(((VERDICT_DOOM_MODEL, _any, ""),), network)
+
+
+def _any(network) -> bool:
+    return True
 
 
 def resolve(spec, network=None, *, role: str = ACCURACY, predictor_path=None) -> Optional[LoadedPredictor]:
@@ -278,8 +288,9 @@ def is_forecaster(predictor) -> bool:
 
 
 def is_doom_model(predictor) -> bool:
-    """True for a model of the probability that a run ends doomed (see :data:`DOOM_PREDICTOR`)."""
-    return as_loaded(predictor).role == DOOM
+    """True for a model of the probability that a run ends doomed (:data:`VERDICT_DOOM_MODEL`,
+    :data:`DOOM_PREDICTOR`)."""
+    return as_loaded(predictor).role in (DOOM, VERDICT_DOOM)
 
 
 def predict_accuracy(model, predictor="auto", epoch: Optional[int] = None, predictor_path=None) -> Prediction:

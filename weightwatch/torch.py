@@ -94,12 +94,13 @@ class WeightWatch(Watcher):
         with torch.no_grad():
             return to_network(self.model)
 
-    def step(self, epoch: int, steps: Optional[int] = None, optimizer=None):
+    def step(self, epoch: int, steps: Optional[int] = None, optimizer=None, logs: Optional[dict] = None):
         """Check the weights after ``epoch`` completed epochs; returns the Verdict (None if skipped).
 
-        ``steps``: optimizer steps so far; ``optimizer``: the torch optimizer (its kind and learning rate
-        are compared with the predictors' zoo runs). Both optional.
+        ``steps``: optimizer steps so far; ``optimizer``: the torch optimizer (the doom model reads its kind and
+        learning rate); ``logs``: the epoch's mean training loss and accuracy, ``{"loss": ..., "accuracy":
+        ...}`` (the doom model compares them with chance). All optional; each one given sharpens the verdict.
         """
         return self._watch(int(epoch), self._read, lambda: is_plain_torch_chain(self.model), steps=steps,
-                           optimizer=optimizer)
+                           optimizer=optimizer, logs=logs)
 

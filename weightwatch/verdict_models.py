@@ -24,11 +24,11 @@ from typing import Optional
 import numpy as np
 
 from . import domain, evidence
+from .inference import VERDICT_DOOM as DOOM_ROLE
+from .runs import DEFAULT_NUM_CLASSES
+from .inference import VERDICT_FORECASTER as FORECAST_ROLE
 
-__all__ = ["DoomModel", "Forecaster", "Forecast", "DoomCall", "DOOM_ROLE", "FORECAST_ROLE"]
-
-DOOM_ROLE = "doom"
-FORECAST_ROLE = "forecast"
+__all__ = ["DoomModel", "Forecaster", "Forecast", "DoomCall", "Judge", "DOOM_ROLE", "FORECAST_ROLE", "load"]
 
 
 @dataclass(frozen=True)
@@ -161,9 +161,9 @@ def load(directory):
 
     manifest = read_manifest(directory)
     predictor = load_predictor(directory)
-    if "verdict" in manifest and manifest["verdict"].get("role") == DOOM_ROLE:
+    if manifest.get("role") == DOOM_ROLE:
         return DoomModel(predictor, manifest)
-    if "forecast" in manifest and manifest["forecast"].get("role") == FORECAST_ROLE:
+    if manifest.get("role") == FORECAST_ROLE:
         return Forecaster(predictor, manifest)
     raise ValueError(f"{directory} holds neither a doom model nor a forecaster of the verdict models")
 
@@ -189,7 +189,8 @@ class Judge:
         """The weights before training (the movement features compare with them)."""
         self.start_network = network
 
-    def row(self, network, epoch: int, *, logs=None, optimizer=None, epochs=None, num_classes: int = 10):
+    def row(self, network, epoch: int, *, logs=None, optimizer=None, epochs=None,
+            num_classes: int = DEFAULT_NUM_CLASSES):
         """The evidence row of this check (:func:`weightwatch.evidence.vector`)."""
         from .features import get_extractor
         from .forecast import dropout_of

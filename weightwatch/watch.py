@@ -76,13 +76,15 @@ class Watcher:
                 raise
             log.debug("weightwatch: initial weights not read (%s: %s)", type(exc).__name__, exc)
 
-    def _watch(self, epoch: int, read_network, plain_chain, steps=None, optimizer=None) -> Optional[Verdict]:
+    def _watch(self, epoch: int, read_network, plain_chain, steps=None, optimizer=None,
+               logs=None) -> Optional[Verdict]:
         """Check after ``epoch`` completed epochs; None when skipped or disabled.
 
         ``read_network()`` returns the Network, ``plain_chain()`` whether the
         interval-bound rules are sound for the model, ``steps`` the optimizer
-        steps so far (None if unknown). Sets ``stopped_epoch`` when the run is
-        doomed and ``stop_on_doom`` is on.
+        steps so far (None if unknown), ``logs`` the training loss and accuracy
+        the framework logged for the epoch. Sets ``stopped_epoch`` when the run
+        is doomed and ``stop_on_doom`` is on.
         """
         if self._disabled or epoch % self.every:
             return None
@@ -94,7 +96,7 @@ class Watcher:
                           f"{self.framework} adapter reads (conv, dense); the callback is off for this run")
                 return None
             verdict = self.monitor.step(network, epoch, options={"plain_chain": plain_chain()}, steps=steps,
-                                        optimizer=_optimizer_facts(optimizer))
+                                        optimizer=_optimizer_facts(optimizer), logs=_plain_logs(logs))
         except Exception as exc:  # noqa: BLE001 - never crash the user's training
             if self.strict:
                 raise
@@ -127,8 +129,10 @@ class Watcher:
         ``ww_doom_probability``, ``ww_in_domain``, ..."""
         nan = float("nan")
         p, f, d = verdict.predicted_accuracy, verdict.forecast, verdict.doom_probability
+        lo, hi = verdict.forecast_interval if verdict.forecast_interval is not None else (nan, nan)
         return {"ww_pred_accuracy": nan if p is None else float(p),
                 "ww_pred_final_accuracy": nan if f is None else float(f),
+                "ww_pred_final_accuracy_low": float(lo), "ww_pred_final_accuracy_high": float(hi),
                 "ww_doom_probability": nan if d is None else float(d),
                 "ww_in_domain": nan if verdict.in_domain is None else float(verdict.in_domain),
                 "ww_doomed": float(verdict.doomed), "ww_status": float(int(verdict.status))}
@@ -152,3 +156,19 @@ class Watcher:
         self.stopped_epoch = state.get("stopped_epoch")
         self.stopping_reason = StoppingReason[state.get("stopping_reason", "NOT_STOPPED")]
         self.stopping_message = state.get("stopping_message", "")
+
+
+def _plain_logs(logs) -> Optional[dict]:
+    """The framework's logs as plain floats (Keras' numpy scalars, Lightning's tensors); what cannot be read as
+    one number is left out, and our own ``ww_*`` values are never evidence."""
+    if not logs:
+        return None
+    out = {}
+    for key, value in dict(logs).items():
+        if str(key).startswith("ww_"):
+            continue
+        try:
+            out[str(key)] = float(value.item() if hasattr(value, "item") else value)
+        except (TypeError, ValueError, RuntimeError):
+            continue
+    return out

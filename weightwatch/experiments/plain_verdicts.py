@@ -280,12 +280,12 @@ def build(calib_dir, out="pretrained", tables=TABLES) -> dict:
     common = dict(feature_set="evidence", feature_names=names, architecture_family="any",
                   zoo_summary=summary, overwrite=True)
     save_predictor(doom, Path(out) / DOOM_NAME, name=DOOM_NAME, metrics={"chosen_on_choose": chosen},
-                   extra={"split": split, "domain": envelope,
-                          "verdict": {**manifest_doom["verdict"], "role": DOOM_ROLE, "budget": BUDGET,
+                   extra={"split": split, "domain": envelope, "role": DOOM_ROLE,
+                          "verdict": {**manifest_doom["verdict"], "budget": BUDGET,
                                       "chosen_on": "choose"}}, **common)
     save_predictor(forecast, Path(out) / FORECAST_NAME, name=FORECAST_NAME, metrics={"chosen_on_choose": chosen},
-                   extra={"split": split, "domain": envelope,
-                          "forecast": {"role": FORECAST_ROLE, "progress_bins": list(PROGRESS_BINS),
+                   extra={"split": split, "domain": envelope, "role": FORECAST_ROLE,
+                          "forecast": {"progress_bins": list(PROGRESS_BINS),
                                        "offsets": offsets, "ood_offset": ood, "smoothing": alpha,
                                        "coverage": COVERAGE, "conformal_level": CONFORMAL_LEVEL,
                                        "chosen_on": "choose"}}, **common)
@@ -307,10 +307,17 @@ def _num(v) -> str:
     return "n/a" if v is None or not np.isfinite(v) else f"{v:.3f}"
 
 
-def write_cards(pretrained, measured: dict, groups: dict, runs_measured: int) -> list:
-    """The two models' cards, from their manifests and the numbers ``benchmarks/verdicts_plain.py`` measured."""
+#: Beside the models: what ``benchmarks/verdicts_plain.py --cards`` measured on the untouched part (the cards
+#: are rendered from it and the manifests alone).
+MEASURED = "plain-verdicts-measured.json"
+
+
+def write_cards(pretrained, out=None) -> list:
+    """The two models' cards (into ``out``, default ``pretrained``), from their manifests and :data:`MEASURED`."""
     from ..predictors.persist import read_manifest
 
+    data = json.loads((Path(pretrained) / MEASURED).read_text())
+    measured, groups, runs_measured = data["headline"], data["groups"], data["runs"]
     paths = []
     plain, paper = measured["overall (plain recipe)"], measured["paper recipe (A.2)"]
     rows = "\n".join(
@@ -386,7 +393,7 @@ small tabular sets, 10 to 30 epochs, batch 16 to 256, the four optimizers above;
 (size, depth, data) is out of its envelope: its doom probability is then a stop reason only when it is unusual
 the way doomed runs are, and its forecast interval is the wider out-of-envelope one.
 """
-        path = Path(pretrained) / f"{name}.md"
+        path = Path(out or pretrained) / f"{name}.md"
         path.write_text(text)
         paths.append(path)
     return paths

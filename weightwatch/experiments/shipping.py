@@ -976,6 +976,8 @@ def predictor_table(root) -> str:
              "|---|---|---|---|---|"]
     for name in sorted(p.name for p in root.iterdir() if (p / "manifest.json").is_file()):
         m = json.loads((root / name / "manifest.json").read_text())
+        if str(m.get("role", "")).startswith("verdict"):  # the verdict models: their own cards, measured apart
+            continue
         met, split = m["metrics"], m.get("split") or {}
         auroc = met.get("doomed_auroc") or {}
         if auroc and all(isinstance(v, dict) for v in auroc.values()):

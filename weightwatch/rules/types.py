@@ -41,7 +41,7 @@ class Reason(str):
 
 
 for _name in ("non_finite", "dying_relu", "dead_units", "output_collapse", "near_chance", "forecast_doomed",
-              "exploding_norm", "other"):
+              "doom_model", "exploding_norm", "other"):
     setattr(Reason, _name.upper(), Reason(_name))
 
 
