@@ -162,10 +162,11 @@ class Monitor:
                                         optimizer=optimizer, **how)
             if not monitor_models.uses_evidence(models.doom):
                 p_doom = monitor_models.doom_probability(self._guard, models.doom, network, optimizer, **how)
-        used = [x for x in (now, fc) if x is not None]
+        old_fc = None if monitor_models.uses_evidence(models.forecaster) else fc  # forecast_doomed reads only these
+        # the verdict forecaster's own domain only widens its interval (it is never a reason to distrust a stop)
+        used = [x for x in (now, old_fc) if x is not None]
         in_domain = None if not used else all(x.in_domain for x in used)
         domain_reason = next((x.domain_reason for x in used if not x.in_domain), "")
-        old_fc = None if monitor_models.uses_evidence(models.forecaster) else fc  # forecast_doomed reads only these
         ctx = RuleContext(
             network=network, epoch=epoch, predicted_accuracy=None if now is None else now.accuracy,
             num_classes=num_classes, input_range=self.input_range, history=tuple(self.history),

@@ -111,7 +111,8 @@ class Watcher:
             print(f"weightwatch: {verdict.note}", flush=True)
         if verdict.in_domain is False:
             self._say("domain", f"weightwatch: predicted accuracy is not calibrated for this model: "
-                      f"{verdict.domain_reason}; ww_in_domain = 0, and its numbers will never stop the run")
+                      f"{verdict.domain_reason}; ww_in_domain = 0 (the doom model still judges the run: unusual "
+                      "is not healthy)")
         if self.verbose:
             print(verdict.line(), flush=True)
         else:
