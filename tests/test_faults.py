@@ -585,7 +585,7 @@ def test_other_settings_are_refused_with_a_hint_then_force_starts_over(reference
     before = tree(out)
     args = [a if a != "8" else "6" for a in ZOO_ARGS]  # --runs 6
     code, _, err = run(capsys, "zoo", "build", *args, "--out", out)
-    assert_one_error((code, "", err), "different settings (runs)", "--force")
+    assert_one_error((code, "", err), "different settings: runs (recorded 8, asked 6)", "--force")
     assert tree(out) == before
     code, stdout, err = run(capsys, "zoo", "build", *args, "--out", out, "--force")
     assert code == 0, err

@@ -1,0 +1,117 @@
+"""Fault injection, second round: no silent wrong results, no native crashes, tamper-evident predictors.
+
+Same style as ``test_faults.py`` (whose helpers and fixtures this suite
+reuses): each case runs the real command line or the public API on real
+files, real subprocesses where a process must race or die, and asserts the
+clear error (one ``weightwatch: error:`` line naming the file and the
+problem) or the correct result, and that no data was lost.
+"""
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from test_faults import (ENV, ROOT, ZOO_ARGS, _kill_when, _paused_build, assert_one_error, build,  # noqa: F401
+                         copy_build, flip_byte, models, pre, reference, run, same_zoo, tree, zoo_fault)
+from weightwatch.cli import main
+
+PAUSE_IN_TRAINING = """
+    import weightwatch.zoo.population as population
+    def train_population(*args, **kw):  # holds the lock, then waits to be killed
+        pause()
+    population.train_population = train_population
+"""
+
+
+# ------------------------------------------------------------------ 1. one build per --out, same settings
+
+
+def _racer(out, flag, seed):
+    """A real `zoo build` in a subprocess that, once it holds the lock, writes ``flag`` and waits to be killed."""
+    args = [a if a != "3" else str(seed) for a in ZOO_ARGS]  # --seed
+    code = "\n".join([
+        "import sys, time", "from pathlib import Path",
+        "import weightwatch.zoo.population as population",
+        "def train_population(*a, **k):",
+        f"    Path({str(flag)!r}).write_text('locked')",
+        "    time.sleep(600)",
+        "population.train_population = train_population",
+        "from weightwatch.cli import main",
+        f"sys.exit(main(['zoo', 'build', *{args!r}, '--out', {str(out)!r}]))",
+    ])
+    return subprocess.Popen([sys.executable, "-c", code], env=ENV, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def test_two_builds_racing_for_one_out(tmp_path, zoo_fault):
+    """Two real processes with different seeds start at once on one --out: one builds, the other is refused."""
+    out = tmp_path / "build"
+    flags = [tmp_path / "flag-a", tmp_path / "flag-b"]
+    procs = [_racer(out, flags[0], 3), _racer(out, flags[1], 4)]
+    deadline = time.time() + 240
+    while time.time() < deadline and not (any(f.exists() for f in flags)
+                                          and any(p.poll() is not None for p in procs)):
+        time.sleep(0.05)
+    winner = [i for i, f in enumerate(flags) if f.exists()]
+    loser = [i for i, p in enumerate(procs) if p.poll() is not None]
+    assert len(winner) == 1 and loser == [1 - winner[0]], (winner, loser)
+    _, err = procs[loser[0]].communicate()
+    holder = procs[winner[0]].pid
+    line = assert_one_error((procs[loser[0]].returncode, "", err), f"--out {out} is in use by pid {holder}",
+                            f"on host {socket.gethostname()}", "build.lock")
+    assert "wait for it to finish" in line
+    lock = json.loads((out / "build.lock").read_text())
+    assert lock["pid"] == holder and lock["host"] == socket.gethostname()
+    assert json.loads((out / "build.json").read_text())["seed"] == [3, 4][winner[0]]  # the loser wrote nothing
+    procs[winner[0]].kill()
+    procs[winner[0]].communicate()
+    zoo_fault()
+
+
+def test_lock_of_a_killed_build_is_taken_over(reference, tmp_path, capsys, caplog, zoo_fault):
+    out = copy_build(reference, tmp_path / "build", zoo=False)
+    flag = tmp_path / "flag"
+    shutil.rmtree(out / "shards" / "shard-00003")
+    proc = _paused_build(out, flag, PAUSE_IN_TRAINING)
+    deadline = time.time() + 240
+    while time.time() < deadline and not flag.exists() and proc.poll() is None:
+        time.sleep(0.05)
+    # while it lives, a second build (same settings) is refused and changes nothing
+    before = tree(out)
+    assert_one_error(run(capsys, "zoo", "build", *ZOO_ARGS, "--out", out), f"is in use by pid {proc.pid}")
+    assert tree(out) == before
+    _kill_when(proc, flag.exists)
+    assert json.loads((out / "build.lock").read_text())["pid"] == proc.pid  # left behind by kill -9
+    code, stdout, err = run(capsys, "zoo", "build", *ZOO_ARGS, "--out", out)
+    assert code == 0, err
+    assert f"took over {out / 'build.lock'} from pid {proc.pid} on host {socket.gethostname()}" in caplog.text
+    assert json.loads(stdout)["trained_shards"] == 1
+    same_zoo(out, reference)
+    assert not (out / "build.lock").exists()  # released
+    zoo_fault()
+
+
+def test_shard_of_other_settings_is_refused_naming_the_setting(reference, tmp_path, capsys, zoo_fault):
+    """A shard recording seed 4 inside a seed-3 build (a second build wrote it) is not merged as seed 3."""
+    from weightwatch._files import write_sums
+
+    out = copy_build(reference, tmp_path / "build", zoo=False)
+    shard = out / "shards" / "shard-00002"
+    info = json.loads((shard / "zoo.json").read_text())
+    info["build"]["seed"] = 4
+    (shard / "zoo.json").write_text(json.dumps(info, indent=2, sort_keys=True))
+    write_sums(shard, [p.name for p in shard.iterdir() if p.name != "SHA256SUMS"])  # intact, other settings
+    before = tree(out)
+    assert_one_error(run(capsys, "zoo", "build", *ZOO_ARGS, "--out", out), "shard-00002 was built with other settings",
+                     "seed (recorded 4, asked 3)", "--force")
+    assert tree(out) == before
+    zoo_fault()
+
