@@ -115,3 +115,32 @@ def test_shard_of_other_settings_is_refused_naming_the_setting(reference, tmp_pa
     assert tree(out) == before
     zoo_fault()
 
+
+# ------------------------------------------------------------------ 5. every read of a zoo checks SHA256SUMS
+
+
+@pytest.mark.parametrize("command", [["zoo", "info"], ["fit"], ["evaluate"]])
+def test_changed_but_parseable_zoo_file_is_refused_on_read(reference, tmp_path, capsys, command):
+    """One weight changed (still a valid .npy, so no parser notices): every reader refuses it, naming the file."""
+    out = copy_build(reference, tmp_path / "build")
+    w = np.load(out / "zoo" / "weights.npy")
+    w[3, 7] += 0.5
+    np.save(out / "zoo" / "weights.npy", w)
+    extra = ["--out", tmp_path / "p"] if command != ["zoo", "info"] else []
+    assert_one_error(run(capsys, *command, out / "zoo", *extra),
+                     f"{out / 'zoo' / 'weights.npy'} does not match its sha256 in SHA256SUMS")
+    assert not (tmp_path / "p").exists()
+
+
+def test_zoo_api_verifies_sums_and_rechecks_a_file_changed_after_opening(reference, tmp_path):
+    from weightwatch.errors import ZooFormatError
+    from weightwatch.zoo.storage import Zoo
+
+    out = copy_build(reference, tmp_path / "build")
+    assert len(Zoo(out / "zoo")) == len(Zoo(reference / "zoo"))
+    metrics = out / "zoo" / "metrics.csv.gz"
+    raw = metrics.read_bytes()
+    metrics.write_bytes(raw[:-1] + bytes([raw[-1] ^ 1]))  # same size; mtime moves
+    with pytest.raises(ZooFormatError, match="metrics.csv.gz does not match its sha256"):
+        Zoo(out)
+

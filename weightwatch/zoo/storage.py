@@ -12,8 +12,8 @@ A zoo directory holds
 * ``zoo.json`` — what built it (ours; absent in the release);
 * ``SHA256SUMS`` — sha256 of every other file (``sha256sum -c`` format),
   written last; :func:`verify_zoo` checks it before a build trusts or
-  merges the files (a zoo without it, like the release, must at least open
-  whole).
+  merges the files, and :class:`Zoo` on every open (a zoo without it, like
+  the release, must at least open whole).
 
 :class:`Zoo` opens our zoos and the official release alike (weights
 memory-mapped; columns always mapped through ``layout.csv``). Reading a zoo
@@ -217,6 +217,36 @@ def verify_zoo(directory) -> str | None:
     return None if n == rows else f"{d}: metrics has {n} rows, weights.npy {rows}"
 
 
+_VERIFIED: dict = {}  # {zoo directory: stat of its files when their sha256 last matched}
+
+
+def _files_stat(d: Path):
+    out = []
+    for f in sorted(d.iterdir()):
+        try:
+            st = f.stat()
+        except OSError:
+            return None
+        out.append((f.name, st.st_ino, st.st_size, st.st_mtime_ns))
+    return tuple(out)
+
+
+def _check_sums(d: Path) -> None:
+    """Refuse a zoo whose ``SHA256SUMS`` does not match its files (naming the file); a zoo without one (the
+    official release) is read as it is. Checked once per process while the files' size and mtime stay the same."""
+    if not (d / SUMS).exists():
+        return
+    key = str(d.resolve())
+    stat = _files_stat(d)
+    if stat is not None and _VERIFIED.get(key) == stat:
+        return
+    problem = verify_sums(d, required=[f for f in FILES if (d / f).exists() or f != "metrics.csv.gz"])
+    if problem:
+        raise ZooFormatError(f"{problem}; this zoo cannot be trusted: rebuild it (zoo build re-merges it from its "
+                             "shards) or restore it")
+    _VERIFIED[key] = stat
+
+
 def merge_zoos(sources: Sequence, out, manifest: dict | None = None, *, replace: bool = False) -> Path:
     """Concatenate zoo directories (e.g. shards) that share one layout into ``out``.
 
@@ -329,6 +359,7 @@ class Zoo:
         for f in ("weights.npy", "layout.csv"):
             if not (self.path / f).exists():
                 raise ZooFormatError(f"{self.path} is not a zoo: {f} is missing")
+        _check_sums(self.path)
         self._weights = _load_weights(self.path / "weights.npy")
         self.layout = read_layout(self.path / "layout.csv")
         all_metrics = _metrics if _metrics is not None else read_metrics(self.path)
