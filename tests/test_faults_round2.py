@@ -9,6 +9,7 @@ problem) or the correct result, and that no data was lost.
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -19,9 +20,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from test_faults import (ENV, ROOT, ZOO_ARGS, _kill_when, _paused_build, assert_one_error, build,  # noqa: F401
+from test_faults import (ENV, POOLED, ROOT, ZOO_ARGS, _kill_when, _paused_build, assert_one_error, build,  # noqa: F401
                          copy_build, flip_byte, models, pre, reference, run, same_zoo, tree, zoo_fault)
 from weightwatch.cli import main
+
+def quiet(stderr: str) -> str:
+    """stderr without TensorFlow's start-up chatter (absl lines), which is not ours to judge."""
+    return "\n".join(line for line in stderr.splitlines()
+                     if not line.startswith("WARNING: All log messages before absl")
+                     and not re.match(r"[IWE]\d{4} ", line))
+
 
 PAUSE_IN_TRAINING = """
     import weightwatch.zoo.population as population
@@ -144,3 +152,92 @@ def test_zoo_api_verifies_sums_and_rechecks_a_file_changed_after_opening(referen
     with pytest.raises(ZooFormatError, match="metrics.csv.gz does not match its sha256"):
         Zoo(out)
 
+
+# ------------------------------------------------------------------ 2. torch layers in forward order
+
+
+def _classifier_first_cnn(weights):
+    """The paper CNN as a module that declares its classifier before its convolutions (forward runs them last)."""
+    import torch
+    from torch import nn
+
+    from helpers import torch_paper_cnn
+
+    seq = torch_paper_cnn(weights)
+
+    class ClassifierFirst(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.head = seq[8]  # Linear(16, 10), declared first
+            self.bn = nn.BatchNorm2d(16)
+            self.body = nn.Sequential(*list(seq)[:6])
+            self.pool = nn.AdaptiveAvgPool2d(1)
+
+        def forward(self, x):
+            return self.head(torch.flatten(self.pool(self.bn(self.body(x))), 1))
+
+    return ClassifierFirst()
+
+
+def test_torch_module_declaring_its_classifier_first_is_read_in_forward_order(pre):
+    import torch
+
+    from helpers import paper_cnn_weights, torch_paper_cnn
+    from weightwatch import pretrained
+    from weightwatch.adapters import to_network
+    from weightwatch.features import extract
+
+    weights = paper_cnn_weights(np.random.default_rng(5))
+    model = _classifier_first_cnn(weights)
+    model.train()
+    model.body[0].eval()  # a mixed mode the trace must restore
+    bn_before = {k: v.clone() for k, v in model.bn.state_dict().items()}
+    net = to_network(model)
+    assert [layer.name for layer in net.layers] == ["body.0", "body.2", "body.4", "head"]
+    assert [layer.activation for layer in net.layers] == ["relu", "relu", "relu", None]
+    assert net.meta["order"] == "forward"
+    assert model.training and not model.body[0].training and model.body[2].training
+    assert all(torch.equal(v, model.bn.state_dict()[k]) for k, v in bn_before.items())  # no statistics updated
+    reference = torch_paper_cnn(weights)
+    np.testing.assert_allclose(extract(net, "W_L"), extract(to_network(reference), "W_L"))
+    a, b = pretrained.predict_accuracy(model), pretrained.predict_accuracy(reference)
+    assert a.accuracy == pytest.approx(b.accuracy)
+
+
+def test_torch_module_without_forward_is_read_through_its_one_child():
+    """A LightningModule often has no forward(): the one submodule holding the weights is traced instead."""
+    from torch import nn
+
+    from helpers import paper_cnn_weights
+    from weightwatch.adapters import to_network
+
+    class Holder(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = _classifier_first_cnn(paper_cnn_weights(np.random.default_rng(2)))
+
+    net = to_network(Holder())
+    assert [layer.name for layer in net.layers] == ["net.body.0", "net.body.2", "net.body.4", "net.head"]
+    assert net.meta["order"] == "forward"
+
+
+def test_torch_model_without_a_fitting_input_warns_that_the_order_is_unverified():
+    import torch
+    from torch import nn
+
+    from weightwatch.adapters import to_network
+    from weightwatch.adapters.torch import LayerOrderWarning
+
+    class TwoInputs(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.out = nn.Linear(8, 2)
+            self.a = nn.Linear(3, 4)
+            self.b = nn.Linear(5, 4)
+
+        def forward(self, x, y):
+            return self.out(torch.cat([self.a(x), self.b(y)], 1))
+
+    with pytest.warns(LayerOrderWarning, match="TwoInputs was not verified.*declaration order"):
+        net = to_network(TwoInputs())
+    assert [layer.name for layer in net.layers] == ["out", "a", "b"] and net.meta["order"] == "declaration"
