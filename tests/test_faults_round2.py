@@ -241,3 +241,89 @@ def test_torch_model_without_a_fitting_input_warns_that_the_order_is_unverified(
     with pytest.warns(LayerOrderWarning, match="TwoInputs was not verified.*declaration order"):
         net = to_network(TwoInputs())
     assert [layer.name for layer in net.layers] == ["out", "a", "b"] and net.meta["order"] == "declaration"
+
+
+# ------------------------------------------------------------------ 3. Keras mixed_float16
+
+
+@pytest.fixture
+def mixed_float16():
+    import keras
+
+    before = keras.mixed_precision.global_policy().name
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(before)
+    assert keras.mixed_precision.global_policy().name == before
+
+
+def test_keras_mixed_float16_run_reads_through_the_loss_scale_optimizer(pre, mixed_float16):
+    import keras
+
+    from weightwatch.adapters import to_network
+    from weightwatch.adapters.keras import inner_optimizer
+    from weightwatch.keras import WeightWatchCallback
+    from weightwatch.monitor import _optimizer_facts
+    from weightwatch.zoo.datasets import load_dataset
+
+    data = load_dataset("digits", resolution=16)
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([
+        keras.Input((16, 16, 1)),
+        keras.layers.Conv2D(16, 3, strides=2, activation="relu"),
+        keras.layers.Conv2D(16, 3, strides=2, activation="relu"),
+        keras.layers.Conv2D(16, 3, strides=2, activation="relu"),
+        keras.layers.GlobalAveragePooling2D(),
+        keras.layers.Dense(10, dtype="float32"),  # the usual float32 output layer of a mixed model
+    ])
+    model.compile(optimizer=keras.optimizers.Adam(3e-3), metrics=["accuracy"],
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    assert type(model.optimizer).__name__ == "LossScaleOptimizer"
+    assert model.layers[0].compute_dtype == "float16" and model.layers[0].kernel.dtype == "float32"
+    callback = WeightWatchCallback(predictor=POOLED, verbose=0)
+    x, y = data.x_train[:512], data.y_train[:512]
+    model.fit(x, y, epochs=1, batch_size=32, verbose=0, callbacks=[callback])
+
+    assert _optimizer_facts(model.optimizer)["kind"] == "lossscaleoptimizer"  # the wrapper: never in a zoo
+    facts = _optimizer_facts(inner_optimizer(model.optimizer))
+    assert facts == {"name": "Adam", "kind": "adam", "learning_rate": pytest.approx(3e-3)}
+    assert callback._steps() == 16  # 512 / 32 steps applied, read from the inner optimizer
+    net = to_network(model)
+    kernels = [w for w in model.get_weights() if w.ndim > 1]
+    assert [layer.kernel.dtype for layer in net.layers] == [np.float32] * 4
+    for layer, k in zip(net.layers, kernels):
+        np.testing.assert_array_equal(layer.kernel, k)
+    verdict = callback.verdict
+    assert verdict is not None and verdict.predicted_accuracy is not None
+    assert "LossScaleOptimizer" not in (verdict.domain_reason or "") and verdict.in_domain, verdict.domain_reason
+
+
+
+# ------------------------------------------------------------------ 6. forecasts past the fitted epochs
+
+
+def test_epoch_beyond_the_forecasters_range_is_out_of_domain(models, pre, capsys):
+    from weightwatch import pretrained
+    from weightwatch.errors import InvalidArgumentError
+
+    code, out, err = run(capsys, "predict", models / "good.keras", "--predictor", pretrained.EARLY_PREDICTOR,
+                         "--epoch", "100000")
+    assert code == 0, err
+    assert "out of domain: epoch 100000 is outside the epochs this predictor was fitted on (0 to 18" in out
+    code, out, err = run(capsys, "predict", models / "good.keras", "--predictor", pretrained.EARLY_PREDICTOR,
+                         "--epoch", "6", "--json")
+    assert code == 0 and json.loads(out)["in_domain"] in (True, False)
+    assert "outside the epochs" not in out
+    model = models / "good.keras"
+    from weightwatch.modelfile import load_model_file
+
+    net = load_model_file(model)
+    far = pretrained.predict_accuracy(net, predictor=pretrained.EARLY_PREDICTOR, epoch=100000)
+    assert not far.in_domain and "epoch 100000 is outside" in far.domain_reason
+    assert "outside the epochs" not in pretrained.predict_accuracy(net, predictor=pretrained.EARLY_PREDICTOR,
+                                                                   epoch=18).domain_reason
+    for bad in (-1, 2.5, "3", True):
+        with pytest.raises(InvalidArgumentError, match="epoch must be an integer >= 0"):
+            pretrained.predict_accuracy(net, predictor=pretrained.EARLY_PREDICTOR, epoch=bad)

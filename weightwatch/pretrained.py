@@ -364,8 +364,29 @@ def apply(predictor, network, *, name: Optional[str] = None, note: str = "", epo
         interval = (float(np.clip(interval[0], 0.0, 1.0)), float(np.clip(interval[1], 0.0, 1.0)))
     reason = domain.check(m.get("domain"), network, x, input_range, optimizer,
                           zoo_optimizers(m) if optimizer else None)
+    if reason is None and epoch is not None and progress is None:
+        reason = _epoch_outside(predictor, epoch)
     name = name or m.get("name") or type(predictor).__name__
     return Prediction(acc, interval, name, note, reason is None, reason or "")
+
+
+def _epoch_outside(predictor, epoch) -> Optional[str]:
+    """Why ``epoch`` lies outside the epochs a forecaster (or an epoch-feature predictor) was fitted on; else None.
+
+    A forecaster saw the checks of runs of ``forecast.zoo_epochs`` epochs (18): a later epoch is an
+    extrapolation (its progress would be clipped to the end of the run), not a forecast.
+    """
+    from . import forecast
+
+    names = _names(predictor)
+    if not (forecast.is_forecast_names(names) or forecast.is_doom_names(names) or (names and names[-1] == "epoch")):
+        return None
+    m = getattr(predictor, "manifest_", None) or {}
+    last = int((m.get("forecast") or {}).get("zoo_epochs") or forecast.ZOO_EPOCHS)
+    if not 0 <= float(epoch) <= last:
+        return (f"epoch {epoch} is outside the epochs this predictor was fitted on (0 to {last}, checks of "
+                f"{last}-epoch runs); beyond them its forecast is an extrapolation")
+    return None
 
 
 def predict_accuracy(model, predictor="auto", epoch: Optional[int] = None, predictor_path=None) -> Prediction:
@@ -377,6 +398,8 @@ def predict_accuracy(model, predictor="auto", epoch: Optional[int] = None, predi
     """
     from .adapters import to_network
 
+    if epoch is not None and (isinstance(epoch, bool) or not isinstance(epoch, (int, np.integer)) or epoch < 0):
+        raise InvalidArgumentError(f"epoch must be an integer >= 0 (epochs trained so far), got {epoch!r}")
     network = to_network(model)
     if predictor == "auto":
         chosen = auto_predictor(network, predictor_path)
