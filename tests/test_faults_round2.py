@@ -327,3 +327,85 @@ def test_epoch_beyond_the_forecasters_range_is_out_of_domain(models, pre, capsys
     for bad in (-1, 2.5, "3", True):
         with pytest.raises(InvalidArgumentError, match="epoch must be an integer >= 0"):
             pretrained.predict_accuracy(net, predictor=pretrained.EARLY_PREDICTOR, epoch=bad)
+
+
+# ------------------------------------------------------------------ 8. a damaged LightGBM file cannot crash us
+
+
+def _truncate_and_reseal(directory, fn, fraction):
+    """Cut ``fn`` short and update manifest.json and its seal, as someone 'repairing' the checksums would."""
+    from test_faults import reseal_by_hand
+
+    path = Path(directory) / fn
+    path.write_bytes(path.read_bytes()[:int(path.stat().st_size * fraction)])
+    m = Path(directory) / "manifest.json"
+    data = json.loads(m.read_text())
+    data["files"][fn] = __import__("hashlib").sha256(path.read_bytes()).hexdigest()
+    m.write_text(json.dumps(data, indent=2, sort_keys=True))
+    reseal_by_hand(directory)
+
+
+def test_lightgbm_itself_crashes_on_the_truncated_file(pre):
+    """The case: LightGBM's parser, given the cut file directly, kills the interpreter (SIGSEGV or SIGABRT)."""
+    _truncate_and_reseal(pre / POOLED, "model.txt", 0.5)
+    code = f"import lightgbm; lightgbm.Booster(model_file={str(pre / POOLED / 'model.txt')!r})"
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, env=ENV)
+    assert res.returncode < 0  # killed by a signal: no Python exception could have caught it
+
+
+@pytest.mark.parametrize("fraction, needle", [
+    (0.5, "is missing or cut short (truncated file?)"),
+    (0.001, "holds no tree"),
+    (0.99, "declares 63 leaves but holds"),
+])
+def test_truncated_resealed_model_is_refused_not_a_crash(models, pre, fraction, needle):
+    _truncate_and_reseal(pre / POOLED, "model.txt", fraction)
+    res = subprocess.run([sys.executable, "-m", "weightwatch", "predict", str(models / "good.pt"),
+                          "--predictor", POOLED], env={**ENV, "WEIGHTWATCH_PRETRAINED_DIR": str(pre)},
+                         capture_output=True, text=True)
+    assert_one_error((res.returncode, res.stdout, quiet(res.stderr)), f"{pre / POOLED / 'model.txt'}",
+                     "is not a complete LightGBM model", needle)
+
+
+def test_a_crash_the_checks_miss_kills_only_the_child(tmp_path):
+    """Past the structure checks, LightGBM parses an unknown file in a child process: its crash is an error here."""
+    from weightwatch.errors import PredictorIntegrityError
+    from weightwatch.predictors.lgbm_text import check_model_text, parse_in_subprocess
+
+    text = (ROOT / "pretrained" / POOLED / "model.txt").read_text()
+    cut = text[:len(text) // 2]
+    with pytest.raises(PredictorIntegrityError):
+        check_model_text(cut, "cut.txt")
+    t0 = time.perf_counter()
+    with pytest.raises(PredictorIntegrityError, match=r"cut.txt crashes LightGBM's parser \(SIG(SEGV|ABRT)\)"):
+        parse_in_subprocess({tmp_path / "good.txt": text, tmp_path / "cut.txt": cut})
+    assert parse_in_subprocess({tmp_path / "good.txt": text}) == [(800, 56)]
+    print(f"subprocess parse: {time.perf_counter() - t0:.1f} s for three texts")
+
+
+def test_a_predictor_saved_elsewhere_is_parsed_apart_once(pre, tmp_path):
+    """A copy whose files are not the shipped ones (here: a re-saved, byte-different model) is checked, parsed
+    in a child process once, then loads in process; the shipped files skip both."""
+    import lightgbm
+
+    from weightwatch.predictors import lgbm_text, load_predictor, seal
+
+    d = tmp_path / "mine"
+    shutil.copytree(pre / POOLED, d)
+    text = (d / "model.txt").read_text().replace("[num_threads: 0]", "[num_threads: 1]")
+    assert lightgbm.Booster(model_str=text).num_trees() == 800
+    (d / "model.txt").write_text(text)
+    m = json.loads((d / "manifest.json").read_text())
+    m["files"]["model.txt"] = __import__("hashlib").sha256(text.encode()).hexdigest()
+    (d / "manifest.json").write_text(json.dumps(m))
+    seal(d)
+    assert not lgbm_text.is_known(m["files"]["model.txt"])
+    t0 = time.perf_counter()
+    load_predictor(d)
+    first = time.perf_counter() - t0
+    assert lgbm_text.is_known(m["files"]["model.txt"])
+    t0 = time.perf_counter()
+    load_predictor(d)
+    again = time.perf_counter() - t0
+    print(f"load of an unknown predictor: first {first:.2f} s (checks + child parse), then {again:.2f} s")
+    assert again < first

@@ -21,6 +21,7 @@ paths, no symlinks) whose sha256 match; anything else is a
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -195,13 +196,23 @@ def save_predictor(
         "architecture_family": architecture_family,
         "zoo_summary": dict(zoo_summary),
         "metrics": dict(metrics),
-        "files": {fn: sha256_file(d / fn) for fn in files},
+        "files": {fn: _saved_hash(d / fn) for fn in files},
         "library_versions": {**_lib_versions(), **versions},
         **extra,
     }
     _write_json(d / MANIFEST, manifest)
     _write_seal(d)
     return d / MANIFEST
+
+
+def _saved_hash(path: Path) -> str:
+    """sha256 of a file just saved; a LightGBM text LightGBM itself wrote is known to parse."""
+    digest = sha256_file(path)
+    if path.suffix == ".txt":
+        from .lgbm_text import mark_known
+
+        mark_known(digest)
+    return digest
 
 
 def _write_seal(d: Path) -> Path:
@@ -412,11 +423,34 @@ def _require(files, fn, d: Path):
 
 
 def _load_gbm(pred, d: Path, files) -> None:
+    """Parse the LightGBM texts; one not known to parse (:mod:`.lgbm_text`) is checked and parsed in a child
+    process first, so a damaged file cannot crash this one."""
     import lightgbm as lgb
 
-    def booster(fn):
+    from . import lgbm_text
+
+    needed = ["model.txt"] + (["model_q_lo.txt", "model_q_hi.txt"] if pred.interval is not None else [])
+    texts, digests = {}, {}
+    for fn in needed:
         _require(files, fn, d)
-        return lgb.Booster(model_str=(d / fn).read_text(encoding="utf-8"))
+        try:
+            raw = (d / fn).read_bytes()
+            texts[fn] = raw.decode("utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise PredictorIntegrityError(f"cannot read {d / fn}: {exc}") from None
+        digests[fn] = hashlib.sha256(raw).hexdigest()  # of the bytes parsed, not only those checked before
+        if digests[fn] != files[fn]:
+            raise PredictorIntegrityError(f"sha256 mismatch for {fn} in {d}: it changed while being loaded")
+    unknown = [fn for fn in needed if not lgbm_text.is_known(digests[fn])]
+    for fn in unknown:
+        lgbm_text.check_model_text(texts[fn], d / fn)
+    if unknown:
+        lgbm_text.parse_in_subprocess({d / fn: texts[fn] for fn in unknown})
+        for fn in unknown:
+            lgbm_text.mark_known(digests[fn])
+
+    def booster(fn):
+        return lgb.Booster(model_str=texts[fn])
 
     pred.booster_ = booster("model.txt")
     if pred.interval is not None:
