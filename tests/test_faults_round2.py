@@ -409,3 +409,50 @@ def test_a_predictor_saved_elsewhere_is_parsed_apart_once(pre, tmp_path):
     again = time.perf_counter() - t0
     print(f"load of an unknown predictor: first {first:.2f} s (checks + child parse), then {again:.2f} s")
     assert again < first
+
+
+# ------------------------------------------------------------------ 12. shipped predictors: hashes in the code
+
+
+def test_the_hash_table_in_the_package_matches_pretrained():
+    from weightwatch.predictors import _shipped_hashes
+
+    assert _shipped_hashes.HASHES == _shipped_hashes.table(ROOT / "pretrained"), (
+        "pretrained/ changed: run python -m weightwatch.predictors._shipped_hashes")
+
+
+def _package_copy(tmp_path):
+    """This source tree's package and one shipped predictor, copied: an installation we may tamper with."""
+    dest = tmp_path / "install"
+    shutil.copytree(ROOT / "weightwatch", dest / "weightwatch", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(ROOT / "pretrained" / POOLED, dest / "pretrained" / POOLED)
+    return dest
+
+
+def _predict_with(install, model, env_extra=()):
+    env = {k: v for k, v in ENV.items() if k != "WEIGHTWATCH_PRETRAINED_DIR"}
+    env.update({"PYTHONPATH": str(install), **dict(env_extra)})
+    res = subprocess.run([sys.executable, "-m", "weightwatch", "predict", str(model), "--predictor", POOLED],
+                         env=env, capture_output=True, text=True, cwd=install)
+    return res.returncode, res.stdout, quiet(res.stderr)
+
+
+def test_swapped_shipped_file_with_a_swapped_seal_is_refused(models, tmp_path):
+    """model.txt replaced by another shipped predictor's (same features), manifest and seal updated to match."""
+    from test_faults import reseal_by_hand
+
+    install = _package_copy(tmp_path)
+    d = install / "pretrained" / POOLED
+    code, out, err = _predict_with(install, models / "good.pt")
+    assert code == 0 and "predicted test accuracy" in out, err
+    shutil.copy(ROOT / "pretrained" / "paper-cnn-digits-W_L-gbm" / "model.txt", d / "model.txt")
+    m = json.loads((d / "manifest.json").read_text())
+    m["files"]["model.txt"] = __import__("hashlib").sha256((d / "model.txt").read_bytes()).hexdigest()
+    (d / "manifest.json").write_text(json.dumps(m, indent=2, sort_keys=True))
+    reseal_by_hand(d)
+    assert_one_error(_predict_with(install, models / "good.pt"), f"{d / 'manifest.json'}",
+                     "is not the file shipped with this version of weightwatch", "reinstall weightwatch")
+    # the same directory outside the package is a user's predictor: its (consistent) seal is all there is
+    shutil.copytree(d, tmp_path / "user" / POOLED)
+    code, out, err = _predict_with(install, models / "good.pt", {"WEIGHTWATCH_PRETRAINED_DIR": str(tmp_path / "user")})
+    assert code == 0, err

@@ -49,10 +49,7 @@ def root() -> Path:
     env = os.environ.get(ENV)
     if env:
         return Path(env)
-    shipped = resources.files("weightwatch") / "_pretrained"
-    if shipped.is_dir():  # installed wheel
-        return Path(str(shipped))
-    return Path(__file__).resolve().parent.parent / "pretrained"  # source tree / editable install
+    return packaged_root()  # installed wheel: weightwatch/_pretrained; source tree: pretrained/
 
 
 # a folder holding any of these is a predictor, even a damaged one: loading it then fails loudly
@@ -88,11 +85,22 @@ def manifest(name: str) -> dict:
     return read_manifest(root() / name)
 
 
+def packaged_root() -> Path:
+    """Where this installation's own predictors are (``root()`` without ``WEIGHTWATCH_PRETRAINED_DIR``)."""
+    shipped = resources.files("weightwatch") / "_pretrained"
+    if shipped.is_dir():
+        return Path(str(shipped))
+    return Path(__file__).resolve().parent.parent / "pretrained"
+
+
 @lru_cache(maxsize=16)
 def _load_cached(path: str):
+    """Load a predictor; one in :func:`packaged_root` must also match the sha256 table inside the package."""
     from .predictors.persist import load_predictor
 
-    return load_predictor(path)
+    p = Path(path)
+    shipped = p.parent.resolve() == packaged_root().resolve()
+    return load_predictor(path, shipped_as=p.name if shipped else None)
 
 
 def load(name: str):

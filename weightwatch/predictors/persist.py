@@ -351,7 +351,26 @@ def _check_files(d: Path, m: dict) -> None:
                                           f"the file {actual} (corrupted or replaced)")
 
 
-def load_predictor(directory, *, expected_feature_names: Optional[Sequence[str]] = None):
+def _check_shipped(d: Path, m: dict, name: str) -> None:
+    """Refuse a shipped predictor whose files differ from the sha256 table inside the package: a file swapped
+    together with its manifest and seal is caught here (the seal only catches accidents)."""
+    from ._shipped_hashes import HASHES
+
+    if not any(k.startswith(name + "/") for k in HASHES):
+        raise PredictorIntegrityError(f"{d} is in weightwatch's own predictor directory but is not a predictor "
+                                      "shipped with this version (no sha256 recorded for it in "
+                                      "weightwatch/predictors/_shipped_hashes.py)")
+    for fn in (MANIFEST, SEAL, *m["files"]):
+        want = HASHES.get(f"{name}/{fn}")
+        if want is None or sha256_file(d / fn) != want:
+            raise PredictorIntegrityError(
+                f"{d / fn} is not the file shipped with this version of weightwatch (its sha256 differs from the "
+                "one recorded inside the package): the shipped predictor was replaced or damaged; reinstall "
+                "weightwatch")
+
+
+def load_predictor(directory, *, expected_feature_names: Optional[Sequence[str]] = None,
+                   shipped_as: Optional[str] = None):
     """Load a predictor saved by :func:`save_predictor`.
 
     The manifest's seal and every model file's sha256 are verified before
@@ -362,6 +381,9 @@ def load_predictor(directory, *, expected_feature_names: Optional[Sequence[str]]
     directory : path-like
     expected_feature_names : sequence of str, optional
         If given, must equal the saved feature names (same order).
+    shipped_as : str, optional
+        The name of a predictor shipped inside the package: its files must
+        also match the sha256 recorded in the package code.
 
     Returns
     -------
@@ -380,6 +402,8 @@ def load_predictor(directory, *, expected_feature_names: Optional[Sequence[str]]
     d = Path(directory)
     m = _parse_manifest(d)
     _check_files(d, m)
+    if shipped_as is not None:
+        _check_shipped(d, m, shipped_as)
     cls = _CLASSES[m["predictor_class"]]
     files = m["files"]
 
