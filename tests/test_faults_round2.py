@@ -456,3 +456,73 @@ def test_swapped_shipped_file_with_a_swapped_seal_is_refused(models, tmp_path):
     shutil.copytree(d, tmp_path / "user" / POOLED)
     code, out, err = _predict_with(install, models / "good.pt", {"WEIGHTWATCH_PRETRAINED_DIR": str(tmp_path / "user")})
     assert code == 0, err
+
+
+# ------------------------------------------------------------------ 9. a full disk during the merge
+
+
+def _merge_on_a_small_fs(tmp_path, sources, size_kb, report_free=None):
+    """`zoo merge` onto a real tmpfs of ``size_kb`` (mounted in a private mount namespace: nothing leaks), in a
+    subprocess; ``report_free`` makes the free-space query (only it) claim that many bytes."""
+    if shutil.which("unshare") is None:
+        pytest.skip("no unshare: cannot mount a small file system")
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    script = tmp_path / "merge.py"
+    script.write_text("\n".join([
+        "import json, os, shutil, sys",
+        "from collections import namedtuple",
+        f"if {report_free!r} is not None:",
+        "    real = shutil.disk_usage",
+        f"    shutil.disk_usage = lambda p: real(p)._replace(free={report_free!r})",
+        "from weightwatch.cli import main",
+        f"code = main(['zoo', 'merge', *{[str(s) for s in sources]!r}, '--out', {str(mnt / 'merged')!r}])",
+        f"print('LEFT ' + json.dumps(sorted(os.listdir({str(mnt)!r}))))",
+        "sys.exit(code)",
+    ]))
+    probe = subprocess.run(["unshare", "-m", "sh", "-c", f"mount -t tmpfs -o size=4k tmpfs {mnt}"],
+                           capture_output=True, text=True)
+    if probe.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({probe.stderr.strip()})")
+    res = subprocess.run(["unshare", "-m", "sh", "-c",
+                          f"mount -t tmpfs -o size={size_kb}k tmpfs {mnt} && exec {sys.executable} {script}"],
+                         env=ENV, capture_output=True, text=True)
+    left = [json.loads(line[5:]) for line in res.stdout.splitlines() if line.startswith("LEFT ")]
+    return res.returncode, res.stdout, quiet(res.stderr), left
+
+
+def test_merge_onto_a_full_file_system_is_refused_before_writing(reference, tmp_path, zoo_fault):
+    shards = sorted((reference / "shards").glob("shard-*"))
+    before = tree(reference / "shards")
+    code, out, err, left = _merge_on_a_small_fs(tmp_path, shards, size_kb=200)
+    assert_one_error((code, out, err), "not enough free space for the merged zoo", "MB free", "nothing was written")
+    assert left == [[]] and tree(reference / "shards") == before
+    zoo_fault()
+
+
+def test_a_disk_filling_up_during_the_merge_is_an_error_not_sigbus(reference, tmp_path, zoo_fault):
+    """The free-space check is fooled (only the query is patched): the real writes then fill the real tmpfs."""
+    shards = sorted((reference / "shards").glob("shard-*"))
+    before = tree(reference / "shards")
+    code, out, err, left = _merge_on_a_small_fs(tmp_path, shards, size_kb=200, report_free=10 ** 12)
+    assert code == 2, (code, err)  # not -SIGBUS: the process lived to report it
+    assert_one_error((code, out, err), "cannot write the merged zoo", "No space left on device",
+                     "the sources are untouched")
+    assert left == [[]]  # the half-written merge was removed
+    assert tree(reference / "shards") == before
+    zoo_fault()
+
+
+def test_free_space_is_checked_before_a_build_merges(reference, tmp_path, capsys, monkeypatch, zoo_fault):
+    """Without a small file system: the free-space query alone reports a full disk; the build keeps its shards."""
+    out = copy_build(reference, tmp_path / "build", zoo=False)
+    before = tree(out / "shards")
+    real = shutil.disk_usage
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: real(p)._replace(free=1000))
+    assert_one_error(run(capsys, "zoo", "build", *ZOO_ARGS, "--out", out), "not enough free space",
+                     f"{out / 'zoo'}")
+    assert tree(out / "shards") == before and not (out / "zoo").exists()
+    monkeypatch.setattr(shutil, "disk_usage", real)
+    build(capsys, out)
+    same_zoo(out, reference)
+    zoo_fault()

@@ -40,7 +40,7 @@ import numpy as np
 from .. import runs
 from ..adapters.flat import FlatWeights, group_layers, is_normalisation, read_layout, write_layout
 from .._files import SUMS, fsync_dir, fsync_file, verify_sums, write_sums
-from ..errors import InvalidArgumentError, ZooFormatError
+from ..errors import InvalidArgumentError, OutputPathError, ZooFormatError
 from ..network import Network
 from ..stats import N_STATS, PER_LAYER, TENSORS, row_stats
 from .architectures import canonical_initializer
@@ -273,16 +273,10 @@ def merge_zoos(sources: Sequence, out, manifest: dict | None = None, *, replace:
     arrays = [_load_weights(s / "weights.npy") for s in sources]
     total = sum(a.shape[0] for a in arrays)
     out.parent.mkdir(parents=True, exist_ok=True)
+    _check_free_space(out.parent, _merged_size(sources, arrays), out)
     tmp = _atomic_dir(out)
     try:
-        dst = np.lib.format.open_memmap(tmp / "weights.npy", mode="w+", dtype=np.float32,
-                                        shape=(total, arrays[0].shape[1]))
-        row = 0
-        for a in arrays:
-            dst[row:row + a.shape[0]] = a
-            row += a.shape[0]
-        dst.flush()
-        del dst
+        _write_rows(tmp / "weights.npy", arrays, total)
         shutil.copy(sources[0] / "layout.csv", tmp / "layout.csv")
         metrics = pd.concat([read_metrics(s) for s in sources], ignore_index=True)
         metrics.to_csv(tmp / "metrics.csv.gz", index=False, compression={"method": "gzip", "mtime": 0})
@@ -290,10 +284,45 @@ def merge_zoos(sources: Sequence, out, manifest: dict | None = None, *, replace:
             manifest = _merged_manifest(sources, metrics, out)
         (tmp / "zoo.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))
         _finish_dir(tmp, out, replace=replace)
+    except OSError as exc:  # a full disk (ENOSPC) or a quota: the sources are untouched, the half-merge goes
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise OutputPathError(f"cannot write the merged zoo {out}: {exc.strerror or exc} (the sources are "
+                              "untouched; free some space and run the command again)") from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
+
+
+def _merged_size(sources, arrays) -> int:
+    """Bytes a merge writes: the weights, plus the sources' other files (metrics, layout) as an upper bound."""
+    weights = sum(a.shape[0] for a in arrays) * arrays[0].shape[1] * 4 + 4096
+    other = sum(f.stat().st_size for s in sources for f in Path(s).iterdir() if f.name != "weights.npy"
+                and f.is_file())
+    return weights + other
+
+
+def _check_free_space(directory: Path, needed: int, out: Path) -> None:
+    """Refuse a merge the file system has no room for, before writing: a full disk under a memory map is a
+    SIGBUS that kills the process; ordinary writes (:func:`_write_rows`) turn the rest into an error."""
+    free = shutil.disk_usage(directory).free
+    if free < needed:
+        raise OutputPathError(f"not enough free space for the merged zoo {out}: it needs {needed / 1e6:.1f} MB, "
+                              f"{directory} has {free / 1e6:.1f} MB free (nothing was written)")
+
+
+def _write_rows(path: Path, arrays, total: int, chunk: int = 4096) -> None:
+    """Concatenate float32 row arrays into one ``.npy`` by ordinary writes, not a memory map: a full disk is
+    then an ``OSError`` (ENOSPC) here, not a SIGBUS later. Byte-identical to ``np.save`` of the result."""
+    with open(path, "wb") as f:
+        np.lib.format.write_array_header_1_0(
+            f, {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)), "fortran_order": False,
+                "shape": (total, int(arrays[0].shape[1]))})
+        for a in arrays:
+            for lo in range(0, a.shape[0], chunk):
+                f.write(np.ascontiguousarray(a[lo:lo + chunk], dtype=np.float32).tobytes())
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def build_records(build: dict) -> list:
