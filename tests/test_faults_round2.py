@@ -526,3 +526,93 @@ def test_free_space_is_checked_before_a_build_merges(reference, tmp_path, capsys
     build(capsys, out)
     same_zoo(out, reference)
     zoo_fault()
+
+
+# ------------------------------------------------------------------ 10. the public API speaks one error family
+
+
+@pytest.fixture(scope="module")
+def bad_inputs(tmp_path_factory):
+    """Files of the wrong kind: a pickled module, a state dict named .keras, empty and foreign zoos, a predictor
+    directory missing a part."""
+    import torch
+
+    from helpers import paper_cnn_weights, torch_paper_cnn
+
+    d = tmp_path_factory.mktemp("bad")
+    model = torch_paper_cnn(paper_cnn_weights(np.random.default_rng(0)))
+    torch.save(model, d / "pickled.pt")
+    torch.save(model.state_dict(), d / "state_dict_as.keras")
+    (d / "empty_zoo").mkdir()
+    (d / "foreign_zoo").mkdir()
+    (d / "foreign_zoo" / "weights.npy").write_text("not an array")
+    (d / "foreign_zoo" / "layout.csv").write_text("a,b\n1,2\n")
+    shutil.copytree(ROOT / "pretrained" / POOLED, d / "pred")
+    (d / "pred" / "model_q_hi.txt").unlink()
+    return d
+
+
+def _public_calls(d):
+    import torch.nn as nn
+
+    import weightwatch as ww
+    from weightwatch import pretrained
+    from weightwatch.features import extract
+    from weightwatch.modelfile import load_model_file
+    from weightwatch.predictors import load_predictor
+
+    no_weights = nn.Sequential(nn.Flatten(), nn.ReLU())
+    return {
+        "to_network(None)": (lambda: ww.to_network(None), "cannot read weights from a builtins.NoneType"),
+        "to_network(a path)": (lambda: ww.to_network(str(d / "pickled.pt")), "cannot read weights from a builtins.str"),
+        "extract(unknown set)": (lambda: extract(ww.to_network(_classifier_first_cnn(None)), "W_Q"),
+                                 "no feature set named 'W_Q'"),
+        "extract(None)": (lambda: extract(None), "cannot read weights"),
+        "extract_matrix([])": (lambda: ww.extract_matrix([]), "needs at least one model"),
+        "get_extractor(3)": (lambda: ww.get_extractor(3), "no feature set named 3"),
+        "Network(3)": (lambda: ww.Network(3), "must be a sequence of LayerWeights, got int"),
+        "LayerWeights(text)": (lambda: ww.LayerWeights("a", "conv", "abc"), "expected real numbers"),
+        "predict_accuracy(no weights)": (lambda: ww.predict_accuracy(no_weights), "0 weighted layers"),
+        "predict_accuracy(predictor=3)": (lambda: ww.predict_accuracy(_classifier_first_cnn(None), predictor=3),
+                                          "predictor must be 'auto', a shipped predictor's name or a loaded"),
+        "predict_accuracy(epoch='3')": (lambda: ww.predict_accuracy(no_weights, epoch="3"), "epoch must be"),
+        "Zoo(None)": (lambda: ww.Zoo(None), "Zoo needs a directory path, got NoneType"),
+        "Zoo(empty dir)": (lambda: ww.Zoo(d / "empty_zoo"), "is not a zoo: weights.npy is missing"),
+        "Zoo(foreign dir)": (lambda: ww.Zoo(d / "foreign_zoo"), "weights.npy is unreadable"),
+        "Zoo(a file)": (lambda: ww.Zoo(d / "pickled.pt"), "does not exist"),
+        "load_predictor(None)": (lambda: load_predictor(None), "needs a directory path, got NoneType"),
+        "load_predictor(missing part)": (lambda: load_predictor(d / "pred"), "model_q_hi.txt is missing"),
+        "load_predictor(a file)": (lambda: load_predictor(d / "pickled.pt"), "is not a predictor directory"),
+        "pretrained.load(None)": (lambda: pretrained.load(None), "is not a shipped predictor's name"),
+        "pretrained.load(unknown)": (lambda: pretrained.load("nope"), "no pretrained predictor 'nope'"),
+        "load_model_file(3)": (lambda: load_model_file(3), "a model file path is needed, got int"),
+        "load_model_file(state dict as .keras)": (lambda: load_model_file(d / "state_dict_as.keras"),
+                                                  "Keras could not load"),
+        "load_model_file(pickled module)": (lambda: load_model_file(d / "pickled.pt"),
+                                            "holds pickled Python objects"),
+    }
+
+
+def test_public_api_raises_one_error_family_with_one_line_messages(bad_inputs):
+    from weightwatch.errors import WeightWatchError
+
+    calls = _public_calls(bad_inputs)
+    outcomes = {}
+    for name, (call, needle) in calls.items():
+        try:
+            call()
+        except WeightWatchError as exc:
+            text = str(exc)
+            outcomes[name] = "ok" if needle in text and "\n" not in text else f"message: {text}"
+        except Exception as exc:  # noqa: BLE001 - what this test hunts
+            outcomes[name] = f"raw {type(exc).__name__}: {exc}"
+        else:
+            outcomes[name] = "no error"
+    assert {k: v for k, v in outcomes.items() if v != "ok"} == {}
+
+
+def test_pickled_torch_file_is_refused_in_one_line_without_torchs_wording(bad_inputs, capsys):
+    line = assert_one_error(run(capsys, "predict", bad_inputs / "pickled.pt"), "pickled.pt",
+                            "can run any code", "only if you trust its source, pass --unsafe-load")
+    for torch_words in ("Unsupported global", "WeightsUnpickler", "weights_only", "GLOBAL"):
+        assert torch_words not in line

@@ -416,8 +416,11 @@ def predict_accuracy(model, predictor="auto", epoch: Optional[int] = None, predi
         pred, name, note = chosen
     elif isinstance(predictor, str):
         pred, name, note = load(predictor), predictor, ""
-    else:
+    elif callable(getattr(predictor, "predict", None)):
         pred, name, note = predictor, getattr(predictor, "manifest_", {}).get("name", type(predictor).__name__), ""
+    else:
+        raise InvalidArgumentError(f"predictor must be 'auto', a shipped predictor's name or a loaded predictor "
+                                   f"(with predict), got {type(predictor).__name__} {predictor!r:.60}")
     return apply(pred, network, name=name, note=note, epoch=epoch)
 
 

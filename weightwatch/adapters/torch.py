@@ -154,6 +154,8 @@ def forward_order(model) -> tuple:
     order, after the called ones. When no tiny input fits: (declaration order, False), with a
     :class:`LayerOrderWarning`."""
     modules = list(model.named_modules())
+    if not any(True for _ in model.parameters()):
+        return modules, True  # no weights: no order to get wrong
     names = tuple(n for n, _ in modules)
     try:
         cached = _ORDERS.get(model)

@@ -399,6 +399,8 @@ def load_predictor(directory, *, expected_feature_names: Optional[Sequence[str]]
     FeatureMismatchError
         Saved feature names differ from ``expected_feature_names``.
     """
+    if not isinstance(directory, (str, os.PathLike)):
+        raise InvalidArgumentError(f"load_predictor needs a directory path, got {type(directory).__name__}")
     d = Path(directory)
     m = _parse_manifest(d)
     _check_files(d, m)

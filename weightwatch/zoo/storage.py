@@ -380,6 +380,8 @@ class Zoo:
     """
 
     def __init__(self, path, _rows=None, _metrics=None):
+        if not isinstance(path, (str, os.PathLike)):
+            raise InvalidArgumentError(f"Zoo needs a directory path, got {type(path).__name__}")
         self.path = Path(path)
         if (self.path / "build.json").exists() and not (self.path / "weights.npy").exists():
             self.path = self.path / "zoo"  # a build directory: open its merged zoo
