@@ -616,3 +616,59 @@ def test_pickled_torch_file_is_refused_in_one_line_without_torchs_wording(bad_in
                             "can run any code", "only if you trust its source, pass --unsafe-load")
     for torch_words in ("Unsupported global", "WeightsUnpickler", "weights_only", "GLOBAL"):
         assert torch_words not in line
+
+
+# ------------------------------------------------------------------ 7. what is read is validated before use
+
+
+def _damage_consistently(zoo, damage):
+    """Change a zoo's content and re-write SHA256SUMS to match: files that parse and pass their checksum but are
+    wrong, so only validation of the content can catch them."""
+    import pandas as pd
+
+    from weightwatch._files import write_sums
+
+    w = np.load(zoo / "weights.npy")
+    metrics = pd.read_csv(zoo / "metrics.csv.gz")
+    if damage == "1-D weights":
+        np.save(zoo / "weights.npy", w.ravel())
+    elif damage == "integer weights":
+        np.save(zoo / "weights.npy", w.astype(np.int32))
+    elif damage == "no rows":
+        np.save(zoo / "weights.npy", w[:0])
+        metrics.iloc[:0].to_csv(zoo / "metrics.csv.gz", index=False)
+    elif damage == "a column short":
+        np.save(zoo / "weights.npy", w[:, :-1])
+    elif damage == "no test_accuracy":
+        metrics.drop(columns="test_accuracy").to_csv(zoo / "metrics.csv.gz", index=False)
+    elif damage == "accuracy 7.5":
+        metrics.loc[3, "test_accuracy"] = 7.5
+        metrics.to_csv(zoo / "metrics.csv.gz", index=False)
+    elif damage == "accuracy text":
+        metrics["test_accuracy"] = metrics["test_accuracy"].astype(object)
+        metrics.loc[0, "test_accuracy"] = "high"
+        metrics.to_csv(zoo / "metrics.csv.gz", index=False)
+    elif damage == "layout garbage":
+        text = (zoo / "layout.csv").read_text().splitlines()
+        text[1] = text[1].replace(",0,", ",x,", 1)
+        (zoo / "layout.csv").write_text("\n".join(text) + "\n")
+    write_sums(zoo, [p.name for p in zoo.iterdir() if p.name != "SHA256SUMS"])
+
+
+@pytest.mark.parametrize("damage, needles", [
+    ("1-D weights", ["weights.npy holds a 1-D array", "2-D"]),
+    ("integer weights", ["weights.npy holds int32 values"]),
+    ("no rows", ["weights.npy holds no rows"]),
+    ("a column short", ["layout.csv describes 4970 weights per row", "has 4969"]),
+    ("no test_accuracy", ["metrics lack the column(s) test_accuracy"]),
+    ("accuracy 7.5", ["metrics row 3: test_accuracy 7.5 is not an accuracy in [0, 1]"]),
+    ("accuracy text", ["metrics row 0: test_accuracy 'high'"]),
+    ("layout garbage", ["layout.csv", "is malformed"]),
+])
+@pytest.mark.parametrize("command", [["zoo", "info"], ["fit"]])
+def test_zoo_content_is_validated_before_use(reference, tmp_path, capsys, damage, needles, command):
+    out = copy_build(reference, tmp_path / "build")
+    _damage_consistently(out / "zoo", damage)
+    extra = ["--out", tmp_path / "p"] if command == ["fit"] else []
+    assert_one_error(run(capsys, *command, out / "zoo", *extra), *needles)
+    assert not (tmp_path / "p").exists()

@@ -370,6 +370,36 @@ def read_json(path) -> dict:
     return data
 
 
+def _check_contents(d: Path, weights, layout, metrics) -> None:
+    """Refuse a zoo whose files parse but cannot be right: weights not a 2-D float array, columns that disagree
+    with ``layout.csv``, no rows, metrics without the columns every reader needs or with accuracies outside
+    [0, 1]. (Non-finite weights are allowed: such runs are marked ``nan``.)"""
+    w = d / "weights.npy"
+    if weights.ndim != 2:
+        raise ZooFormatError(f"{w} holds a {weights.ndim}-D array of shape {weights.shape}; a zoo's weights are "
+                             "2-D (one row per run and checkpoint)")
+    if weights.dtype.kind != "f":
+        raise ZooFormatError(f"{w} holds {weights.dtype} values; a zoo's weights are floats")
+    if weights.shape[0] == 0:
+        raise ZooFormatError(f"{w} holds no rows: the zoo is empty")
+    width = max((r.end_idx for r in layout), default=0)
+    if width != weights.shape[1]:
+        raise ZooFormatError(f"{d / 'layout.csv'} describes {width} weights per row, {w} has {weights.shape[1]}")
+    missing = [c for c in ("modeldir", "test_accuracy") if c not in metrics]
+    if missing:
+        raise ZooFormatError(f"{d}: metrics lack the column(s) {', '.join(missing)}")
+    import pandas as pd
+
+    acc = pd.to_numeric(metrics["test_accuracy"], errors="coerce")
+    bad = acc.isna() & metrics["test_accuracy"].notna() | ~acc.between(0, 1) & acc.notna()
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        value = metrics["test_accuracy"].iloc[i]
+        value = value.item() if isinstance(value, np.generic) else value
+        raise ZooFormatError(f"{d}: metrics row {i}: test_accuracy {value!r} is not an "
+                             f"accuracy in [0, 1] ({int(bad.sum())} such rows)")
+
+
 class Zoo:
     """A zoo directory: metrics as a DataFrame, weights memory-mapped.
 
@@ -395,6 +425,7 @@ class Zoo:
         self.layout = read_layout(self.path / "layout.csv")
         all_metrics = _metrics if _metrics is not None else read_metrics(self.path)
         if _rows is None:
+            _check_contents(self.path, self._weights, self.layout, all_metrics)
             if len(all_metrics) != self._weights.shape[0]:
                 raise ZooFormatError(
                     f"{self.path}: metrics has {len(all_metrics)} rows, weights.npy {self._weights.shape[0]}"
