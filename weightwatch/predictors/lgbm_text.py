@@ -130,7 +130,8 @@ def parse_in_subprocess(texts: dict, timeout: float = 300.0) -> list:
         res = subprocess.run([sys.executable, "-c", _PARSE], input=json.dumps(list(texts.values())),
                              capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired as exc:
-        done = (exc.stdout or b"").count(b"ok ") if isinstance(exc.stdout, bytes) else str(exc.stdout or "").count("ok ")
+        out = exc.stdout or ""
+        done = (out.decode(errors="replace") if isinstance(out, bytes) else out).count("ok ")
         raise PredictorIntegrityError(f"{paths[min(done, len(paths) - 1)]}: LightGBM did not finish parsing it "
                                       f"within {timeout:.0f} s") from None
     answers = [line.split()[1:] for line in res.stdout.splitlines() if line.startswith("ok ")]

@@ -331,8 +331,8 @@ def _build_locked(out: Path, spec: BuildSpec, *, jobs, scheduler, data_dir, prog
     old = _read_spec(out) if not force else None
     if old is not None and old != spec.to_json():
         raise BuildSpecMismatch(
-            f"{out} holds a build with different settings: {_spec_diff(old, spec.to_json())}; use another --out, the same "
-            "settings to resume, or --force to start over (shards of the old settings are deleted; the merged "
+            f"{out} holds a build with different settings: {_spec_diff(old, spec.to_json())}; use another --out, "
+            "the same settings to resume, or --force to start over (shards of the old settings are deleted; the merged "
             "zoo stays until the new one replaces it)")
     remove_stale_temp(out)
     remove_stale_temp(out / "shards")
