@@ -223,13 +223,17 @@ class DirLock:
             try:
                 if fcntl is not None:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
+            except BlockingIOError:
                 owner = self._owner(fd)
                 os.close(fd)
                 who = (f"pid {owner.get('pid')} on host {owner.get('host')}, since {owner.get('started')}"
                        if "pid" in owner else "another process")
                 raise LockedError(f"{self.what} {self.path.parent} is in use by {who} ({self.path}); wait for it "
                                   "to finish, or use another directory") from None
+            except OSError as exc:  # a file system without locks: refuse rather than risk two writers
+                os.close(fd)
+                raise OutputPathError(f"{self.what} {self.path.parent}: cannot lock {self.path} "
+                                      f"({exc.strerror or exc}); use a local directory") from None
             try:
                 same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
             except FileNotFoundError:  # the previous owner removed it between our open and flock
