@@ -128,7 +128,7 @@ def parse_in_subprocess(texts: dict, timeout: float = 300.0) -> list:
     paths = list(texts)
     try:
         res = subprocess.run([sys.executable, "-c", _PARSE], input=json.dumps(list(texts.values())),
-                             capture_output=True, text=True, timeout=timeout)
+                             capture_output=True, text=True, errors="replace", timeout=timeout)
     except subprocess.TimeoutExpired as exc:
         out = exc.stdout or ""
         done = (out.decode(errors="replace") if isinstance(out, bytes) else out).count("ok ")
