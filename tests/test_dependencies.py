@@ -74,3 +74,17 @@ def test_optional_modules_are_imported_only_through_require():
             if name.split(".")[0] in OPTIONAL:
                 offenders.append(f"{rel}: import {name}")
     assert not offenders, offenders
+
+
+@pytest.mark.parametrize("extra, package, floor, why", [
+    ("keras", "keras", "3.11.3", "CVE-2025-9905: safe_mode bypass when loading .h5 models"),
+    ("torch", "torch", "2.6", "CVE-2025-32434: torch.load(weights_only=True) could run code"),
+    ("lightning", "torch", "2.6", "CVE-2025-32434: torch.load(weights_only=True) could run code"),
+])
+def test_security_floors_of_the_extras(extra, package, floor, why):
+    reqs = [Requirement(r) for r in PYPROJECT["project"]["optional-dependencies"][extra]]
+    mine = [r for r in reqs if r.name == package]
+    assert mine, f"extra {extra} does not name {package}"
+    for r in mine:
+        floors = [Version(s.version) for s in r.specifier if s.operator in (">=", "==", "~=")]
+        assert floors and min(floors) >= Version(floor), f"{extra}: {r} allows {package} < {floor} ({why})"

@@ -507,9 +507,15 @@ def test_bad_fit_arguments_are_refused_before_fitting(reference, tmp_path, capsy
     ("delete layout.csv", ["layout.csv is missing"]),
 ])
 @pytest.mark.parametrize("command", [["zoo", "info"], ["fit"]])
-def test_damaged_zoo_is_named_when_read(reference, tmp_path, capsys, damage, needles, command):
+@pytest.mark.parametrize("sums", [True, False], ids=["SHA256SUMS", "no SHA256SUMS"])
+def test_damaged_zoo_is_named_when_read(reference, tmp_path, capsys, damage, needles, command, sums):
+    """With SHA256SUMS the checksum names the damaged file first; without (the release's format) the parser does."""
     out = copy_build(reference, tmp_path / "build")
     zoo = out / "zoo"
+    if sums and damage != "delete layout.csv":
+        needles = [f"zoo/{damage.split()[1]} does not match its sha256 in SHA256SUMS", "cannot be trusted"]
+    elif not sums:
+        (zoo / "SHA256SUMS").unlink()
     if damage == "truncate weights.npy":
         (zoo / "weights.npy").write_bytes((zoo / "weights.npy").read_bytes()[:5000])
     elif damage == "garble zoo.json":
@@ -585,7 +591,7 @@ def test_other_settings_are_refused_with_a_hint_then_force_starts_over(reference
     before = tree(out)
     args = [a if a != "8" else "6" for a in ZOO_ARGS]  # --runs 6
     code, _, err = run(capsys, "zoo", "build", *args, "--out", out)
-    assert_one_error((code, "", err), "different settings (runs)", "--force")
+    assert_one_error((code, "", err), "different settings: runs (recorded 8, asked 6)", "--force")
     assert tree(out) == before
     code, stdout, err = run(capsys, "zoo", "build", *args, "--out", out, "--force")
     assert code == 0, err

@@ -177,3 +177,93 @@ def jsonable(obj, *, strict: bool = True, nan_to_none: bool = False, enum_as=Non
         return repr(o)
 
     return conv(obj)
+
+
+class DirLock:
+    """An exclusive lock on a directory: the file ``directory/name`` holding the owner's pid, host and start time.
+
+    The lock is a ``flock`` on that file, so the kernel releases it when the
+    owner dies; the file's content only says who holds it. A lock file left
+    by a process that died (``kill -9``) is taken over, with a warning naming
+    the dead owner. A lock held by a live process raises
+    :class:`~weightwatch.errors.LockedError` naming it. The file is removed on
+    release. Use as a context manager.
+    """
+
+    def __init__(self, directory, name: str = "build.lock", *, what: str = "--out"):
+        self.path = Path(directory) / name
+        self.what = what
+        self._fd = None
+        self.taken_over = None  # the dead owner's record, when a stale lock was taken over
+
+    def _owner(self, fd) -> dict:
+        import json
+
+        os.lseek(fd, 0, os.SEEK_SET)
+        raw = os.read(fd, 4096)
+        try:
+            data = json.loads(raw.decode("utf-8")) if raw.strip() else {}
+        except (UnicodeDecodeError, ValueError):
+            return {"unreadable": raw[:80]}
+        return data if isinstance(data, dict) else {"unreadable": raw[:80]}
+
+    def acquire(self) -> "DirLock":
+        import json
+        import socket
+        import time
+
+        from .errors import LockedError
+
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - not POSIX: no kernel lock, the file alone decides
+            fcntl = None
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                if fcntl is not None:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                owner = self._owner(fd)
+                os.close(fd)
+                who = (f"pid {owner.get('pid')} on host {owner.get('host')}, since {owner.get('started')}"
+                       if "pid" in owner else "another process")
+                raise LockedError(f"{self.what} {self.path.parent} is in use by {who} ({self.path}); wait for it "
+                                  "to finish, or use another directory") from None
+            except OSError as exc:  # a file system without locks: refuse rather than risk two writers
+                os.close(fd)
+                raise OutputPathError(f"{self.what} {self.path.parent}: cannot lock {self.path} "
+                                      f"({exc.strerror or exc}); use a local directory") from None
+            try:
+                same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
+            except FileNotFoundError:  # the previous owner removed it between our open and flock
+                same = False
+            if same:
+                break
+            os.close(fd)
+        owner = self._owner(fd)
+        if owner:
+            self.taken_over = owner
+        record = {"pid": os.getpid(), "host": socket.gethostname(),
+                  "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        os.ftruncate(fd, 0)
+        os.lseek(fd, 0, os.SEEK_SET)
+        os.write(fd, json.dumps(record).encode())
+        os.fsync(fd)
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        try:
+            self.path.unlink(missing_ok=True)  # unlinked while still locked: a waiter sees the inode change
+        finally:
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> "DirLock":
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()

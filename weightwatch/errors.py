@@ -26,6 +26,7 @@ __all__ = [
     "ZooFormatError",
     "ZooBuildError",
     "BuildSpecMismatch",
+    "LockedError",
     "DatasetNotFoundError",
     "DataFileError",
     "OutputPathError",
@@ -98,6 +99,10 @@ class ZooBuildError(WeightWatchError, ValueError):
 
 class BuildSpecMismatch(ZooBuildError):
     """The output directory holds a build with different settings."""
+
+
+class LockedError(ZooBuildError):
+    """Another live process holds the lock on an output directory."""
 
 
 class DatasetNotFoundError(WeightWatchError, FileNotFoundError):

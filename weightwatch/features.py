@@ -26,6 +26,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from .errors import InvalidArgumentError
 from .network import NORM_TENSORS, Network, WeightsError
 from .stats import N_STATS, PER_LAYER, STAT_NAMES, TENSORS, many_tensor_stats
 
@@ -254,5 +255,5 @@ def extract_matrix(models: Sequence, features="W_L") -> tuple:
             )
         rows.append(extractor(net))
     if not rows:
-        raise ValueError("extract_matrix needs at least one model")
+        raise InvalidArgumentError("extract_matrix needs at least one model, got none")
     return np.vstack(rows), names

@@ -15,6 +15,7 @@ from ._compat import require
 keras = require("keras", "weightwatch.keras")
 
 from .adapters import to_network  # noqa: E402
+from .adapters.keras import inner_optimizer  # noqa: E402
 from .verdict import StoppingReason  # noqa: E402
 from .watch import Watcher  # noqa: E402
 
@@ -110,7 +111,7 @@ class WeightWatchCallback(Watcher, keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         done = int(epoch) + 1
         verdict = self._watch(done, lambda: to_network(self.model), self._plain_chain, steps=self._steps(),
-                              optimizer=getattr(self.model, "optimizer", None), logs=logs)
+                              optimizer=inner_optimizer(getattr(self.model, "optimizer", None)), logs=logs)
         if verdict is None:
             return
         if logs is not None:
@@ -120,7 +121,7 @@ class WeightWatchCallback(Watcher, keras.callbacks.Callback):
 
     def _steps(self):
         try:
-            return int(self.model.optimizer.iterations)
+            return int(inner_optimizer(self.model.optimizer).iterations)  # steps applied, not skipped by loss scaling
         except Exception:  # noqa: BLE001 - no optimizer yet or another backend's counter
             return None
 

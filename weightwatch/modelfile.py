@@ -67,8 +67,16 @@ def _torch_reason(exc: Exception) -> str:
     return m.group(1) if m else (text[:300] or type(exc).__name__)
 
 
+def _is_pickled_object(exc: Exception) -> bool:
+    """True when torch refused a file in weights-only mode because it holds other objects than tensors."""
+    text = " ".join(str(exc).split())
+    return "Unsupported global" in text or "not an allowed global" in text
+
+
 def load_model_file(path, *, unsafe: bool = False) -> Network:
     """Load ``path`` and return its weights as a Network."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise ModelFileError(f"a model file path is needed, got {type(path).__name__}")
     path = Path(path)
     if not path.exists():
         raise ModelFileError(f"model file {path} does not exist")
@@ -88,8 +96,12 @@ def load_model_file(path, *, unsafe: bool = False) -> Network:
         try:
             obj = torch.load(path, map_location="cpu", weights_only=not unsafe)
         except Exception as exc:
-            hint = "" if unsafe else " (if it is a whole pickled module, not a state dict, pass --unsafe-load: unpickling runs code)"
-            raise ModelFileError(f"torch could not load {path}: {_torch_reason(exc)}{hint}") from None
+            if not unsafe and _is_pickled_object(exc):
+                raise ModelFileError(
+                    f"{path} holds pickled Python objects (a whole module, not a state dict): loading it can run "
+                    "any code it contains, so it was not loaded; only if you trust its source, pass --unsafe-load "
+                    "(load_model_file(path, unsafe=True)), or save model.state_dict() instead") from None
+            raise ModelFileError(f"torch could not load {path}: {_torch_reason(exc)}") from None
         if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
             obj = obj["state_dict"]  # Lightning checkpoints
         try:

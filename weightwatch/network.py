@@ -122,6 +122,8 @@ class Network:
     cache: dict = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self):
+        if isinstance(self.layers, (str, bytes)) or not hasattr(self.layers, "__iter__"):
+            raise WeightsError(f"Network layers must be a sequence of LayerWeights, got {type(self.layers).__name__}")
         layers = tuple(self.layers)
         for i, layer in enumerate(layers):
             if not isinstance(layer, LayerWeights):

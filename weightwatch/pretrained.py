@@ -20,6 +20,7 @@ network's family signature (:func:`family_signature`) is used for it.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from functools import lru_cache
 from importlib import resources
@@ -56,10 +57,7 @@ def root() -> Path:
     env = os.environ.get(ENV)
     if env:
         return Path(env)
-    shipped = resources.files("weightwatch") / "_pretrained"
-    if shipped.is_dir():  # installed wheel
-        return Path(str(shipped))
-    return Path(__file__).resolve().parent.parent / "pretrained"  # source tree / editable install
+    return packaged_root()  # installed wheel: weightwatch/_pretrained; source tree: pretrained/
 
 
 # a folder holding any of these is a predictor, even a damaged one: loading it then fails loudly
@@ -95,11 +93,22 @@ def manifest(name: str) -> dict:
     return read_manifest(root() / name)
 
 
+def packaged_root() -> Path:
+    """Where this installation's own predictors are (``root()`` without ``WEIGHTWATCH_PRETRAINED_DIR``)."""
+    shipped = resources.files("weightwatch") / "_pretrained"
+    if shipped.is_dir():
+        return Path(str(shipped))
+    return Path(__file__).resolve().parent.parent / "pretrained"
+
+
 @lru_cache(maxsize=16)
 def _load_cached(path: str):
+    """Load a predictor; one in :func:`packaged_root` must also match the sha256 table inside the package."""
     from .predictors.persist import load_predictor
 
-    return load_predictor(path)
+    p = Path(path)
+    shipped = p.parent.resolve() == packaged_root().resolve()
+    return load_predictor(path, shipped_as=p.name if shipped else None)
 
 
 def load(name: str):
@@ -293,6 +302,25 @@ def is_doom_model(predictor) -> bool:
     return as_loaded(predictor).role in (DOOM, VERDICT_DOOM)
 
 
+def _epoch_outside(predictor, epoch) -> Optional[str]:
+    """Why ``epoch`` lies outside the epochs a forecaster (or an epoch-feature predictor) was fitted on; else None.
+
+    A forecaster saw the checks of runs of ``forecast.zoo_epochs`` epochs (18): a later epoch is an
+    extrapolation (its progress would be clipped to the end of the run), not a forecast.
+    """
+    from . import forecast
+
+    names = _names(predictor)
+    if not (forecast.is_forecast_names(names) or forecast.is_doom_names(names) or (names and names[-1] == "epoch")):
+        return None
+    m = getattr(predictor, "manifest_", None) or {}
+    last = int((m.get("forecast") or {}).get("zoo_epochs") or forecast.ZOO_EPOCHS)
+    if not 0 <= float(epoch) <= last:
+        return (f"epoch {epoch} is outside the epochs this predictor was fitted on (0 to {last}, checks of "
+                f"{last}-epoch runs); beyond them its forecast is an extrapolation")
+    return None
+
+
 def predict_accuracy(model, predictor="auto", epoch: Optional[int] = None, predictor_path=None) -> Prediction:
     """Predicted test accuracy of ``model`` (Keras model, torch module, Network, ...) from its weights.
 
@@ -303,9 +331,31 @@ def predict_accuracy(model, predictor="auto", epoch: Optional[int] = None, predi
     """
     from .adapters import to_network
 
+    if epoch is not None and (isinstance(epoch, bool) or not isinstance(epoch, (int, np.integer)) or epoch < 0):
+        raise InvalidArgumentError(f"epoch must be an integer >= 0 (epochs trained so far), got {epoch!r}")
     network = to_network(model)
     chosen = resolve(predictor, network, predictor_path=predictor_path)
     if chosen is None:
         raise PretrainedNotFoundError(f"no shipped predictor found in {root()}" if predictor == "auto"
                                       else "no predictor given (predictor=None)")
-    return apply(chosen, network, epoch=epoch)
+    pred = apply(chosen, network, epoch=epoch)
+    why = _epoch_outside(chosen, epoch) if epoch is not None and pred.in_domain else None
+    return pred if why is None else dataclasses.replace(pred, in_domain=False, domain_reason=why)
+
+
+def _epoch_outside(predictor: LoadedPredictor, epoch) -> Optional[str]:
+    """Why ``epoch`` lies outside the epochs a forecaster (or an epoch-feature predictor) was fitted on; else None.
+
+    A forecaster saw the checks of runs of ``forecast.zoo_epochs`` epochs (18): a later epoch is an
+    extrapolation (its progress would be clipped to the end of the run), not a forecast.
+    """
+    from . import forecast
+
+    names = predictor.feature_names
+    if predictor.role not in (FORECASTER, DOOM) and not (names and names[-1] == "epoch"):
+        return None
+    last = int((predictor.manifest.get("forecast") or {}).get("zoo_epochs") or forecast.ZOO_EPOCHS)
+    if not 0 <= float(epoch) <= last:
+        return (f"epoch {epoch} is outside the epochs this predictor was fitted on (0 to {last}, checks of "
+                f"{last}-epoch runs); beyond them its forecast is an extrapolation")
+    return None

@@ -72,8 +72,12 @@ def read_layout(source) -> list:
     else:
         raw = [tuple(r) if not isinstance(r, LayoutRow) else (r.varname, r.start_idx, r.end_idx, r.shape) for r in source]
     rows = []
+    where = f"layout file {source}" if isinstance(source, (str, os.PathLike)) else "layout"
     for varname, start, end, shape in raw:
-        row = LayoutRow(str(varname), int(start), int(end), parse_shape(shape))
+        try:
+            row = LayoutRow(str(varname), int(start), int(end), parse_shape(shape))
+        except (TypeError, ValueError) as exc:
+            raise WeightsError(f"{where}: row {varname!r} is malformed ({exc})") from None
         size = int(np.prod(row.shape)) if row.shape else 1
         if row.end_idx - row.start_idx != size:
             raise WeightsError(

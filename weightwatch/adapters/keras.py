@@ -35,6 +35,17 @@ def _numpy(variable) -> np.ndarray:
     return arr
 
 
+def inner_optimizer(optimizer):
+    """The optimizer that updates the weights: a ``LossScaleOptimizer`` (``mixed_float16``) read through to its
+    ``inner_optimizer`` (its kind, learning rate and step count); any other object returned as it is."""
+    for _ in range(8):  # wrappers of wrappers, never a cycle
+        inner = getattr(optimizer, "inner_optimizer", None)
+        if inner is None or inner is optimizer:
+            break
+        optimizer = inner
+    return optimizer
+
+
 def _leaf_layers(model) -> list:
     flatten = getattr(model, "_flatten_layers", None)
     if flatten is not None:

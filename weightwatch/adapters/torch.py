@@ -3,7 +3,14 @@
 Kernels are converted to the canonical (Keras) layout: conv
 ``(out, in/groups, *k)`` -> ``(*k, in/groups, out)``; depthwise conv
 ``(in*mult, 1, *k)`` -> ``(*k, in, mult)``; linear ``(out, in)`` -> ``(in, out)``.
-The activation of a layer is the first activation module registered after it
+Layers are read in the order the model's forward pass calls them, traced
+once per model with forward pre-hooks on a tiny zero input (``eval`` mode,
+no gradients, every module's mode restored); a model declaring its
+classifier before its convolutions is read convolutions first. When no
+tiny input fits, the declaration order is used and a
+:class:`LayerOrderWarning` says the order was not verified
+(``Network.meta["order"]`` is ``"forward"`` or ``"declaration"``).
+The activation of a layer is the first activation module called after it
 (when the model uses modules for activations); the rates of dropout modules
 are kept in ``Network.meta["dropout"]``. torch is only imported when a torch
 object is given.
@@ -12,6 +19,9 @@ object is given.
 from __future__ import annotations
 
 import logging
+import time
+import warnings
+import weakref
 from collections.abc import Mapping
 
 import numpy as np
@@ -51,6 +61,125 @@ def conv_kernel_to_canonical(weight: np.ndarray, groups: int = 1, in_channels: i
     return "conv", np.transpose(weight, tuple(range(2, 2 + k)) + (1, 0))
 
 
+class LayerOrderWarning(UserWarning):
+    """A torch model's layers were read in declaration order: no forward pass could verify the order."""
+
+
+#: {model: (module names at trace time, names in forward order or None)}; a model is traced once
+_ORDERS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_TRACE_SECONDS = 5.0  # tiny inputs tried for at most this long
+
+
+def _tiny_inputs(model) -> list:
+    """Zero inputs (batch 1) a model may accept: for its convolution with the fewest input channels, a few
+    spatial sizes; without convolutions, each Linear's ``in_features``."""
+    import torch
+    import torch.nn as nn
+
+    params = list(model.parameters())
+    if not params:
+        return []
+    example = getattr(model, "example_input_array", None)  # Lightning's way to declare an input
+    given = [example] if isinstance(example, torch.Tensor) else []
+    convs = [m for m in model.modules() if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d))]
+    if convs:
+        first = min(convs, key=lambda m: m.in_channels)
+        k = first.weight.ndim - 2
+        sizes = {1: (64, 32, 128, 16), 2: (32, 28, 16, 64, 8, 224), 3: (16, 8, 32)}[k]
+        shapes = [(1, first.in_channels, *(s,) * k) for s in sizes]
+    else:
+        shapes = [(1, f) for f in dict.fromkeys(m.in_features for m in model.modules() if isinstance(m, nn.Linear))]
+    return given + [torch.zeros(shape, dtype=params[0].dtype, device=params[0].device) for shape in shapes]
+
+
+def _trace_order(model):
+    """Submodule names in the order a forward pass on a tiny input first calls them; None if no input fits.
+
+    Runs in ``eval`` mode without gradients (BatchNorm statistics untouched), every module's mode restored.
+    """
+    import torch
+
+    calls: dict = {}
+    named = [(n, m) for n, m in model.named_modules() if n]
+    hooks = []
+
+    def hook_for(name):
+        def hook(_module, _args):
+            calls.setdefault(name, len(calls))
+            return None  # a value here would replace the module's input
+
+        return hook
+
+    modes = [(m, m.training) for m in model.modules()]
+    try:
+        for n, m in named:
+            hooks.append(m.register_forward_pre_hook(hook_for(n)))
+        model.eval()
+        t0 = time.perf_counter()
+        with torch.no_grad():
+            for x in _tiny_inputs(model):
+                if time.perf_counter() - t0 > _TRACE_SECONDS:
+                    break
+                calls.clear()
+                try:
+                    model(x)
+                except Exception:  # noqa: BLE001 - a wrong guess of the input shape; try the next
+                    continue
+                return sorted(calls, key=calls.get)
+        return None
+    finally:
+        for h in hooks:
+            h.remove()
+        for m, mode in modes:
+            m.training = mode
+
+
+def _traced(model):
+    """:func:`_trace_order` of ``model``; when its own forward cannot run (a LightningModule without
+    ``forward``, say) and one submodule holds all its parameters, that submodule's order (fully verified)."""
+    order = _trace_order(model)
+    prefix = ""
+    while order is None:
+        holders = [(n, m) for n, m in model.named_children() if any(True for _ in m.parameters())]
+        if len(holders) != 1 or any(True for _ in model.parameters(recurse=False)):
+            return None
+        name, model = holders[0]
+        prefix += name + "."
+        order = _trace_order(model)
+    return [prefix + n for n in order] if prefix else order
+
+
+def forward_order(model) -> tuple:
+    """(``model.named_modules()`` in forward order, True); modules the trace never called keep their declaration
+    order, after the called ones. When no tiny input fits: (declaration order, False), with a
+    :class:`LayerOrderWarning`."""
+    modules = list(model.named_modules())
+    if not any(True for _ in model.parameters()):
+        return modules, True  # no weights: no order to get wrong
+    names = tuple(n for n, _ in modules)
+    try:
+        cached = _ORDERS.get(model)
+    except TypeError:  # not weak-referenceable
+        cached = None
+    if cached is not None and cached[0] == names:
+        order = cached[1]
+    else:
+        order = _traced(model)
+        try:
+            _ORDERS[model] = (names, order)
+        except TypeError:
+            pass
+    if order is None:
+        warnings.warn(f"weightwatch: the layer order of {type(model).__name__} was not verified (no forward pass "
+                      "on a small input succeeded); its layers are read in declaration order, which can differ "
+                      "from the order its forward() runs them", LayerOrderWarning, stacklevel=4)
+        return modules, False
+    rank = {n: i for i, n in enumerate(order)}
+    root = [m for m in modules if not m[0]]
+    rest = sorted((m for m in modules if m[0]), key=lambda m: (m[0] not in rank, rank.get(m[0], 0)))
+    return root + rest, True
+
+
 def convert(obj, **_options) -> Network:
     if _is_state_dict(obj):
         return _from_state_dict(obj)
@@ -60,7 +189,8 @@ def convert(obj, **_options) -> Network:
     skipped: list = []
     norm: list = []
     dropout: list = []
-    for name, module in obj.named_modules():
+    modules, verified = forward_order(obj)
+    for name, module in modules:
         cls = type(module).__name__
         if isinstance(module, nn.modules.dropout._DropoutNd):  # Dropout, Dropout1d/2d/3d, AlphaDropout
             dropout.append(float(module.p))
@@ -84,7 +214,8 @@ def convert(obj, **_options) -> Network:
                 parts = zip(NORM_TENSORS, (module.weight, module.bias, module.running_mean, module.running_var))
                 norm.append((name, {t: _np(v) for t, v in parts if v is not None}))
     return Network(tuple(out), source="torch", name=type(obj).__name__,
-                   meta={"skipped": [(n, c) for n, c, _ in skipped], "normalisation": norm, "dropout": dropout})
+                   meta={"skipped": [(n, c) for n, c, _ in skipped], "normalisation": norm, "dropout": dropout,
+                         "order": "forward" if verified else "declaration"})
 
 
 def _from_state_dict(state: Mapping) -> Network:

@@ -21,6 +21,7 @@ paths, no symlinks) whose sha256 match; anything else is a
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -197,13 +198,23 @@ def save_predictor(
         "architecture_family": architecture_family,
         "zoo_summary": dict(zoo_summary),
         "metrics": dict(metrics),
-        "files": {fn: sha256_file(d / fn) for fn in files},
+        "files": {fn: _saved_hash(d / fn) for fn in files},
         "library_versions": {**_lib_versions(), **versions},
         **extra,
     }
     _write_json(d / MANIFEST, manifest)
     _write_seal(d)
     return d / MANIFEST
+
+
+def _saved_hash(path: Path) -> str:
+    """sha256 of a file just saved; a LightGBM text LightGBM itself wrote is known to parse."""
+    digest = sha256_file(path)
+    if path.suffix == ".txt":
+        from .lgbm_text import mark_known
+
+        mark_known(digest)
+    return digest
 
 
 def _write_seal(d: Path) -> Path:
@@ -342,7 +353,26 @@ def _check_files(d: Path, m: dict) -> None:
                                           f"the file {actual} (corrupted or replaced)")
 
 
-def load_predictor(directory, *, expected_feature_names: Optional[Sequence[str]] = None):
+def _check_shipped(d: Path, m: dict, name: str) -> None:
+    """Refuse a shipped predictor whose files differ from the sha256 table inside the package: a file swapped
+    together with its manifest and seal is caught here (the seal only catches accidents)."""
+    from ._shipped_hashes import HASHES
+
+    if not any(k.startswith(name + "/") for k in HASHES):
+        raise PredictorIntegrityError(f"{d} is in weightwatch's own predictor directory but is not a predictor "
+                                      "shipped with this version (no sha256 recorded for it in "
+                                      "weightwatch/predictors/_shipped_hashes.py)")
+    for fn in (MANIFEST, SEAL, *m["files"]):
+        want = HASHES.get(f"{name}/{fn}")
+        if want is None or sha256_file(d / fn) != want:
+            raise PredictorIntegrityError(
+                f"{d / fn} is not the file shipped with this version of weightwatch (its sha256 differs from the "
+                "one recorded inside the package): the shipped predictor was replaced or damaged; reinstall "
+                "weightwatch")
+
+
+def load_predictor(directory, *, expected_feature_names: Optional[Sequence[str]] = None,
+                   shipped_as: Optional[str] = None):
     """Load a predictor saved by :func:`save_predictor`.
 
     The manifest's seal and every model file's sha256 are verified before
@@ -353,6 +383,9 @@ def load_predictor(directory, *, expected_feature_names: Optional[Sequence[str]]
     directory : path-like
     expected_feature_names : sequence of str, optional
         If given, must equal the saved feature names (same order).
+    shipped_as : str, optional
+        The name of a predictor shipped inside the package: its files must
+        also match the sha256 recorded in the package code.
 
     Returns
     -------
@@ -368,9 +401,13 @@ def load_predictor(directory, *, expected_feature_names: Optional[Sequence[str]]
     FeatureMismatchError
         Saved feature names differ from ``expected_feature_names``.
     """
+    if not isinstance(directory, (str, os.PathLike)):
+        raise InvalidArgumentError(f"load_predictor needs a directory path, got {type(directory).__name__}")
     d = Path(directory)
     m = _parse_manifest(d)
     _check_files(d, m)
+    if shipped_as is not None:
+        _check_shipped(d, m, shipped_as)
     cls = _CLASSES[m["predictor_class"]]
     files = m["files"]
 
@@ -414,11 +451,34 @@ def _require(files, fn, d: Path):
 
 
 def _load_gbm(pred, d: Path, files) -> None:
+    """Parse the LightGBM texts; one not known to parse (:mod:`.lgbm_text`) is checked and parsed in a child
+    process first, so a damaged file cannot crash this one."""
     import lightgbm as lgb
 
-    def booster(fn):
+    from . import lgbm_text
+
+    needed = ["model.txt"] + (["model_q_lo.txt", "model_q_hi.txt"] if pred.interval is not None else [])
+    texts, digests = {}, {}
+    for fn in needed:
         _require(files, fn, d)
-        return lgb.Booster(model_str=(d / fn).read_text(encoding="utf-8"))
+        try:
+            raw = (d / fn).read_bytes()
+            texts[fn] = raw.decode("utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise PredictorIntegrityError(f"cannot read {d / fn}: {exc}") from None
+        digests[fn] = hashlib.sha256(raw).hexdigest()  # of the bytes parsed, not only those checked before
+        if digests[fn] != files[fn]:
+            raise PredictorIntegrityError(f"sha256 mismatch for {fn} in {d}: it changed while being loaded")
+    unknown = [fn for fn in needed if not lgbm_text.is_known(digests[fn])]
+    for fn in unknown:
+        lgbm_text.check_model_text(texts[fn], d / fn)
+    if unknown:
+        lgbm_text.parse_in_subprocess({d / fn: texts[fn] for fn in unknown})
+        for fn in unknown:
+            lgbm_text.mark_known(digests[fn])
+
+    def booster(fn):
+        return lgb.Booster(model_str=texts[fn])
 
     pred.booster_ = booster("model.txt")
     if pred.interval is not None:

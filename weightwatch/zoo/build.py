@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from .._version import __version__
-from .._files import atomic_write_text, check_output_dir
+from .._files import DirLock, atomic_write_text, check_output_dir
 from ..errors import BuildSpecMismatch, InvalidArgumentError, ZooBuildError, ZooFormatError
 from .hparams import DEFAULT_CHECKPOINTS
 from .storage import (CONFIG_KEYS, _atomic_dir, flatten_keras_weights, is_complete, keras_layout, merge_zoos,
@@ -234,7 +234,8 @@ def _shard_problem(d: Path, spec: BuildSpec):
     except ZooFormatError as exc:
         return "damaged", str(exc)
     if built != spec.to_json():
-        return "other", f"{d} was built with other settings"
+        diff = _spec_diff(built, spec.to_json()) if isinstance(built, dict) else "none recorded"
+        return "other", f"{d} was built with other settings: {diff}"
     return None
 
 
@@ -291,9 +292,13 @@ def build_zoo(out, spec: BuildSpec, *, jobs: int = 1, scheduler: str | None = No
     dict
         ``trained_shards``, ``retrained`` (damaged shards, by path), ``zoo``;
         ``unchanged: True`` when the build was already finished.
-    """
-    import joblib
 
+    Raises
+    ------
+    LockedError
+        Another live process is building into ``out`` (its pid and host are
+        named). A lock left by a killed build is taken over with a warning.
+    """
     out = Path(out)
     # 1. everything that can be checked without writing: settings, names, the output directory
     if not isinstance(jobs, int) or jobs < 1:
@@ -301,13 +306,33 @@ def build_zoo(out, spec: BuildSpec, *, jobs: int = 1, scheduler: str | None = No
     local = scheduler is None  # with a Dask cluster the data lives on the workers
     check_spec(spec, data_dir=data_dir if local else None, load_data=False)
     check_output_dir(out)
+    if not out.exists():  # the lock file creates --out: a build refused for its data must write nothing
+        check_spec(spec, data_dir=data_dir if local else None, load_data=local)
+    out.mkdir(parents=True, exist_ok=True)
+    with DirLock(out) as lock:  # one build at a time per --out: two would mislabel each other's shards
+        if lock.taken_over:
+            log.warning("zoo: took over %s from pid %s on host %s, which no longer holds it (killed?)",
+                        lock.path, lock.taken_over.get("pid"), lock.taken_over.get("host"))
+        return _build_locked(out, spec, jobs=jobs, scheduler=scheduler, data_dir=data_dir, progress=progress,
+                             merge=merge, force=force)
+
+
+def _spec_diff(old: dict, new: dict) -> str:
+    """The settings that differ between two build records: ``seed (recorded 4, asked 3)``."""
+    keys = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+    return ", ".join(f"{k} (recorded {old.get(k)!r}, asked {new.get(k)!r})" for k in keys)
+
+
+def _build_locked(out: Path, spec: BuildSpec, *, jobs, scheduler, data_dir, progress, merge, force) -> dict:
+    """:func:`build_zoo` once the lock on ``out`` is held."""
+    import joblib
+
+    local = scheduler is None
     old = _read_spec(out) if not force else None
     if old is not None and old != spec.to_json():
-        new = spec.to_json()
-        diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
         raise BuildSpecMismatch(
-            f"{out} holds a build with different settings ({', '.join(diff)}); use another --out, the same "
-            "settings to resume, or --force to start over (shards of the old settings are deleted; the merged "
+            f"{out} holds a build with different settings: {_spec_diff(old, spec.to_json())}; use another --out, "
+            "the same settings to resume, or --force to start over (shards of the old settings are deleted; the merged "
             "zoo stays until the new one replaces it)")
     remove_stale_temp(out)
     remove_stale_temp(out / "shards")

@@ -12,8 +12,8 @@ A zoo directory holds
 * ``zoo.json`` — what built it (ours; absent in the release);
 * ``SHA256SUMS`` — sha256 of every other file (``sha256sum -c`` format),
   written last; :func:`verify_zoo` checks it before a build trusts or
-  merges the files (a zoo without it, like the release, must at least open
-  whole).
+  merges the files, and :class:`Zoo` on every open (a zoo without it, like
+  the release, must at least open whole).
 
 :class:`Zoo` opens our zoos and the official release alike (weights
 memory-mapped; columns always mapped through ``layout.csv``). Reading a zoo
@@ -40,7 +40,7 @@ import numpy as np
 from .. import runs
 from ..adapters.flat import FlatWeights, group_layers, is_normalisation, read_layout, write_layout
 from .._files import SUMS, fsync_dir, fsync_file, verify_sums, write_sums
-from ..errors import InvalidArgumentError, ZooFormatError
+from ..errors import InvalidArgumentError, OutputPathError, ZooFormatError
 from ..ranges import build_records  # noqa: F401  (its home was here; zoo readers import it from here)
 from ..network import Network
 from ..stats import N_STATS, PER_LAYER, TENSORS, row_stats
@@ -218,6 +218,36 @@ def verify_zoo(directory) -> str | None:
     return None if n == rows else f"{d}: metrics has {n} rows, weights.npy {rows}"
 
 
+_VERIFIED: dict = {}  # {zoo directory: stat of its files when their sha256 last matched}
+
+
+def _files_stat(d: Path):
+    out = []
+    for f in sorted(d.iterdir()):
+        try:
+            st = f.stat()
+        except OSError:
+            return None
+        out.append((f.name, st.st_ino, st.st_size, st.st_mtime_ns))
+    return tuple(out)
+
+
+def _check_sums(d: Path) -> None:
+    """Refuse a zoo whose ``SHA256SUMS`` does not match its files (naming the file); a zoo without one (the
+    official release) is read as it is. Checked once per process while the files' size and mtime stay the same."""
+    if not (d / SUMS).exists():
+        return
+    key = str(d.resolve())
+    stat = _files_stat(d)
+    if stat is not None and _VERIFIED.get(key) == stat:
+        return
+    problem = verify_sums(d, required=[f for f in FILES if (d / f).exists() or f != "metrics.csv.gz"])
+    if problem:
+        raise ZooFormatError(f"{problem}; this zoo cannot be trusted: rebuild it (zoo build re-merges it from its "
+                             "shards) or restore it")
+    _VERIFIED[key] = stat
+
+
 def merge_zoos(sources: Sequence, out, manifest: dict | None = None, *, replace: bool = False) -> Path:
     """Concatenate zoo directories (e.g. shards) that share one layout into ``out``.
 
@@ -244,16 +274,10 @@ def merge_zoos(sources: Sequence, out, manifest: dict | None = None, *, replace:
     arrays = [_load_weights(s / "weights.npy") for s in sources]
     total = sum(a.shape[0] for a in arrays)
     out.parent.mkdir(parents=True, exist_ok=True)
+    _check_free_space(out.parent, _merged_size(sources, arrays), out)
     tmp = _atomic_dir(out)
     try:
-        dst = np.lib.format.open_memmap(tmp / "weights.npy", mode="w+", dtype=np.float32,
-                                        shape=(total, arrays[0].shape[1]))
-        row = 0
-        for a in arrays:
-            dst[row:row + a.shape[0]] = a
-            row += a.shape[0]
-        dst.flush()
-        del dst
+        _write_rows(tmp / "weights.npy", arrays, total)
         shutil.copy(sources[0] / "layout.csv", tmp / "layout.csv")
         metrics = pd.concat([read_metrics(s) for s in sources], ignore_index=True)
         metrics.to_csv(tmp / "metrics.csv.gz", index=False, compression={"method": "gzip", "mtime": 0})
@@ -261,10 +285,45 @@ def merge_zoos(sources: Sequence, out, manifest: dict | None = None, *, replace:
             manifest = _merged_manifest(sources, metrics, out)
         (tmp / "zoo.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))
         _finish_dir(tmp, out, replace=replace)
+    except OSError as exc:  # a full disk (ENOSPC) or a quota: the sources are untouched, the half-merge goes
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise OutputPathError(f"cannot write the merged zoo {out}: {exc.strerror or exc} (the sources are "
+                              "untouched; free some space and run the command again)") from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
+
+
+def _merged_size(sources, arrays) -> int:
+    """Bytes a merge writes: the weights, plus the sources' other files (metrics, layout) as an upper bound."""
+    weights = sum(a.shape[0] for a in arrays) * arrays[0].shape[1] * 4 + 4096
+    other = sum(f.stat().st_size for s in sources for f in Path(s).iterdir() if f.name != "weights.npy"
+                and f.is_file())
+    return weights + other
+
+
+def _check_free_space(directory: Path, needed: int, out: Path) -> None:
+    """Refuse a merge the file system has no room for, before writing: a full disk under a memory map is a
+    SIGBUS that kills the process; ordinary writes (:func:`_write_rows`) turn the rest into an error."""
+    free = shutil.disk_usage(directory).free
+    if free < needed:
+        raise OutputPathError(f"not enough free space for the merged zoo {out}: it needs {needed / 1e6:.1f} MB, "
+                              f"{directory} has {free / 1e6:.1f} MB free (nothing was written)")
+
+
+def _write_rows(path: Path, arrays, total: int, chunk: int = 4096) -> None:
+    """Concatenate float32 row arrays into one ``.npy`` by ordinary writes, not a memory map: a full disk is
+    then an ``OSError`` (ENOSPC) here, not a SIGBUS later. Byte-identical to ``np.save`` of the result."""
+    with open(path, "wb") as f:
+        np.lib.format.write_array_header_1_0(
+            f, {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)), "fortran_order": False,
+                "shape": (total, int(arrays[0].shape[1]))})
+        for a in arrays:
+            for lo in range(0, a.shape[0], chunk):
+                f.write(np.ascontiguousarray(a[lo:lo + chunk], dtype=np.float32).tobytes())
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def _merged_manifest(sources, metrics, out) -> dict:
@@ -304,6 +363,36 @@ def read_json(path) -> dict:
     return data
 
 
+def _check_contents(d: Path, weights, layout, metrics) -> None:
+    """Refuse a zoo whose files parse but cannot be right: weights not a 2-D float array, columns that disagree
+    with ``layout.csv``, no rows, metrics without the columns every reader needs or with accuracies outside
+    [0, 1]. (Non-finite weights are allowed: such runs are marked ``nan``.)"""
+    w = d / "weights.npy"
+    if weights.ndim != 2:
+        raise ZooFormatError(f"{w} holds a {weights.ndim}-D array of shape {weights.shape}; a zoo's weights are "
+                             "2-D (one row per run and checkpoint)")
+    if weights.dtype.kind != "f":
+        raise ZooFormatError(f"{w} holds {weights.dtype} values; a zoo's weights are floats")
+    if weights.shape[0] == 0:
+        raise ZooFormatError(f"{w} holds no rows: the zoo is empty")
+    width = max((r.end_idx for r in layout), default=0)
+    if width != weights.shape[1]:
+        raise ZooFormatError(f"{d / 'layout.csv'} describes {width} weights per row, {w} has {weights.shape[1]}")
+    missing = [c for c in ("modeldir", "test_accuracy") if c not in metrics]
+    if missing:
+        raise ZooFormatError(f"{d}: metrics lack the column(s) {', '.join(missing)}")
+    import pandas as pd
+
+    acc = pd.to_numeric(metrics["test_accuracy"], errors="coerce")
+    bad = acc.isna() & metrics["test_accuracy"].notna() | ~acc.between(0, 1) & acc.notna()
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        value = metrics["test_accuracy"].iloc[i]
+        value = value.item() if isinstance(value, np.generic) else value
+        raise ZooFormatError(f"{d}: metrics row {i}: test_accuracy {value!r} is not an "
+                             f"accuracy in [0, 1] ({int(bad.sum())} such rows)")
+
+
 class Zoo:
     """A zoo directory: metrics as a DataFrame, weights memory-mapped.
 
@@ -314,6 +403,8 @@ class Zoo:
     """
 
     def __init__(self, path, _rows=None, _metrics=None):
+        if not isinstance(path, (str, os.PathLike)):
+            raise InvalidArgumentError(f"Zoo needs a directory path, got {type(path).__name__}")
         self.path = Path(path)
         if (self.path / "build.json").exists() and not (self.path / "weights.npy").exists():
             self.path = self.path / "zoo"  # a build directory: open its merged zoo
@@ -322,10 +413,12 @@ class Zoo:
         for f in ("weights.npy", "layout.csv"):
             if not (self.path / f).exists():
                 raise ZooFormatError(f"{self.path} is not a zoo: {f} is missing")
+        _check_sums(self.path)
         self._weights = _load_weights(self.path / "weights.npy")
         self.layout = read_layout(self.path / "layout.csv")
         all_metrics = _metrics if _metrics is not None else read_metrics(self.path)
         if _rows is None:
+            _check_contents(self.path, self._weights, self.layout, all_metrics)
             if len(all_metrics) != self._weights.shape[0]:
                 raise ZooFormatError(
                     f"{self.path}: metrics has {len(all_metrics)} rows, weights.npy {self._weights.shape[0]}"

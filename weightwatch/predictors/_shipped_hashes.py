@@ -1,0 +1,99 @@
+"""The sha256 of every file of the predictors shipped with this version of weightwatch.
+
+Generated from ``pretrained/`` by ``python -m weightwatch.predictors._shipped_hashes [PRETRAINED_DIR]``;
+run it again whenever a shipped predictor is rebuilt (``tests/test_faults_round2.py`` checks the table
+against ``pretrained/``). :func:`weightwatch.predictors.load_predictor` compares a shipped predictor's
+files with this table, so a file swapped together with its manifest and seal is refused; and a LightGBM
+file whose sha256 is in the table is known to parse, so it skips the checks an unknown file gets.
+"""
+
+from __future__ import annotations
+
+#: {"<predictor>/<file>": sha256}
+HASHES = {
+    'agnostic-W_L-agnostic-gbm/manifest.json': '361bef99245017616ceda969ce4b6b47a04bd060fe09eb72f7f5a7a063c889ea',
+    'agnostic-W_L-agnostic-gbm/manifest.sha256': 'db26a4957f7939616c323070073e08563a95ac71c38c82135ebeb7e041a7780d',
+    'agnostic-W_L-agnostic-gbm/model.txt': 'c0bb0a95ac8de3beb6a8b424dd19c8264aaa08f91ee406fba59a605c047aa104',
+    'agnostic-W_L-agnostic-gbm/model_q_hi.txt': 'a1558d7d27068be10c9e3592570f048fed5c2c25c4770494ab1bca91a42510d7',
+    'agnostic-W_L-agnostic-gbm/model_q_lo.txt': '9c35c6e6ee29e8d4f87d97eaa076e9f3923f2158d1b01b00dc2333016de29dd5',
+    'cnn-bn-W_L-agnostic-gbm/manifest.json': '30c98a43ef9bfd924472658e869972a181ab5775ba9618fe11a7eacc024a334c',
+    'cnn-bn-W_L-agnostic-gbm/manifest.sha256': 'd06417d16f058bbed4d90f1a06fe5f29c55e7881effb068ec5713764b0928191',
+    'cnn-bn-W_L-agnostic-gbm/model.txt': '0c49f4f5b8c88e638c52fa2561f0a9ff9e1dcc1f3e2a47f9014255921cf3c4ca',
+    'cnn-bn-W_L-agnostic-gbm/model_q_hi.txt': '232dbe931f7eb4626b9fae114e441c1a6cb10c9e8e3d66c69376e0bdbe6468a1',
+    'cnn-bn-W_L-agnostic-gbm/model_q_lo.txt': 'b7efe361c50794ef032c5fde0154c1d11a2bb774b52c2a09b95da9b0349d2267',
+    'mlp-W_L-agnostic-gbm/manifest.json': '49cf5b8d1ca08e30444768d8320bff7e5d2fe38580c9181f628e409f49a44b3c',
+    'mlp-W_L-agnostic-gbm/manifest.sha256': '2e5c6bdcff7d753c8aa8b65e78c491da2bddbf36db8409c1c10a0500c3daf00a',
+    'mlp-W_L-agnostic-gbm/model.txt': '6d185ba74212b2bb3197cba1a1492d84c6f7feec1566f24a30090d90d2eacf08',
+    'mlp-W_L-agnostic-gbm/model_q_hi.txt': 'f2d5234ec920cae948f6e4ac492f9628e5a58edf80d4ce9e4162909c1f986e82',
+    'mlp-W_L-agnostic-gbm/model_q_lo.txt': 'e1121febb1b484b99730a88494d425df48a69780a21305d432ce800a3721a53d',
+    'paper-cnn-digits-W_L-gbm/manifest.json': '4fbe36bfa4afffed82c833574c18d5f1663f84a32ef47c5b214bb5b91f489c0b',
+    'paper-cnn-digits-W_L-gbm/manifest.sha256': '11b674f64bd74e733fc26f3db31371a0acbc6e23ed522e1035e3945b1c08b630',
+    'paper-cnn-digits-W_L-gbm/model.txt': '37d2d900b57ef7634f28dbbdbf25e6fd60e3f01f42e6cd5610c394c49e1f0f45',
+    'paper-cnn-digits-W_L-gbm/model_q_hi.txt': 'f08d63568844d7d76de6455b734478f0da5990de202ae6f4537a14176ae5e04e',
+    'paper-cnn-digits-W_L-gbm/model_q_lo.txt': '8c8f02ffe22743d5afb1c4e6f6415ea7d944ccc20a532c4ceee5cac00faf0be5',
+    'paper-cnn-digits_jitter-W_L-gbm/manifest.json': '151a01fda873a0fe6cf027acbcff9e7bf30f825dce32ba2c48412d740a121891',
+    'paper-cnn-digits_jitter-W_L-gbm/manifest.sha256': '2be02d426a45f22b795a65fb17402d1b4bbdf50f3453fc0a8076c014cc579c55',
+    'paper-cnn-digits_jitter-W_L-gbm/model.txt': '92932b777825acc4362107c14fc3485ecca1371abfe633ca71c3e24ac1307d5e',
+    'paper-cnn-digits_jitter-W_L-gbm/model_q_hi.txt': 'ae6f9f9aa1702e750f7beceeff51555a469f0ecef424a98ed4648bdc5d595f09',
+    'paper-cnn-digits_jitter-W_L-gbm/model_q_lo.txt': 'd1bd0b0a11da673de40503c8c293525373c2997ab887ff404ff5385692460a26',
+    'paper-cnn-early-doom-gbm/manifest.json': 'c1ea516951c163fab7ad9090a0f538310c270a535e05b7c3d7e61cc619f506b8',
+    'paper-cnn-early-doom-gbm/manifest.sha256': '81880a106ac89dce0ed8f6da3325e098423dc8172da163e0fae36a420ac139c4',
+    'paper-cnn-early-doom-gbm/model.txt': '7252f4e0149dcb552ee8a8310e4873c60c8cb82a90f4954e386376669022b529',
+    'paper-cnn-early-forecast-gbm/manifest.json': '6b4bfa1c8bfc600b1cb7b2e4a4599114245652be55a84058df1cb557734a4187',
+    'paper-cnn-early-forecast-gbm/manifest.sha256': '2a385e0d7992e8470aefd6e284a55d831dd7926240da3967cc131f20128c4cbe',
+    'paper-cnn-early-forecast-gbm/model.txt': 'dba79ff211dd512b5c7f79ec006f6d3bfacc4d5dba1b13fd76c52574e76f2cef',
+    'paper-cnn-early-forecast-gbm/model_q_hi.txt': '747be1c5473d7a40e09dfa38c0672c2cd6ab5f65357474e434d8e358ff917a90',
+    'paper-cnn-early-forecast-gbm/model_q_lo.txt': '43eea7b1a20909b4ac5980ca2b31b1f5e729ae520e8493a219be000577c6e1b5',
+    'paper-cnn-mnist5k-W_L-gbm/manifest.json': '45c6ca7bc081ff608c9ea5fcf704a6539f47c41da5f399d2f6c1a71f9612f2cf',
+    'paper-cnn-mnist5k-W_L-gbm/manifest.sha256': 'fd90b89e94e9ad4f5cf5df420d7ad0788078f1fcdd06b29ba3df3fe30e673b28',
+    'paper-cnn-mnist5k-W_L-gbm/model.txt': '552f5f50758e7d4c7a538d2460bd30fb6ff35144a2f1aec04a4cc04c637a78db',
+    'paper-cnn-mnist5k-W_L-gbm/model_q_hi.txt': '78d8f9dee277445ee74c37634ead487280de7533c0eaad56d5f1b56e7cfa2c9f',
+    'paper-cnn-mnist5k-W_L-gbm/model_q_lo.txt': 'adbb7ebbf9c430c59350e170dd3f6fd8cef38be364655d78a13d5882b843ad87',
+    'paper-cnn-pooled-W_L-gbm/manifest.json': '42d2127878f288bed15e45f5788845482f8c751385c5993b6e2326285dbf3c44',
+    'paper-cnn-pooled-W_L-gbm/manifest.sha256': '4d864333966987f313f4e7c0d89363bdf483c426fd53383d11ee5b13b3ae2f55',
+    'paper-cnn-pooled-W_L-gbm/model.txt': 'cc8989ed59cae781fd6dd81da0386d6f0242f2331c621f12686fc216f88ffb0e',
+    'paper-cnn-pooled-W_L-gbm/model_q_hi.txt': '39e129800e456fb4e9aa0db58c107406ee7a0fb28bfec53b60e1820e9f63ab7d',
+    'paper-cnn-pooled-W_L-gbm/model_q_lo.txt': '78d2c66d0cefe35b0669a6c05efd2de76f277d97483a884040dcf4abaac878b6',
+    'paper-cnn-shapes-W_L-gbm/manifest.json': 'aacada783d0cd8fc069e14ac009aae56d955750979e32ad544c936aa45c83925',
+    'paper-cnn-shapes-W_L-gbm/manifest.sha256': '6ddfaf5469a3f78744163368a962ff45586f2814f31d7eab28219f2a3d2fdce2',
+    'paper-cnn-shapes-W_L-gbm/model.txt': 'c5077d2eeb535f624bdad127cd62c2cc1078bed82c1f7f2da8946f04c35c1b4e',
+    'paper-cnn-shapes-W_L-gbm/model_q_hi.txt': '04838234ffe776bd9cb21ca8f285fcec93fee3cfd137a67d62b1769d96c0a1f9',
+    'paper-cnn-shapes-W_L-gbm/model_q_lo.txt': '3fcb897941f969735d3aabef9f9709b75f5a9675f437d8253b77cca7af3f9c90',
+    'paper-cnn-textures-W_L-gbm/manifest.json': '4d41b0e8b81acbf74019a29fce4df1a4e081c2bf101f1e52426aff6ab4aacfae',
+    'paper-cnn-textures-W_L-gbm/manifest.sha256': '0b28f17c378be04c05a1ab79e580bfbb46fe4ee5b259b880b0d90180c50ce044',
+    'paper-cnn-textures-W_L-gbm/model.txt': 'c1dcc0d3a6011470f9b4f5e247a0da217ce39c65a50977fe57255777f6a632f9',
+    'paper-cnn-textures-W_L-gbm/model_q_hi.txt': '1a9464b65ef2e3c66d024b99e85b6dd351f2899bc68b8afadb8fded05f098aed',
+    'paper-cnn-textures-W_L-gbm/model_q_lo.txt': '596974fba6a7948a39f50bb172c9c6dbe68494c7ea010a0135ae9bed5861ffc6',
+}
+
+
+def table(pretrained_dir) -> dict:
+    """``{"<predictor>/<file>": sha256}`` of every file of every predictor (a folder with a manifest.json)."""
+    from pathlib import Path
+
+    from .._files import sha256_file
+
+    root = Path(pretrained_dir)
+    return {f"{d.name}/{f.name}": sha256_file(f)
+            for d in sorted(root.iterdir()) if (d / "manifest.json").is_file()
+            for f in sorted(d.iterdir()) if f.is_file() and not f.name.startswith(".")}
+
+
+def main(argv=None) -> int:
+    """Rewrite this module's table from a pretrained directory (default: the source tree's ``pretrained/``)."""
+    import re
+    import sys
+    from pathlib import Path
+
+    args = sys.argv[1:] if argv is None else argv
+    here = Path(__file__)
+    root = Path(args[0]) if args else here.resolve().parents[2] / "pretrained"
+    body = "".join(f"    {k!r}: {v!r},\n" for k, v in table(root).items())
+    text = re.sub(r"(?s)HASHES = \{\n.*?\n?\}\n", lambda _: "HASHES = {\n" + body + "}\n", here.read_text(), count=1)
+    here.write_text(text)
+    print(f"{here}: {len(body.splitlines())} files of {root}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
