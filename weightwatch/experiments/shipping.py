@@ -860,22 +860,25 @@ def write_verdict_card(trajs: dict, model, train_runs, verdict: dict, out, envel
              f"out-of-fold forecasts of the training split's runs for a false-stop budget of "
              f"{100 * verdict['false_stop_budget']:.1f}% (target {100 * verdict['false_stop_budget'] * SAFETY:.2f}% "
              "there); every number below is on runs the forecaster never trained on.", "",
-             "Doomed: final accuracy < chance + 0.1; healthy: final accuracy ≥ chance + 0.3. Checks are the zoo's "
+             "Doomed: final accuracy < chance + 0.1; healthy: final accuracy ≥ chance + 0.3; in between: neither "
+             "(a stop there is neither caught nor false, so it is reported apart). Checks are the zoo's "
              "checkpoints (epochs " + ", ".join(map(str, checks)) + " of 18); 'ever' is any of them. Compute "
              "saved: epochs not trained after a stop, over all epochs of the runs.", "",
-             "| held-out runs | runs | doomed | healthy | doomed stopped by epoch 1 / 2 / 3 / ever | healthy stopped "
-             "by epoch 1 / 2 / 3 / ever | compute saved |", "|---|---|---|---|---|---|---|"]
+             "| held-out runs | runs | doomed | healthy | in between | doomed stopped by epoch 1 / 2 / 3 / ever | "
+             "healthy stopped by epoch 1 / 2 / 3 / ever | in between stopped by epoch 1 / 2 / 3 / ever | "
+             "compute saved |", "|---|---|---|---|---|---|---|---|---|"]
     for name, r in rows.items():
-        lines.append(f"| {name} | {r['runs']} | {r['doomed']} | {r['healthy']} | {pct(r['recall@1'])} / "
-                     f"{pct(r['recall@2'])} / {pct(r['recall@3'])} / {pct(r['recall'])} | {pct(r['false_stop@1'])} / "
-                     f"{pct(r['false_stop@2'])} / {pct(r['false_stop@3'])} / {pct(r['false_stop'])} | "
-                     f"{pct(r['compute_saved'])} |")
+        lines.append(f"| {name} | {r['runs']} | {r['doomed']} | {r['healthy']} | {r['in_between']} | "
+                     f"{pct(r['recall@1'])} / {pct(r['recall@2'])} / {pct(r['recall@3'])} / {pct(r['recall'])} | "
+                     f"{pct(r['false_stop@1'])} / {pct(r['false_stop@2'])} / {pct(r['false_stop@3'])} / "
+                     f"{pct(r['false_stop'])} | {pct(r['between_stop@1'])} / {pct(r['between_stop@2'])} / "
+                     f"{pct(r['between_stop@3'])} / {pct(r['between_stop'])} | {pct(r['compute_saved'])} |")
     lines += ["", "## By hyperparameter slice (all held-out runs)", "",
-              "| slice | value | runs | doomed stopped by epoch 3 | doomed stopped ever | healthy stopped ever |",
-              "|---|---|---|---|---|---|"]
+              "| slice | value | runs | doomed stopped by epoch 3 | doomed stopped ever | healthy stopped ever | "
+              "in between stopped ever |", "|---|---|---|---|---|---|---|"]
     for what, label, r in by_slice:
         lines.append(f"| {what} | {label} | {r['runs']} | {pct(r['recall@3'])} ({r['doomed']}) | {pct(r['recall'])} | "
-                     f"{pct(r['false_stop'])} ({r['healthy']}) |")
+                     f"{pct(r['false_stop'])} ({r['healthy']}) | {pct(r['between_stop'])} ({r['in_between']}) |")
     lines += ["", f"A check stops nothing when the run is outside the forecaster's or the current-accuracy predictor's "
               f"training envelope (out of domain): {100 * (1 - float(np.mean(in_domain_rates))):.2f}% of the held-out "
               "checks above. Runs whose weights became non-finite are not in these tables: the `non_finite` rule "
