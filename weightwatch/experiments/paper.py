@@ -512,9 +512,65 @@ def _init_std_text(effect: dict | None) -> str:
             f"those inside it {hi['doomed']:.1%} ({hi['mean_accuracy']:.3f}, {hi['runs']} runs).")
 
 
+def _zoo_dir(record: dict, fallback: str) -> str:
+    """``zoos/<name>`` for a build record whose ``path`` is ``<name>/zoo`` (relative, whatever machine built it)."""
+    parts = [p for p in str(record.get("path") or "").replace("\\", "/").split("/") if p and p != "zoo"]
+    return f"zoos/{parts[-1] if parts else fallback}"
+
+
+def zoo_build_command(record: dict, out: str) -> str:
+    """The ``weightwatch zoo build`` line that rebuilds a zoo from its manifest's build record."""
+    from ..zoo.hparams import DEFAULT_CHECKPOINTS
+
+    parts = ["weightwatch zoo build", f"--dataset {record.get('dataset')}", f"--resolution {record.get('resolution')}",
+             f"--architecture {record.get('architecture')}", f"--runs {record.get('runs')}",
+             f"--seed {record.get('seed')}"]
+    if record.get("epochs", 18) != 18:
+        parts.append(f"--epochs {record['epochs']}")
+    if record.get("checkpoints") and list(record["checkpoints"]) != list(DEFAULT_CHECKPOINTS):
+        parts.append("--checkpoints " + " ".join(map(str, record["checkpoints"])))
+    if record.get("batch_size"):
+        parts.append(f"--batch-size {record['batch_size']}")
+    if record.get("population_size", 64) != 64:
+        parts.append(f"--population-size {record['population_size']}")
+    if record.get("ranges"):
+        parts.append("--ranges '" + json.dumps(record["ranges"], sort_keys=True) + "'")
+    parts += [f"--shard-size {record.get('shard_size', 64)}", "--jobs 2", f"--out {out}"]
+    return " ".join(parts)
+
+
 def reproduce_commands(results: dict) -> list:
-    """The commands that rebuild ``results`` from a fresh clone (relative paths only), one line each."""
-    return [f"weightwatch evaluate --protocol paper --render docs/paper-comparison.json --out docs"]
+    """The commands that rebuild ``results`` from a fresh clone, relative paths only: the zoo builds (from the
+    zoo's manifest, with their seeds), the merge, the protocol, and the rendering of the document."""
+    from .cli import PAPER_BUDGETS
+
+    name = results["collection"]
+    man = results.get("zoo_manifest", {})
+    records = build_records(man.get("build", man))
+    lines = []
+    dirs = []
+    for i, rec in enumerate(records):
+        out = _zoo_dir(rec, f"{name}-{i}" if len(records) > 1 else name)
+        dirs.append(out)
+        lines.append(zoo_build_command(rec, out))
+    if len(dirs) > 1:
+        zoo = f"zoos/{name}-all"
+        lines.append(f"weightwatch zoo merge --out {zoo} " + " ".join(f"{d}/zoo" for d in dirs))
+    else:
+        zoo = f"{dirs[0]}/zoo" if dirs else f"zoos/{name}/zoo"
+    opts = results.get("options", {})
+    base = asdict(PaperOptions(seed=opts.get("seed", 0), table5=tuple(opts.get("table5", ()))))
+    budget = next((b for b, over in PAPER_BUDGETS.items() if jsonable({**base, **over}) == jsonable(opts)), None)
+    predictors = ",".join(["gbm", *opts.get("table5", ())])
+    cmd = f"weightwatch evaluate --protocol paper {name}={zoo}"
+    if results.get("others"):
+        cmd += " --tables zoo_tables --table-names " + ",".join(results["others"])
+    cmd += (f" --budget {budget}" if budget else "") + f" --predictors {predictors} --seed {opts.get('seed', 0)} --out docs"
+    lines.append(cmd + ("" if budget else "   # options of this run match no --budget: "
+                        + json.dumps(opts, sort_keys=True)))
+    lines.append("weightwatch evaluate --protocol paper --render docs/paper-comparison.json --out docs"
+                 "   # the Markdown again, from the stored numbers, without fitting")
+    return lines
 
 
 def comparison_markdown(results: dict, command: str | None = None) -> str:
