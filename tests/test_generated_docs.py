@@ -36,11 +36,11 @@ def test_the_check_rejects_machine_paths():
 
 
 def test_paper_comparison_reproduces_from_relative_commands():
-    from weightwatch.experiments import paper
+    from weightwatch.experiments import paper_doc
 
     import json
     results = json.loads((ROOT / "docs" / "paper-comparison.json").read_text())
-    lines = paper.reproduce_commands(results)
+    lines = paper_doc.reproduce_commands(results)
     assert lines[0].startswith("weightwatch zoo build --dataset mnist5k") and "--seed 12" in lines[0]
     assert any(ln.startswith("weightwatch zoo merge --out zoos/") for ln in lines)
     assert any("--budget default" in ln and "--out docs" in ln for ln in lines)

@@ -118,6 +118,7 @@ def test_an_interrupted_run_continues_from_its_finished_cells(cli_run, monkeypat
     out, res, _ = cli_run
     cells = out / "paper-cells.json"
     saved = json.loads(cells.read_text())
+    assert saved["fingerprint"]["code"] == paper.code_version() == res["code_version"]  # cells keyed by the code
     assert {"digits|W_L|gbm", "digits|A|gbm", "other|W_L|gbm", "digits|W_L|linear"} <= set(saved["cells"])
     del saved["cells"]["digits|A|gbm"]
     cells.write_text(json.dumps(saved))

@@ -147,3 +147,32 @@ def test_the_deviations_list_is_complete_and_each_has_its_effect():
     assert 'applies L2 "to every convolutional layer"' in section
     assert "W_L^4" in section and "W_L^{1,4}" in section and "11 columns against the paper's 7" in section
     assert "26.4%" in section  # init_std below the paper's standard deviations: doomed share, measured
+
+
+def test_cell_keys_include_the_code_version_and_a_change_regenerates(tmp_path):
+    """A stored cell is reused only under the same fingerprint, which holds the package version and a sha256 of
+    the protocol code: change one byte of that code and the cells are searched again."""
+    import shutil
+
+    from weightwatch.experiments.paper import CODE_FILES, CellStore, code_version
+
+    pkg = Path(paper.__file__).resolve().parents[1]
+    root = tmp_path / "pkg"
+    for pattern in CODE_FILES:
+        for f in pkg.glob(pattern):
+            (root / f.relative_to(pkg)).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(f, root / f.relative_to(pkg))
+    before = code_version(root)
+    assert before == code_version() and before["package"] and len(before["protocol_sha256"]) == 64
+    proto = root / "experiments" / "protocol.py"
+    proto.write_text(proto.read_text() + "\n# changed\n")
+    after = code_version(root)
+    assert after["protocol_sha256"] != before["protocol_sha256"]
+
+    cells = tmp_path / "paper-cells.json"
+    store = CellStore(cells, {"options": {"seed": 0}, "code": before}, log=lambda m: None)
+    store.put("z|W_L|gbm", {"r2": [0.9, 0.0]})
+    assert CellStore(cells, {"options": {"seed": 0}, "code": before}, log=lambda m: None).get("z|W_L|gbm")
+    said = []
+    stale = CellStore(cells, {"options": {"seed": 0}, "code": after}, log=said.append)
+    assert stale.get("z|W_L|gbm") is None and "other runs, options or code" in said[0]
