@@ -344,6 +344,9 @@ def render_card(directory, out: Path | None = None) -> Path:
     lines += ["", "## Intended use and limits", "", *(f"- {s}" for s in scope),
               "- It sees only weights: a run can look healthy and still overfit, or be fine on data unlike the zoos'.",
               *card.get("notes", []), ""]
+    from .provenance import card_lines  # which runs fit it, chose its settings, measured it
+
+    lines += card_lines(name, directory.parent)
     path = out / f"{name}.md"
     atomic_write_text(path, "\n".join(lines))
     return path
@@ -446,6 +449,9 @@ def build_pretrained(tables_dir, out, *, seed=0, paper_cnn=PAPER_CNN_TABLES, par
         summary.update(build_forecaster(trajectory, out, seed=seed, params=early_params))
     if wanted(DOOM_PREDICTOR):
         summary.update(build_doom_model(trajectory, out, seed=seed))
+    from .provenance import refresh_cards  # each card's provenance reads its siblings' manifests
+
+    refresh_cards(out)
     summary["seconds"] = time.perf_counter() - t0
     return summary
 
