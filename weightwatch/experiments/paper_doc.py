@@ -226,7 +226,8 @@ def deviations(results: dict) -> list:
         "a ReLU indicator and a one-hot column per initializer (5) where the paper counts the initializer type as "
         "one parameter. Argued effect: the same information in a form trees split on directly (not measured); "
         + (f"measured: our A is within {P.TOLERANCE} of the paper's ({t2['A']['r2'][0]:.3f} against "
-           f"{P.PAPER_TABLE2['A']:.3f}), so there is no gap to explain" if "A" in t2 and abs(t2["A"]["r2"][0] - P.PAPER_TABLE2["A"]) <= P.TOLERANCE
+           f"{P.PAPER_TABLE2['A']:.3f}), so there is no gap to explain"
+           if "A" in t2 and abs(t2["A"]["r2"][0] - P.PAPER_TABLE2["A"]) <= P.TOLERANCE
            else "its effect: not measured") + ".",
         "**Dropped rows.** Table 2's W_L^4 (statistics of the final layer only, paper 0.948) and W_L^{1,4} "
         "(first and final layers, paper 0.965) are known to the protocol (`PAPER_FEATURE_SETS` in "
@@ -503,7 +504,8 @@ def _table9(results: dict, n: str) -> list:
     out += ["", f"Agreement of the two orderings (Kendall τ over the 12 modifications): {tau_order:.2f}.", "",
             "What the paper finds (§4.4): a MAD below 0.05 under scaling by c ∈ {2, 10, 100} (\"invariant to "
             "scaling the weights with positive factors larger than 1\"), above 0.11 under c ∈ {1e-3, 1e-1} and under "
-            "the global permutation (its own global permutation is 0.1100, so the bound checked is 0.10), and more sensitivity to permuting the final dense layer than the first three:",
+            "the global permutation (its own global permutation is 0.1100, so the bound checked is 0.10), and "
+            "more sensitivity to permuting the final dense layer than the first three:",
             ""]
     big = [k for k in scale if float(k.split(":")[1]) > 1]
     for k in big:
