@@ -130,6 +130,9 @@ def report(results: list, epochs: int) -> list:
         lines.append(f"doomed runs stopped by epoch {by}: {(doomed & (flagged <= by)).sum()} of {doomed.sum()} "
                      f"({(doomed & (flagged <= by)).sum() / max(doomed.sum(), 1):.1%})")
     lines.append(f"doomed runs stopped ever: {(doomed & np.isfinite(flagged)).sum()} of {doomed.sum()}")
+    between = ~healthy & ~doomed  # neither: a stop here is neither caught nor false
+    lines.append(f"in-between runs stopped by epoch 3: {(between & (flagged <= 3)).sum()} of {between.sum()}, "
+                 f"ever: {(between & np.isfinite(flagged)).sum()} of {between.sum()}")
     lines.append("")
     lines.append("                       rows  in domain  MAD in domain  MAD out  tau in domain")
     for key, label in (("ww_pred_accuracy", "accuracy now"), ("ww_pred_final_accuracy", "forecast of final")):

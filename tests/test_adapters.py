@@ -142,7 +142,7 @@ def test_interval_rules_do_not_reason_through_batchnorm():
 
 
 def test_torch_modules_and_state_dict():
-    import torch
+    torch = pytest.importorskip("torch")  # per test: the Keras tests of this module run without torch
     from torch import nn
 
     torch.manual_seed(0)
@@ -223,7 +223,7 @@ def test_agnostic_features_fixed_length_across_depths(rng):
 def test_dropout_rates_are_recorded_for_the_doom_model_setup():
     """Keras and torch adapters keep every dropout layer's rate; a flat vector says nothing (unknown, not 0)."""
     import keras
-    import torch
+    torch = pytest.importorskip("torch")  # per test: the Keras tests of this module run without torch
 
     from weightwatch import forecast
 

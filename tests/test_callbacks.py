@@ -241,7 +241,7 @@ def test_keras_torch_backend_in_subprocess(predictor_dir, tmp_path):
 
 
 def torch_cnn(seed):
-    import torch
+    torch = pytest.importorskip("torch")  # per test: the Keras tests of this module run without torch
     from torch import nn
 
     torch.manual_seed(seed)
@@ -259,14 +259,14 @@ def torch_cnn(seed):
 
 
 def torch_data(digits):
-    import torch
+    torch = pytest.importorskip("torch")  # per test: the Keras tests of this module run without torch
 
     x = torch.from_numpy(np.ascontiguousarray(digits.x_train.transpose(0, 3, 1, 2))).float()
     return x, torch.from_numpy(digits.y_train).long()
 
 
 def torch_run(digits, predictor, seed, lr, pass_optimizer=True):
-    import torch
+    torch = pytest.importorskip("torch")  # per test: the Keras tests of this module run without torch
 
     from weightwatch.torch import WeightWatch
 
@@ -324,7 +324,7 @@ def test_torch_loop_healthy_10_seeds(digits, predictor):
 
 
 def test_torch_plain_chain_detection():
-    import torch
+    torch = pytest.importorskip("torch")  # per test: the Keras tests of this module run without torch
 
     from weightwatch.torch import is_plain_torch_chain
 
@@ -342,8 +342,8 @@ lightning_filter = pytest.mark.filterwarnings("ignore:.*LeafSpec.*:FutureWarning
 
 
 def lightning_run(digits, predictor, seed, lr, ckpt_dir=None):
-    import lightning.pytorch as pl
-    import torch
+    pl = pytest.importorskip("lightning.pytorch")
+    torch = pytest.importorskip("torch")  # per test: the Keras tests of this module run without torch
 
     from weightwatch.lightning import WeightWatchCallback
 
@@ -430,8 +430,8 @@ def _cancer():
 @lightning_filter
 def test_lightning_binary_sigmoid_model_trains_undisturbed():
     """One sigmoid output unit is a binary classifier: no output_collapse, no stop; the MLP predictor judges it."""
-    import lightning.pytorch as pl
-    import torch
+    pl = pytest.importorskip("lightning.pytorch")
+    torch = pytest.importorskip("torch")  # per test: the Keras tests of this module run without torch
 
     from weightwatch.lightning import WeightWatchCallback
 
@@ -530,7 +530,7 @@ def test_the_three_callbacks_share_one_stopping_reason_type():
 
 
 def test_non_finite_weights_stop_with_their_own_reason_and_survive_a_state_round_trip():
-    import torch
+    torch = pytest.importorskip("torch")  # per test: the Keras tests of this module run without torch
 
     from weightwatch.torch import WeightWatch
 

@@ -492,3 +492,36 @@ def test_batchnorm_needs_conv_layers():
 
     with pytest.raises(InvalidArgumentError, match="batchnorm normalises conv layers"):
         ArchitectureSpec("bad", (), dense_hidden=(8,), batchnorm=True)
+
+
+#: The README's published bound: the largest absolute difference between a population member's weights and Keras
+#: `model.fit`'s after 2 epochs, over the dropout-free members of the 4-member population above (float32 rounding).
+KERAS_MAX_ABS_DIFF = "1e-5"  # measured 6.8e-6 (2026-12-02)
+
+
+def test_population_equals_keras_up_to_float32_rounding(data, population_run):
+    """What "equal to Keras" means, measured: initial weights bit for bit, trained weights up to float32 rounding
+    (the number the README publishes is this test's bound)."""
+    import keras
+
+    x, y, _, _ = data
+    cfgs, res = population_run
+    worst, size = 0.0, 0
+    for member in (0, 1):  # the dropout-free members (dropout masks come from another random stream)
+        cfg = cfgs[member]
+        model = build_keras_model("paper-cnn", cfg, SHAPE)
+        for a, b in zip(model.get_weights(), res[member].checkpoints[0].weights):
+            np.testing.assert_array_equal(a, b)
+        model.compile(optimizer=keras.optimizers.Adam(cfg["learning_rate"]),
+                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        for order in member_batch_orders(cfg, len(x), 2):
+            model.fit(x[order], y[order], batch_size=32, epochs=1, shuffle=False, verbose=0)
+        for got, want in zip(res[member].checkpoints[2].weights, model.get_weights()):
+            worst = max(worst, float(np.max(np.abs(got.astype(np.float64) - want))))
+            size += got.size
+    print(f"max abs difference {worst:.1e} over {size} weights")
+    from pathlib import Path
+
+    readme = " ".join((Path(__file__).resolve().parents[1] / "README.md").read_text().split())
+    assert f"tested to stay below {KERAS_MAX_ABS_DIFF}" in readme
+    assert worst <= float(KERAS_MAX_ABS_DIFF)

@@ -296,3 +296,16 @@ def test_protocol_takes_a_given_split():
     assert set(groups[res.train_idx]) == set(range(30)) and set(groups[res.test_idx]) == set(range(30, 40))
     with pytest.raises(InvalidArgumentError, match="leaves 120 training and 0 held-out rows"):
         ev.run_protocol(X, y, groups, params={"n_estimators": 5}, train_groups=set(range(40)), refit=False)
+
+
+def test_stop_rates_report_in_between_runs_in_their_own_column():
+    """Doomed (< chance + 0.1), healthy (>= chance + 0.3) and in between (neither): a stop of an in-between run is
+    counted in its own rate, never as caught or false."""
+    from weightwatch.experiments import trajectories as tj
+
+    final = np.array([0.10, 0.15, 0.25, 0.35, 0.45, 0.90])  # 2 doomed, 2 in between, 2 healthy
+    stop = np.array([2, np.inf, 3, np.inf, np.inf, 9])
+    r = tj.rates(stop, final)
+    assert (r["doomed"], r["in_between"], r["healthy"]) == (2, 2, 2)
+    assert r["recall"] == 0.5 and r["between_stop"] == 0.5 and r["between_stop@3"] == 0.5
+    assert r["between_stop@2"] == 0.0 and r["false_stop"] == 0.5 and r["false_stop@3"] == 0.0

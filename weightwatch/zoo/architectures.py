@@ -340,7 +340,8 @@ def _fan_ins(spec, input_shape) -> list:
 def initial_weights(
     spec: str | ArchitectureSpec, config: Mapping[str, Any], input_shape: Sequence[int]
 ) -> list[np.ndarray]:
-    """Initial weights ``[k0, b0, k1, b1, ...]`` exactly as :func:`build_keras_model` draws them.
+    """Initial weights ``[k0, b0, k1, b1, ...]`` as :func:`build_keras_model` draws them (bit for bit equal in
+    ``tests/test_population.py``).
 
     Calls the same seeded Keras initializers directly (much faster than
     building a model). A BatchNormalization layer starts at gamma 1, beta 0,
