@@ -182,3 +182,17 @@ def test_a_keras_callback_epoch_imports_no_zoo_module():
     zoo = [m for m in loaded if m.startswith("weightwatch.zoo") or m in ("weightwatch.builtin.datasets",
                                                                          "weightwatch.builtin.architectures")]
     assert not zoo, zoo
+
+
+def test_shipping_is_split_into_small_modules():
+    """The build of the shipped predictors lives in modules under 300 lines; shipping.py only re-exports them."""
+    parts = ("tables", "fitting", "recipes", "forecasting", "cards", "verdict_page", "packaging", "shipping", "cli")
+    sizes = {p: len((PACKAGE / "experiments" / f"{p}.py").read_text().splitlines()) for p in parts}
+    assert all(n < 300 for n in sizes.values()), sizes
+    shipping = _tree("experiments/shipping.py")
+    assert not [n for n in shipping.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))]
+    fit_sites = [name for name in ("experiments/cli.py", "experiments/forecasting.py", "experiments/recipes.py")
+                 if "package_predictor(" in (PACKAGE / name).read_text()]
+    assert fit_sites == ["experiments/cli.py", "experiments/forecasting.py", "experiments/recipes.py"]
+    assert not any("save_predictor(" in (PACKAGE / "experiments" / f"{p}.py").read_text() for p in parts
+                   if p != "packaging")

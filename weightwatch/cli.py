@@ -154,7 +154,7 @@ _SUBCOMMANDS: list = []
 def _load_subcommands():
     import importlib
 
-    for module in ("weightwatch.zoo.cli", "weightwatch.experiments.cli", "weightwatch.experiments.shipping"):
+    for module in ("weightwatch.zoo.cli", "weightwatch.experiments.cli"):
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as exc:
