@@ -93,12 +93,11 @@ def write_verdict_card(trajs: dict, model, train_runs, verdict: dict, out, envel
 def verdict_card_from_shipped(tables_dir, out, paper_cnn=TRAJECTORY_TABLES) -> dict:
     """VERDICTS.md again from the saved forecaster (its split, verdict and envelopes) and the tables."""
     from . import trajectories as tj
-    from ..predictors import load_predictor
-    from ..pretrained import EARLY_PREDICTOR, PAPER_CNN_PREDICTOR
+    from ..pretrained import EARLY_PREDICTOR, PAPER_CNN_PREDICTOR, resolve
 
     out = Path(out)
-    model = load_predictor(out / EARLY_PREDICTOR)
-    m = model.manifest_
+    loaded = resolve(out / EARLY_PREDICTOR)
+    model, m = loaded.estimator, loaded.manifest
     paths = {ds: Path(tables_dir) / f"{ds}.npz" for ds in paper_cnn}
     trajs = {ds: tj.Trajectories.from_table(Table(p)) for ds, p in paths.items() if p.is_file()}
     envelopes = [m["domain"]]
