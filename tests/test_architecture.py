@@ -4,6 +4,7 @@ Static checks (sizes, imports, attribute writes) and the inference door's rules 
 """
 
 import ast
+import os
 import re
 import shutil
 from pathlib import Path
@@ -61,12 +62,12 @@ def test_inference_imports_nothing_from_the_zoo():
 
 def test_public_paths_still_import():
     from weightwatch.keras import StoppingReason as K  # noqa: F401
-    from weightwatch.monitor import Monitor, StoppingReason, Verdict, Watcher, WeightWatchWarning  # noqa: F401
+    from weightwatch.monitor import Monitor, StoppingReason, Verdict, WeightWatchWarning  # noqa: F401
     from weightwatch.policy import StoppingReason as P
     from weightwatch.verdict import StoppingReason as V
-    from weightwatch.watch import Watcher as W
+    from weightwatch.watch import Watcher  # noqa: F401  (the callbacks' base; monitor.py no longer holds it)
 
-    assert StoppingReason is P is V and Watcher is W
+    assert StoppingReason is P is V
 
 
 def test_roles_come_from_the_manifest_and_once_from_names_for_older_ones():
@@ -144,3 +145,54 @@ def test_one_door_for_estimators_and_loaded_predictors(rng):
     assert pretrained.predict_accuracy(_net(rng), predictor=lp).accuracy == pytest.approx(0.7)
     assert pretrained.resolve(None) is None
     assert as_loaded(_Const(0.2), name="mine").name == "mine"
+
+
+_ONE_EPOCH = """
+import os, sys
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import numpy as np
+import keras
+import weightwatch.keras
+from weightwatch.keras import WeightWatchCallback
+
+keras.utils.set_random_seed(0)
+model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(3)])
+model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+cb = WeightWatchCallback(verbose=0)
+x = np.random.default_rng(0).standard_normal((64, 8)).astype("float32")
+model.fit(x, np.arange(64) % 3, epochs=1, verbose=0, callbacks=[cb])
+assert cb.verdict is not None and cb.verdict.predicted_accuracy is not None, cb.verdict
+print(" ".join(sorted(m for m in sys.modules if m.startswith("weightwatch."))))
+"""
+
+
+def test_a_keras_callback_epoch_imports_no_zoo_module():
+    """Importing weightwatch.keras and one checked epoch (a real fit, the shipped predictor) touch no zoo code."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    for key in ("WEIGHTWATCH_PREDICTOR_PATH", "WEIGHTWATCH_PRETRAINED_DIR"):
+        env.pop(key, None)
+    out = subprocess.run([sys.executable, "-c", _ONE_EPOCH], env=env, capture_output=True, text=True, timeout=1800)
+    assert out.returncode == 0, out.stderr[-3000:]
+    loaded = out.stdout.split()
+    assert "weightwatch.monitor" in loaded and "weightwatch.builtin.rules" in loaded
+    zoo = [m for m in loaded if m.startswith("weightwatch.zoo") or m in ("weightwatch.builtin.datasets",
+                                                                         "weightwatch.builtin.architectures")]
+    assert not zoo, zoo
+
+
+def test_shipping_is_split_into_small_modules():
+    """The build of the shipped predictors lives in modules under 300 lines; shipping.py only re-exports them."""
+    parts = ("tables", "fitting", "recipes", "forecasting", "cards", "verdict_page", "packaging", "shipping", "cli")
+    sizes = {p: len((PACKAGE / "experiments" / f"{p}.py").read_text().splitlines()) for p in parts}
+    assert all(n < 300 for n in sizes.values()), sizes
+    shipping = _tree("experiments/shipping.py")
+    assert not [n for n in shipping.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))]
+    fit_sites = [name for name in ("experiments/cli.py", "experiments/forecasting.py", "experiments/recipes.py")
+                 if "package_predictor(" in (PACKAGE / name).read_text()]
+    assert fit_sites == ["experiments/cli.py", "experiments/forecasting.py", "experiments/recipes.py"]
+    assert not any("save_predictor(" in (PACKAGE / "experiments" / f"{p}.py").read_text() for p in parts
+                   if p != "packaging")

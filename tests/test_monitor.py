@@ -355,13 +355,6 @@ def test_plugin_rules_name_their_own_reason():
     assert v.reasons == ["my_reason"] and str(v.reasons[0]) == "my_reason" and v.reasons[0].value == "my_reason"
 
 
-def test_epoch_feature_appended_when_names_end_with_epoch():
-    names = [f"f{i}" for i in range(3 * 14)] + ["epoch"]
-    p = ConstPredictor([0.9], names=names)
-    Monitor(predictor=p, rules=[]).step(NET, 7)
-    assert p.seen[0].shape == (1, 43) and p.seen[0][0, -1] == 7
-
-
 def test_auto_predictor_without_match_runs_rules_only(caplog, monkeypatch):
     import weightwatch.pretrained
 

@@ -34,13 +34,16 @@ def test_hook_docs_name_the_fields_plugins_must_fill(hook, cls, skip):
 
 def test_builtins_come_through_the_same_door(fresh_registry):
     reg = plugins.get_registry()
-    for module in plugins.DEFAULT_PLUGINS:
-        assert reg.pm.get_plugin(module) is not None
+    assert not any(reg.pm.get_plugin(module) for module in plugins.DEFAULT_PLUGINS)  # each kind on first use
+    reg.entries("rules")
+    assert [m for m in plugins.DEFAULT_PLUGINS if reg.pm.get_plugin(m)] == ["weightwatch.builtin.rules"]
     assert reg.entries("extractors")["W_L"].plugin == "weightwatch.builtin.extractors"
     assert reg.entries("adapters")["keras"].plugin == "weightwatch.builtin.adapters"
     assert reg.entries("datasets")["digits"].plugin == "weightwatch.builtin.datasets"
     assert reg.entries("architectures")["paper-cnn"].plugin == "weightwatch.builtin.architectures"
     assert reg.entries("rules")["non_finite"].plugin == "weightwatch.builtin.rules"
+    for module in plugins.DEFAULT_PLUGINS:
+        assert reg.pm.get_plugin(module) is not None
 
 
 def _thing(kind):

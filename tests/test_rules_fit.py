@@ -73,16 +73,3 @@ def test_cli_writes_the_thresholds(zoo_dir, tmp_path, capsys):
     written = json.loads(out.read_text())
     assert written == json.loads(capsys.readouterr().out)
     assert written["t_first"] == fit_dying_relu_thresholds(Zoo(zoo_dir))["t_first"]
-
-
-def test_old_module_name_still_runs_and_warns(zoo_dir, tmp_path):
-    """``python -m weightwatch.rules_fit`` was documented; it still works, with a DeprecationWarning."""
-    import weightwatch.rules_fit as old  # silent: a walk over the package's modules imports it
-
-    with pytest.deprecated_call(match="weightwatch.rules.fit"):
-        assert old.main is main
-    out = tmp_path / "t.json"
-    proc = subprocess.run([sys.executable, "-m", "weightwatch.rules_fit", str(zoo_dir), "--out", str(out)],
-                          capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    assert json.loads(out.read_text())["t_first"] is not None

@@ -6,7 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from weightwatch import forecast, pretrained, ranges
+from weightwatch import forecast, pretrained
+from weightwatch.ranges import zoo_optimizers
 from weightwatch.experiments import shipping
 from weightwatch.cli import main
 from weightwatch.predictors import load_predictor
@@ -148,7 +149,7 @@ def test_mlp_predictor_from_mlp_zoos_with_leave_one_out_cards_and_auto_choice(ta
     assert "| breast_cancer | r2: " in card
     # the optimizers its zoos were trained with are its domain
     assert m["optimizers"]["names"] == ["adam", "rmsprop", "sgd", "sgd_momentum"]  # written at build time
-    assert ranges.zoo_optimizers(m["zoo_summary"]) == m["optimizers"]
+    assert zoo_optimizers(m["zoo_summary"]) == m["optimizers"]  # the same as derived at load
 
     monkeypatch.setenv(pretrained.ENV, str(out))
     pretrained._load_cached.cache_clear()

@@ -10,6 +10,18 @@ from ._version import __version__
 import importlib
 from typing import TYPE_CHECKING
 
+from . import plugins as _plugins
+
+# The built-in plugins, declared from the top of the package (they sit above what they register); each is
+# imported the first time its kind is used.
+_plugins.declare_builtins({
+    "extractors": "weightwatch.builtin.extractors",
+    "adapters": "weightwatch.builtin.adapters",
+    "rules": "weightwatch.builtin.rules",
+    "datasets": "weightwatch.builtin.datasets",
+    "architectures": "weightwatch.builtin.architectures",
+})
+
 from .adapters import to_network
 from .errors import NonFiniteWeightsError, WeightWatchError
 from .features import extract, extract_matrix, get_extractor

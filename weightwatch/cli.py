@@ -84,7 +84,7 @@ def cmd_predict(args) -> int:
     from .pretrained import resolve
 
     chosen = None if args.predictor == "auto" else resolve(args.predictor)  # a bad name or path: said first
-    if chosen is not None and args.epoch is None and (chosen.role == FORECASTER or chosen.feature_names[-1:] == ["epoch"]):
+    if chosen is not None and args.epoch is None and chosen.role == FORECASTER:
         raise InvalidArgumentError(f"predictor {chosen.name} forecasts the final accuracy from the weights after "
                                    "k epochs: pass --epoch K")
     net = load_model_file(args.model_file, unsafe=args.unsafe_load)
@@ -154,7 +154,7 @@ _SUBCOMMANDS: list = []
 def _load_subcommands():
     import importlib
 
-    for module in ("weightwatch.zoo.cli", "weightwatch.experiments.cli", "weightwatch.experiments.shipping"):
+    for module in ("weightwatch.zoo.cli", "weightwatch.experiments.cli"):
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as exc:

@@ -43,15 +43,12 @@ class Extractor:
     names : callable(Network) -> list of str
         Stable feature names, same length as ``compute``'s output.
     description : str
-    version : str
-        Bumped whenever the output of ``compute`` changes meaning.
     """
 
     name: str
     compute: Callable[[Network], np.ndarray]
     names: Callable[[Network], list]
     description: str = ""
-    version: str = "1"
 
     def __call__(self, network: Network) -> np.ndarray:
         return np.asarray(self.compute(network), dtype=np.float64)

@@ -6,7 +6,7 @@ registered it. Registering a name that another plugin already registered is
 an error naming both plugins.
 
 Built-in extractors, adapters, rules, datasets and architectures use these
-same hooks (see ``weightwatch.plugins.DEFAULT_PLUGINS``).
+same hooks (declared in ``weightwatch/__init__.py``, see ``weightwatch.plugins.declare_builtins``).
 """
 
 from pluggy import HookimplMarker, HookspecMarker

@@ -171,11 +171,6 @@ def features_for(predictor, network, epoch: Optional[int] = None, *, init=None, 
         x = forecast.vector(x, x0, steps, progress)
         if lp.role == DOOM:
             x = np.concatenate([x, np.asarray(setup, np.float64).reshape(-1)])
-    elif names and names[-1] == "epoch" and len(names) == len(x) + 1:
-        if epoch is None:
-            raise InvalidArgumentError("this predictor forecasts from the weights at epoch k: give the epoch "
-                                       "(--epoch in the CLI)")
-        x = np.append(x, float(epoch))
     if names and len(names) != len(x):
         raise FeatureMismatchError(f"predictor expects {len(names)} features, the network gives {len(x)} "
                                    f"({lp.manifest.get('feature_set')}); it was trained on another architecture "

@@ -26,10 +26,7 @@ from .watch import Watcher  # noqa: E402
 from .torch import is_plain_torch_chain  # noqa: E402
 
 
-__all__ = ["WeightWatchCallback", "StoppingReason", "WeightWatchStoppingReason"]
-
-#: The name this module used first; the same enum as the Keras and torch callbacks'.
-WeightWatchStoppingReason = StoppingReason
+__all__ = ["WeightWatchCallback", "StoppingReason"]
 
 
 class WeightWatchCallback(Watcher, pl.Callback):

@@ -24,7 +24,7 @@ from .verdict import Guard, StoppingReason, Verdict, WeightWatchWarning
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Monitor", "StoppingReason", "Verdict", "WeightWatchWarning", "Watcher"]
+__all__ = ["Monitor", "StoppingReason", "Verdict", "WeightWatchWarning"]
 
 
 class Monitor:
@@ -332,11 +332,3 @@ def _sentence(text: str) -> str:
         return text
     text = text[0].upper() + text[1:]
     return text if text.endswith((".", "!", "?")) else text + "."
-
-
-def __getattr__(name):
-    if name == "Watcher":  # the callbacks' base moved to weightwatch.watch (which imports this module)
-        from .watch import Watcher
-
-        return Watcher
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

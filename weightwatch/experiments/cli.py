@@ -16,7 +16,8 @@ def cmd_fit(args) -> int:
     from . import protocol as ev
     from .. import domain, runs
     from ..pretrained import family_signature
-    from .shipping import render_card, split_runs
+    from .cards import render_card
+    from .tables import split_runs
     from .._files import check_output_dir
     from ..errors import OutputPathError
     from ..features import get_extractor
@@ -123,7 +124,7 @@ def _evaluate_paper(args) -> int:
 
     from .._files import atomic_write_text
     from . import paper
-    from .shipping import Table
+    from .tables import Table
     from ..zoo.storage import Zoo
 
     out = Path(args.out)
@@ -208,3 +209,75 @@ def register_cli(sub) -> None:
     e.add_argument("--sensitivity-networks", type=int_at_least(0), default=200)
     e.add_argument("--seed", type=int_at_least(0), default=0)
     e.set_defaults(func=cmd_evaluate)
+    _register_pretrained(sub)
+
+
+def _register_pretrained(sub) -> None:
+    """``weightwatch pretrained tables | build | list | verdicts | table``: what ships in ``pretrained/``."""
+    p = sub.add_parser("pretrained", help="build the shipped predictors (tables, predictors, model cards)")
+    s = p.add_subparsers(dest="pretrained_command", required=True)
+    t = s.add_parser("tables", help="compact per-checkpoint W_L + metrics tables from zoos")
+    t.add_argument("zoos", nargs="+", help="NAME=ZOO_DIR")
+    t.add_argument("--out", required=True)
+    t.set_defaults(func=_cmd_tables)
+    b = s.add_parser("build", help="fit shipped predictors from tables and write model cards")
+    b.add_argument("--tables", required=True)
+    b.add_argument("--out", required=True)
+    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--only", nargs="+", metavar="NAME", help="rebuild only these predictors (and their cards)")
+    b.set_defaults(func=_cmd_build)
+    ls = s.add_parser("list", help="shipped predictors")
+    ls.set_defaults(func=_cmd_list)
+    vc = s.add_parser("verdicts", help="rewrite VERDICTS.md from the shipped forecaster and the tables (no fitting)")
+    vc.add_argument("--tables", required=True)
+    vc.add_argument("--out", required=True, help="the pretrained directory holding the forecaster")
+    vc.set_defaults(func=_cmd_verdicts)
+    tb = s.add_parser("table", help="the README's table of shipped predictors, from their manifests")
+    tb.add_argument("--root", default=None, help="predictor directory (default: the shipped one)")
+    tb.set_defaults(func=_cmd_table)
+
+
+def _cmd_tables(args) -> int:
+    from ..zoo.storage import Zoo
+    from .tables import write_table
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for spec in args.zoos:
+        name, _, path = spec.rpartition("=")
+        if not name:
+            raise ValueError(f"give tables as NAME=ZOO_DIR, got {spec!r}")
+        print(json.dumps(write_table(Zoo(path), out / f"{name}.npz")))
+    return 0
+
+
+def _cmd_build(args) -> int:
+    from .recipes import build_pretrained
+
+    summary = build_pretrained(args.tables, args.out, seed=args.seed, only=args.only)
+    print(json.dumps(summary, indent=2, default=float))
+    return 0
+
+
+def _cmd_verdicts(args) -> int:
+    from .verdict_page import verdict_card_from_shipped
+
+    card = verdict_card_from_shipped(args.tables, args.out)
+    print(json.dumps(card["rates"]["all held-out runs"], indent=2))
+    return 0
+
+
+def _cmd_table(args) -> int:
+    from .. import pretrained
+    from .cards import predictor_table
+
+    print(predictor_table(args.root or pretrained.root()))
+    return 0
+
+
+def _cmd_list(args) -> int:
+    from .. import pretrained
+
+    for name in pretrained.list_predictors():
+        print(name)
+    return 0

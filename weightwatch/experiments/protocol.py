@@ -356,17 +356,3 @@ def early_forecast(zoo, epochs: Sequence[int] | None = None, *, num_classes=runs
             "compute_saved": float(saved),
         })
     return out
-
-
-def early_forecast_dataset(zoo, epochs: Sequence[int] | None = None, feature_set="W_L") -> tuple:
-    """Rows (run, epoch k < final) -> features + k, target final accuracy; for the shipped early-forecast model."""
-    ok = zoo.filter(status="ok")
-    finals = final_accuracy(zoo)
-    final_epoch = int(ok.metrics["epoch"].max())
-    view = ok.select((ok.metrics["epoch"] < final_epoch).to_numpy() & ok.metrics["modeldir"].isin(finals).to_numpy())
-    if epochs is not None:
-        view = view.filter(epoch=list(epochs))
-    X, names = feature_matrix(view, feature_set)
-    X = np.column_stack([X, view.metrics["epoch"].astype(float).to_numpy()])
-    y = np.array([finals[r] for r in view.metrics["modeldir"]])
-    return X, y, view.groups(), names + ["epoch"], view
