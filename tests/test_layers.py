@@ -13,7 +13,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "weightwatch"
 
 # lowest first; a module may import from its own layer and the ones before it
 LAYERS = (
-    ("core", ("_version", "_argtypes", "_compat", "_files", "errors", "network", "stats", "features", "adapters",
+    ("core", ("_version", "_argtypes", "_console", "_compat", "_files", "errors", "network", "stats", "features", "adapters",
               "plugins", "hookspecs", "modelfile", "runs", "builtin", "builtin.adapters", "builtin.extractors")),
     ("zoo", ("zoo", "builtin.datasets", "builtin.architectures")),
     ("predictors", ("predictors",)),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from pathlib import Path
@@ -11,12 +10,17 @@ from pathlib import Path
 import numpy as np
 
 from ._argtypes import int_at_least  # noqa: F401 - also the subcommands' argparse type
+from ._console import print_json
 from .errors import InvalidArgumentError
+
+JSON_HELP = "print JSON (NaN and infinities as null) instead of a table"
+UNSAFE_HELP = ("allow unpickling a whole torch module from a .pt file (runs the file's code: only for files you "
+               "trust; default: off, state dicts and TorchScript only)")
 
 
 def _print_table(title, columns, rows, as_json=False, records=None):
     if as_json:
-        print(json.dumps(records if records is not None else [dict(zip(columns, r)) for r in rows], indent=2))
+        print_json(records if records is not None else [dict(zip(columns, r)) for r in rows])
         return
     from rich.console import Console
     from rich.table import Table
@@ -56,12 +60,12 @@ def cmd_stats(args) -> int:
     values = extractor(net)
     names = extractor.feature_names(net)
     if args.json:
-        print(json.dumps({
+        print_json({
             "model": str(args.model_file), "features": extractor.name, "n_params": net.n_params,
             "layers": [{"name": l.name, "kind": l.kind, "kernel_shape": list(l.kernel.shape),
                         "bias": l.bias is not None, "activation": l.activation} for l in net],
-            "values": {n: (float(v) if np.isfinite(v) else None) for n, v in zip(names, values)},
-        }, indent=2))
+            "values": {n: float(v) for n, v in zip(names, values)},
+        })
         return 0
     from .stats import N_STATS, PER_LAYER, STAT_NAMES, TENSORS
 
@@ -109,7 +113,7 @@ def cmd_predict(args) -> int:
     pred = predict_accuracy(net, predictor=predictor, epoch=args.epoch)
     if args.json:
         extra = {"predictor_dir": str(directory)} if directory else {}
-        print(json.dumps({"model": str(args.model_file), **pred.to_dict(), **extra}, indent=2))
+        print_json({"model": str(args.model_file), **pred.to_dict(), **extra})
         return 0
     interval = f" (interval {pred.interval[0]:.3f}-{pred.interval[1]:.3f})" if pred.interval else ""
     source = f" from {directory}" if directory else ""
@@ -123,12 +127,14 @@ def cmd_predict(args) -> int:
 
 def register_predict(sub) -> None:
     p = sub.add_parser("predict", help="predicted accuracy of a saved model (.keras, .h5, .pt) from its weights")
-    p.add_argument("model_file")
+    p.add_argument("model_file", help="the saved model: .keras, .h5, or .pt (a state dict or TorchScript)")
     p.add_argument("--predictor", default="auto",
-                   help="shipped predictor name, or the directory of a saved predictor (default: auto)")
-    p.add_argument("--epoch", type=int_at_least(0), help="for early-forecast predictors: epochs trained so far")
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--unsafe-load", action="store_true")
+                   help="shipped predictor name (`weightwatch pretrained list`), or the directory of a saved "
+                        "predictor (default: auto, the one made for the model's family)")
+    p.add_argument("--epoch", type=int_at_least(0),
+                   help="for early-forecast predictors: epochs trained so far (default: none; they require it)")
+    p.add_argument("--json", action="store_true", help="print JSON (NaN and infinities as null)")
+    p.add_argument("--unsafe-load", action="store_true", help=UNSAFE_HELP)
     p.set_defaults(func=cmd_predict)
 
 
@@ -137,18 +143,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = argparse.ArgumentParser(prog="weightwatch", description="Predict accuracy from weights; watch training.")
     p.add_argument("--version", action="version", version=f"weightwatch {__version__}")
-    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging (default: warnings only)")
     sub = p.add_subparsers(dest="command", required=True)
 
     sp = sub.add_parser("plugins", help="list registered extractors, adapters, rules, datasets, architectures")
-    sp.add_argument("--json", action="store_true")
+    sp.add_argument("--json", action="store_true", help=JSON_HELP)
     sp.set_defaults(func=cmd_plugins)
 
     sp = sub.add_parser("stats", help="feature values of a saved model (.keras, .h5, .pt)")
-    sp.add_argument("model_file")
-    sp.add_argument("--features", default="W_L", help="feature set (default W_L)")
-    sp.add_argument("--json", action="store_true")
-    sp.add_argument("--unsafe-load", action="store_true", help="allow unpickling a whole torch module (runs code)")
+    sp.add_argument("model_file", help="the saved model: .keras, .h5, or .pt (a state dict or TorchScript)")
+    sp.add_argument("--features", default="W_L",
+                    help="feature set: an extractor's name from `weightwatch plugins` (default: W_L)")
+    sp.add_argument("--json", action="store_true", help=JSON_HELP)
+    sp.add_argument("--unsafe-load", action="store_true", help=UNSAFE_HELP)
     sp.set_defaults(func=cmd_stats)
 
     register_predict(sub)
@@ -179,7 +186,7 @@ def _add_debug_flag(parser: argparse.ArgumentParser) -> None:
     """``--debug`` on every (sub)command, so it works before or after the command name."""
     if not any("--debug" in a.option_strings for a in parser._actions):
         parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
-                            help="show the traceback of an error")
+                            help="show the traceback of an error (default: one line)")
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             for sub in action.choices.values():

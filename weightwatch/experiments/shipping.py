@@ -19,6 +19,8 @@ import numpy as np
 
 from .. import runs
 from ..features import agnostic_from_wl
+from .._argtypes import int_at_least
+from .._console import json_text, print_json
 from .._files import atomic_write_text
 from . import protocol as ev
 from ..predictors import (GBMPredictor, evaluate, group_kfold, kendall_tau, load_predictor, save_predictor,
@@ -888,23 +890,26 @@ def register_cli(sub) -> None:
     p = sub.add_parser("pretrained", help="build the shipped predictors (tables, predictors, model cards)")
     s = p.add_subparsers(dest="pretrained_command", required=True)
     t = s.add_parser("tables", help="compact per-checkpoint W_L + metrics tables from zoos")
-    t.add_argument("zoos", nargs="+", help="NAME=ZOO_DIR")
-    t.add_argument("--out", required=True)
+    t.add_argument("zoos", nargs="+", help="NAME=ZOO_DIR, one per zoo; the table is OUT/NAME.npz")
+    t.add_argument("--out", required=True, help="directory of the tables (zoo_tables/ in the repository)")
     t.set_defaults(func=_cmd_tables)
     b = s.add_parser("build", help="fit shipped predictors from tables and write model cards")
-    b.add_argument("--tables", required=True)
-    b.add_argument("--out", required=True)
-    b.add_argument("--seed", type=int, default=0)
-    b.add_argument("--only", nargs="+", metavar="NAME", help="rebuild only these predictors (and their cards)")
+    b.add_argument("--tables", required=True, help="directory of the tables (`pretrained tables --out`)")
+    b.add_argument("--out", required=True, help="directory of the predictors (pretrained/ in the repository)")
+    b.add_argument("--seed", type=int_at_least(0), default=0, help="seed of the splits and the fits (default: 0)")
+    b.add_argument("--only", nargs="+", metavar="NAME",
+                   help="rebuild only these predictors (and their cards) (default: all)")
     b.set_defaults(func=_cmd_build)
     ls = s.add_parser("list", help="shipped predictors")
+    ls.add_argument("--json", action="store_true", help="print JSON (a list of names)")
     ls.set_defaults(func=_cmd_list)
     vc = s.add_parser("verdicts", help="rewrite VERDICTS.md from the shipped forecaster and the tables (no fitting)")
-    vc.add_argument("--tables", required=True)
+    vc.add_argument("--tables", required=True, help="directory of the tables (`pretrained tables --out`)")
     vc.add_argument("--out", required=True, help="the pretrained directory holding the forecaster")
     vc.set_defaults(func=_cmd_verdicts)
     tb = s.add_parser("table", help="the README's table of shipped predictors, from their manifests")
     tb.add_argument("--root", default=None, help="predictor directory (default: the shipped one)")
+    tb.add_argument("--json", action="store_true", help="print JSON (NaN and infinities as null) instead of Markdown")
     tb.set_defaults(func=_cmd_table)
 
 
@@ -917,13 +922,13 @@ def _cmd_tables(args) -> int:
         name, _, path = spec.rpartition("=")
         if not name:
             raise ValueError(f"give tables as NAME=ZOO_DIR, got {spec!r}")
-        print(json.dumps(write_table(Zoo(path), out / f"{name}.npz")))
+        print(json_text(write_table(Zoo(path), out / f"{name}.npz"), indent=None))
     return 0
 
 
 def _cmd_build(args) -> int:
     summary = build_pretrained(args.tables, args.out, seed=args.seed, only=args.only)
-    print(json.dumps(summary, indent=2, default=float))
+    print_json(summary)
     return 0
 
 
@@ -948,45 +953,70 @@ def verdict_card_from_shipped(tables_dir, out, paper_cnn=TRAJECTORY_TABLES) -> d
 
 def _cmd_verdicts(args) -> int:
     card = verdict_card_from_shipped(args.tables, args.out)
-    print(json.dumps(card["rates"]["all held-out runs"], indent=2))
+    print_json(card["rates"]["all held-out runs"])
     return 0
 
 
 def _cmd_table(args) -> int:
     from .. import pretrained
 
-    print(predictor_table(args.root or pretrained.root()))
+    root = args.root or pretrained.root()
+    if args.json:
+        print_json(predictor_records(root))
+    else:
+        print(predictor_table(root))
     return 0
 
 
 def _cmd_list(args) -> int:
     from .. import pretrained
 
-    for name in pretrained.list_predictors():
-        print(name)
+    names = pretrained.list_predictors()
+    if args.json:
+        print_json(names)
+    else:
+        print("\n".join(names))
     return 0
 
 
-def predictor_table(root) -> str:
-    """The README's table of shipped predictors, from their manifests (``weightwatch pretrained table``)."""
+def predictor_records(root) -> list:
+    """One dict per predictor under ``root``, from its manifest (``weightwatch pretrained table --json``)."""
     from .. import pretrained
 
     root = Path(root)
-    lines = ["| predictor | runs (train / held-out) | R² | Kendall τ | doomed AUROC at epoch 1 (held-out runs) |",
-             "|---|---|---|---|---|"]
+    records = []
     for name in sorted(p.name for p in root.iterdir() if (p / "manifest.json").is_file()):
         m = json.loads((root / name / "manifest.json").read_text())
         met, split = m["metrics"], m.get("split") or {}
         auroc = met.get("doomed_auroc") or {}
         if auroc and all(isinstance(v, dict) for v in auroc.values()):
-            cell = " / ".join(f"{k} {v['1']:.3f}" for k, v in auroc.items() if "1" in v)
+            auroc_1 = {k: v["1"] for k, v in auroc.items() if "1" in v}
         else:
-            cell = f"{auroc['1']:.3f}" if "1" in auroc else "–"
-        role = {pretrained.PAPER_CNN_PREDICTOR: " (accuracy now, default for the paper CNN)",
-                pretrained.EARLY_PREDICTOR: " (final accuracy, judges doom)",
-                pretrained.DOOM_PREDICTOR: " (probability of ending doomed; ranks runs)",
-                pretrained.AGNOSTIC_PREDICTOR: " (any depth; ranks)"}.get(name, "")
-        r2, tau = (f"{met[k]['mean']:.3f}" if k in met else "–" for k in ("r2", "kendall_tau"))  # a classifier has none
-        lines.append(f"| `{name}`{role} | {len(split.get('train_runs', []))} / {len(split.get('heldout_runs', []))} | "
-                     f"{r2} | {tau} | {cell} |")
+            auroc_1 = auroc.get("1")
+        role = {pretrained.PAPER_CNN_PREDICTOR: "accuracy now, default for the paper CNN",
+                pretrained.EARLY_PREDICTOR: "final accuracy, judges doom",
+                pretrained.DOOM_PREDICTOR: "probability of ending doomed; ranks runs",
+                pretrained.AGNOSTIC_PREDICTOR: "any depth; ranks"}.get(name)
+        records.append({"name": name, "role": role, "train_runs": len(split.get("train_runs", [])),
+                        "heldout_runs": len(split.get("heldout_runs", [])),
+                        # a classifier has neither
+                        "r2": met["r2"]["mean"] if "r2" in met else None,
+                        "kendall_tau": met["kendall_tau"]["mean"] if "kendall_tau" in met else None,
+                        "doomed_auroc_epoch_1": auroc_1})
+    return records
+
+
+def predictor_table(root) -> str:
+    """The README's table of shipped predictors, from their manifests (``weightwatch pretrained table``)."""
+    lines = ["| predictor | runs (train / held-out) | R² | Kendall τ | doomed AUROC at epoch 1 (held-out runs) |",
+             "|---|---|---|---|---|"]
+    for r in predictor_records(root):
+        auroc = r["doomed_auroc_epoch_1"]
+        if isinstance(auroc, dict):
+            cell = " / ".join(f"{k} {v:.3f}" for k, v in auroc.items())
+        else:
+            cell = f"{auroc:.3f}" if auroc is not None else "–"
+        role = f" ({r['role']})" if r["role"] else ""
+        r2, tau = (f"{r[k]:.3f}" if r[k] is not None else "–" for k in ("r2", "kendall_tau"))
+        lines.append(f"| `{r['name']}`{role} | {r['train_runs']} / {r['heldout_runs']} | {r2} | {tau} | {cell} |")
     return "\n".join(lines)
