@@ -138,6 +138,95 @@ def register_predict(sub) -> None:
     p.set_defaults(func=cmd_predict)
 
 
+def cmd_plot(args) -> int:
+    from . import plot
+
+    words = list(args.target)
+    kind = words.pop(0) if words and words[0] in ("history", "verdict") else "history"
+    if len(words) != 1:
+        raise InvalidArgumentError(f"plot takes one history file (plot [history|verdict] HISTORY), got "
+                                   f"{' '.join(args.target)!r}")
+    draw = plot.plot_verdict if kind == "verdict" else plot.plot_history
+    draw(words[0], args.out)
+    print(f"wrote {args.out}")
+    return 0
+
+
+def zoo_predictions(zoo_dir, predictor: str = "auto", max_networks: int = 1000, seed: int = 0):
+    """(table of actual and predicted accuracy, title) of a zoo's final networks for ``weightwatch zoo plot``.
+
+    ``predictor``: ``fit`` (a W_L GBM fitted on the zoo itself, scored on its held-out runs, as ``fit``
+    does), ``auto``, a shipped predictor's name or a saved predictor's directory.
+    """
+    import pandas as pd
+
+    from . import pretrained
+    from .zoo.storage import Zoo
+
+    zoo = Zoo(zoo_dir)
+    if predictor == "fit":
+        from .experiments import protocol as ev
+
+        res = ev.protocol_on_zoo(zoo, "W_L", "gbm")
+        return (pd.DataFrame({"actual": res.test_true, "predicted": res.test_pred}),
+                f"GBM on W_L fitted on {zoo.path.parent.name or zoo.path.name}: {len(res.test_true)} held-out rows")
+    last = zoo.filter(status="ok", last=True)
+    if not len(last):
+        raise InvalidArgumentError(f"{zoo.path}: no finite final networks to plot")
+    rows = np.random.default_rng(seed).permutation(len(last))[:max_networks]
+    nets = [last.network(int(i)) for i in sorted(rows)]
+    if predictor == "auto":
+        found = pretrained.auto_predictor(nets[0])
+        if found is None:
+            raise InvalidArgumentError("no predictor for this zoo's family: pass --predictor DIR or fit")
+        model, name = found[0], found[1]
+    else:
+        chosen, _, directory = _chosen_predictor(predictor)
+        model, name = (pretrained.load(chosen), chosen) if directory is None else (chosen, str(directory))
+    if pretrained.is_forecaster(model) or pretrained.is_doom_model(model):
+        raise InvalidArgumentError(f"predictor {name} forecasts from a run's trajectory; zoo plot compares the "
+                                   "accuracy now: give an accuracy predictor, or fit")
+    X = np.vstack([pretrained.features_for(model, n) for n in nets])
+    actual = last.metrics["test_accuracy"].to_numpy()[sorted(rows)]
+    return (pd.DataFrame({"actual": actual, "predicted": model.predict(X)}),
+            f"{name} on {len(nets)} final networks of {zoo.path}")
+
+
+def cmd_zoo_plot(args) -> int:
+    from . import plot
+
+    table, title = zoo_predictions(args.dir, args.predictor, args.max_networks, args.seed)
+    plot.plot_zoo(table, args.out, title=args.title or title)
+    print(f"wrote {args.out}")
+    return 0
+
+
+def register_plot(sub) -> None:
+    """``weightwatch plot`` and, when the zoo commands are there, ``weightwatch zoo plot``."""
+    p = sub.add_parser("plot", help="pictures of a run: its history, or its verdict card (pip install "
+                                    "'weightwatch[plot]')")
+    p.add_argument("target", nargs="+", metavar="[history|verdict] HISTORY",
+                   help="a history (callback.history saved with .to_csv, or JSON: a list of records or a "
+                        "state_dict); `verdict HISTORY` draws the verdict card of its stop (else its last epoch)")
+    p.add_argument("--out", required=True, help="the picture: .png or .svg (by the extension)")
+    p.set_defaults(func=cmd_plot)
+    zoo = sub.choices.get("zoo")
+    if zoo is None:
+        return
+    zsub = next(a for a in zoo._actions if isinstance(a, argparse._SubParsersAction))
+    z = zsub.add_parser("plot", help="predicted vs actual accuracy of a zoo's networks, with R², Kendall τ, MAD")
+    z.add_argument("dir", help="a zoo directory (a build's OUT/zoo, or a merged zoo)")
+    z.add_argument("--out", required=True, help="the picture: .png or .svg (by the extension)")
+    z.add_argument("--predictor", default="auto",
+                   help="fit (a W_L GBM fitted on this zoo, its held-out runs), auto, a shipped predictor's name, "
+                        "or a saved predictor's directory (default: auto)")
+    z.add_argument("--max-networks", type=int_at_least(2), default=1000,
+                   help="final networks drawn at random when not fitting (default: 1000)")
+    z.add_argument("--seed", type=int_at_least(0), default=0, help="seed of that draw (default: 0)")
+    z.add_argument("--title", help="the figure's title (default: the predictor and the zoo)")
+    z.set_defaults(func=cmd_zoo_plot)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -161,6 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_predict(sub)
     for register in _SUBCOMMANDS:
         register(sub)
+    register_plot(sub)
     return p
 
 

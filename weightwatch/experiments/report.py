@@ -149,16 +149,10 @@ def figure_importances(model, names, path: Path, top=20) -> list:
 
 
 def figure_scatter(true, pred, title, path: Path) -> None:
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(4.5, 4.5))
-    ax.scatter(true, pred, s=3, alpha=0.4)
-    ax.plot([0, 1], [0, 1], "k--", lw=0.5)
-    ax.set_xlabel("true test accuracy")
-    ax.set_ylabel("predicted")
-    ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    """Predicted vs actual with R², Kendall τ and MAD (:func:`weightwatch.plot.plot_zoo`)."""
+    from ..plot import plot_zoo
+
+    plot_zoo({"actual": np.asarray(true), "predicted": np.asarray(pred)}, path, title=title)
 
 
 def _weightwatcher_section(zoo, opts, out: Path) -> tuple:
