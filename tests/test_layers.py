@@ -17,12 +17,12 @@ PACKAGE = Path(__file__).resolve().parents[1] / "weightwatch"
 
 # lowest first; a module may import from its own layer and the ones before it
 LAYERS = (
-    ("core", ("_version", "_argtypes", "_compat", "_files", "errors", "network", "stats", "features", "adapters",
+    ("core", ("_version", "_argtypes", "_console", "_compat", "_files", "errors", "network", "stats", "features", "adapters",
               "plugins", "hookspecs", "modelfile", "policy", "ranges", "runs", "evidence", "builtin", "builtin.adapters", "builtin.extractors")),
     ("zoo", ("zoo", "builtin.datasets", "builtin.architectures")),
-    ("predictors", ("predictors",)),
+    ("predictors", ("predictors", "plot")),
     ("pretrained", ("domain", "forecast", "inference", "pretrained", "verdict_models")),
-    ("monitor", ("rules", "builtin.rules", "verdict", "history", "monitor_models", "monitor", "watch")),
+    ("monitor", ("rules", "builtin.rules", "verdict", "history", "monitor_models", "monitor", "watch", "verdict_dict")),
     ("callbacks", ("keras", "torch", "lightning")),
     ("experiments", ("experiments",)),
     ("entry points", ("cli", "demo", "__main__", "__init__")),

@@ -92,15 +92,64 @@ def test_core_imports_no_framework():
     assert res.returncode == 0, res.stdout + res.stderr
 
 
-def test_wheel_carries_pretrained_and_loads_them_in_a_clean_venv(tmp_path):
-    """Build the wheel, install it into a fresh virtualenv, load every shipped predictor from there."""
-    shipped = sorted(p.parent.name for p in (ROOT / "pretrained").glob("*/manifest.json"))
-    subprocess.run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(tmp_path / "dist")],
+#: What the default path uses ("auto" for every family, the forecaster, the doom model): always in the wheel.
+DEFAULT_PATH = {pretrained.PAPER_CNN_PREDICTOR, pretrained.EARLY_PREDICTOR, pretrained.DOOM_PREDICTOR,
+                pretrained.AGNOSTIC_PREDICTOR, pretrained.MLP_PREDICTOR, pretrained.BATCHNORM_PREDICTOR}
+#: Measured 2026-12-02: 27.9 MB with every predictor; 20.3 MB with the default path and the per-dataset
+#: predictors that beat it by >= 0.10 Kendall tau (shapes, textures); the default path alone is 15.2 MB.
+WHEEL_MB_BUDGET = 21.0
+
+
+def _wheel_predictors() -> list:
+    """The predictor directories pyproject's force-include puts in the wheel."""
+    import tomllib
+
+    table = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["hatch"]["build"]["targets"]["wheel"][
+        "force-include"]
+    return sorted(Path(dst).name for src, dst in table.items() if (ROOT / src / "manifest.json").is_file())
+
+
+def test_the_wheel_list_is_the_default_path_and_the_predictors_that_beat_it():
+    from weightwatch.experiments.shipping import against_default
+
+    shipped = {p.parent.name for p in (ROOT / "pretrained").glob("*/manifest.json")}
+    beat = {n for n in shipped if against_default(ROOT / "pretrained", n).get("in_wheel")}
+    assert set(_wheel_predictors()) == DEFAULT_PATH | beat
+    left_out = shipped - set(_wheel_predictors())
+    assert left_out and all(n.startswith("paper-cnn-") for n in left_out)
+    for name in left_out:  # loadable from the source tree, and the card says why it is not in the wheel
+        assert pretrained.load(name) is not None
+        assert "Not in the wheel" in (ROOT / "pretrained" / f"{name}.md").read_text()
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory):
+    out = tmp_path_factory.mktemp("dist")
+    subprocess.run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(out)],
                    cwd=ROOT, check=True, capture_output=True)
-    wheel = next((tmp_path / "dist").glob("weightwatch-*.whl"))
+    return next(out.glob("weightwatch-*.whl"))
+
+
+def test_wheel_size(wheel):
+    size_mb = wheel.stat().st_size / 1e6
+    assert size_mb < WHEEL_MB_BUDGET, f"the wheel is {size_mb:.1f} MB"
+
+
+@pytest.mark.xfail(strict=True, reason="issue 31's target: the default path's six predictors alone compress to "
+                                        "about 15 MB; smaller predictors are needed, not a packaging change")
+def test_wheel_is_under_10_mb(wheel):
+    assert wheel.stat().st_size < 10e6
+
+
+def test_wheel_carries_pretrained_and_loads_them_in_a_clean_venv(wheel, tmp_path):
+    """Install the wheel into a fresh virtualenv, load every predictor it carries from there."""
+    shipped = _wheel_predictors()
     names = zipfile.ZipFile(wheel).namelist()
     for name in shipped:
         assert f"weightwatch/_pretrained/{name}/manifest.json" in names
+        assert f"weightwatch/_pretrained/{name}.md" in names
+    assert {n.split("/")[2] for n in names if n.startswith("weightwatch/_pretrained/") and n.count("/") == 3} \
+        == set(shipped)  # nothing else
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     py = venv / "bin" / "python"
@@ -112,7 +161,8 @@ def test_wheel_carries_pretrained_and_loads_them_in_a_clean_venv(tmp_path):
     subprocess.run([str(py), "-m", "pip", "install", "-q", "--no-deps", str(wheel)], check=True, capture_output=True)
     code = ("import weightwatch.pretrained as p, json; names = p.list_predictors(); "
             "[p.load(n) for n in names]; print(json.dumps({'root': str(p.root()), 'names': names}))")
-    env = {k: v for k, v in os.environ.items() if k != pretrained.ENV}
+    # neither the shipped-directory override nor a PYTHONPATH pointing at a checkout: only the wheel's copy
+    env = {k: v for k, v in os.environ.items() if k not in (pretrained.ENV, "PYTHONPATH")}
     res = subprocess.run([str(py), "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env)
     assert res.returncode == 0, res.stderr
     out = json.loads(res.stdout)

@@ -14,7 +14,7 @@ _EXTRA_FOR = {
     "lightning": "lightning",
     "dask": "dask",
     "distributed": "dask",
-    "matplotlib": "report",
+    "matplotlib": "plot",
     "mlxtend": "datasets",
     "skimage": "datasets",
 }

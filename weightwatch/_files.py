@@ -145,8 +145,8 @@ def check_output_dir(path, what: str = "--out") -> Path:
 def jsonable(obj, *, strict: bool = True, nan_to_none: bool = False, enum_as=None):
     """A copy of ``obj`` made of plain JSON types: dicts, lists, str, int, float, bool, None.
 
-    numpy arrays and scalars, tuples, enums (their value, or ``enum_as(e)``)
-    and str subclasses become their plain equivalents. An unknown type raises ``TypeError`` when
+    numpy arrays and scalars, tuples, enums (their value, or ``enum_as(e)``),
+    str subclasses and paths become their plain equivalents. An unknown type raises ``TypeError`` when
     ``strict``, else becomes its ``repr``; ``nan_to_none`` turns non-finite
     floats into ``None`` (for readers that reject ``NaN``).
     """
@@ -168,6 +168,8 @@ def jsonable(obj, *, strict: bool = True, nan_to_none: bool = False, enum_as=Non
             o = o.item()
         if isinstance(o, str):
             return str.__str__(o)
+        if isinstance(o, os.PathLike):
+            return os.fspath(o)
         if isinstance(o, float) and nan_to_none and not math.isfinite(o):
             return None
         if o is None or isinstance(o, (bool, int, float)):

@@ -89,7 +89,12 @@ def manifest(name: str) -> dict:
             f"{name!r} is not a shipped predictor's name (names hold no path); to use a predictor directory, "
             "load it with weightwatch.predictors.load_predictor(path)")
     if not (root() / name).is_dir():
-        raise PretrainedNotFoundError(f"no pretrained predictor {name!r} in {root()}; available: {', '.join(list_predictors()) or '(none)'}")
+        hint = ""
+        if name.startswith("paper-cnn-") and name.endswith("-W_L-gbm"):  # per-dataset ones ship only where they help
+            hint = (f"; per-dataset predictors that do not beat the default stay in the source tree: set {ENV} to "
+                    "a checkout's pretrained/ directory (pretrained/README.md, 'What the wheel ships')")
+        raise PretrainedNotFoundError(f"no pretrained predictor {name!r} in {root()}; available: "
+                                      f"{', '.join(list_predictors()) or '(none)'}{hint}")
     return read_manifest(root() / name)
 
 

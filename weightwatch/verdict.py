@@ -86,6 +86,13 @@ class Verdict:
     def ok(self) -> bool:
         return self.status == Severity.OK
 
+    def to_dict(self) -> dict:
+        """The values the callbacks log (``ww_pred_accuracy``, ..., the forecast's ``_low`` / ``_high``), floats,
+        NaN for unknown: for any logger (see :func:`weightwatch.verdict_dict.verdict_to_dict`)."""
+        from .verdict_dict import verdict_to_dict
+
+        return verdict_to_dict(self)
+
     def line(self) -> str:
         """One log line: ``ww: epoch 3 pred_acc 0.412 final 0.80 [ok]`` (+ reasons and message)."""
         text = f"ww: epoch {self.epoch} pred_acc {_fmt(self.predicted_accuracy)}"

@@ -126,17 +126,9 @@ class Watcher:
 
     @staticmethod
     def _log_values(verdict: Verdict) -> dict:
-        """What the callbacks log per check: ``ww_pred_accuracy``, ``ww_pred_final_accuracy``,
-        ``ww_doom_probability``, ``ww_in_domain``, ..."""
-        nan = float("nan")
-        p, f, d = verdict.predicted_accuracy, verdict.forecast, verdict.doom_probability
-        lo, hi = verdict.forecast_interval if verdict.forecast_interval is not None else (nan, nan)
-        return {"ww_pred_accuracy": nan if p is None else float(p),
-                "ww_pred_final_accuracy": nan if f is None else float(f),
-                "ww_pred_final_accuracy_low": float(lo), "ww_pred_final_accuracy_high": float(hi),
-                "ww_doom_probability": nan if d is None else float(d),
-                "ww_in_domain": nan if verdict.in_domain is None else float(verdict.in_domain),
-                "ww_doomed": float(verdict.doomed), "ww_status": float(int(verdict.status))}
+        """What the callbacks log per check: :meth:`Verdict.to_dict` (``ww_pred_accuracy``,
+        ``ww_pred_final_accuracy`` and its ``_low`` / ``_high``, ``ww_doom_probability``, ``ww_in_domain``, ...)."""
+        return verdict.to_dict()
 
     @property
     def stopping_reason_message(self) -> Optional[str]:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .._files import atomic_write_text
 from ..zoo.storage import build_records
-from .tables import INTERVAL
+from .tables import INTERVAL, PAPER_CNN_DATASETS
 
 
 #: The commands, from a fresh clone, that write the model cards and the verdict card (relative paths only).
@@ -75,6 +75,31 @@ def _provenance(zoos: dict) -> list:
     return lines
 
 
+#: A per-dataset paper-CNN predictor ships in the wheel when its Kendall τ on its own zoo's held-out rows beats
+#: the default (pooled) predictor's on the same zoo by at least this much (pyproject's force-include lists them).
+WHEEL_MIN_TAU_GAIN = 0.10
+
+
+def against_default(root, name: str) -> dict:
+    """For ``paper-cnn-<dataset>-W_L-gbm`` under ``root``: its held-out Kendall τ and doomed AUROC at epoch 1
+    on its own dataset beside the default (pooled) predictor's, from the two manifests ({} otherwise)."""
+    from ..pretrained import PAPER_CNN_PREDICTOR
+
+    root = Path(root)
+    ds = next((d for d in PAPER_CNN_DATASETS if name == f"paper-cnn-{d}-W_L-gbm"), None)
+    if ds is None or not (root / PAPER_CNN_PREDICTOR / "manifest.json").is_file():
+        return {}
+    mine = json.loads((root / name / "manifest.json").read_text())["metrics"]
+    pooled = json.loads((root / PAPER_CNN_PREDICTOR / "manifest.json").read_text())["metrics"]
+    tau = ((mine.get("cross_tau") or {}).get(ds), (pooled.get("cross_tau") or {}).get(ds))
+    if None in tau:
+        return {}
+    auroc = ((mine.get("doomed_auroc") or {}).get("1"), ((pooled.get("doomed_auroc") or {}).get(ds) or {}).get("1"))
+    gain = tau[0] - tau[1]
+    return {"dataset": ds, "default": PAPER_CNN_PREDICTOR, "tau": tau, "auroc_1": auroc, "tau_gain": gain,
+            "in_wheel": bool(gain >= WHEEL_MIN_TAU_GAIN)}
+
+
 def render_card(directory, out: Path | None = None) -> Path:
     """Write ``<name>.md`` beside the predictor directory from its manifest alone (so cards never drift)."""
     directory = Path(directory)
@@ -118,6 +143,21 @@ def render_card(directory, out: Path | None = None) -> Path:
         "Tiny CNNs (and MLPs) trained on small grayscale images at 16×16, inputs in [-1, 1]: the zoos it was "
         "trained on. Within that family, predicted accuracy is calibrated to those datasets.",
         "On other architectures or data it ranks networks (Kendall τ) rather than calibrating accuracy."]
+    against = against_default(directory.parent, name)
+    if against:
+        ds, default = against["dataset"], against["default"]
+        lines += ["", f"## Against the default (`{default}`) on the held-out runs of `{ds}`", "",
+                  "| | this predictor | default | difference |", "|---|---|---|---|"]
+        for label, key in (("Kendall τ", "tau"), ("doomed-run AUROC at epoch 1", "auroc_1")):
+            mine, theirs = against[key]
+            if mine is not None and theirs is not None:
+                lines.append(f"| {label} | {mine:.4f} | {theirs:.4f} | {mine - theirs:+.4f} |")
+        lines += ["", (f"In the wheel: it beats the default's Kendall τ by {against['tau_gain']:+.3f}, at least "
+                       f"{WHEEL_MIN_TAU_GAIN:.2f}." if against["in_wheel"] else
+                       f"Not in the wheel: it beats the default's Kendall τ by {against['tau_gain']:+.3f}, less than "
+                       f"{WHEEL_MIN_TAU_GAIN:.2f}; it loads from a source checkout (`pretrained/`) and is rebuilt from "
+                       f"the committed tables by `weightwatch pretrained build --tables zoo_tables --out pretrained "
+                       f"--only {name}`.")]
     lines += ["", "## Intended use and limits", "", *(f"- {s}" for s in scope),
               "- It sees only weights: a run can look healthy and still overfit, or be fine on data unlike the zoos'.",
               *card.get("notes", []), ""]

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from pathlib import Path
 
 from .._argtypes import int_at_least, json_object
+from .._console import ProgressBar, print_json
 from ..errors import InvalidArgumentError
+
+#: Runs in the training split below which ``weightwatch fit`` warns: with fewer, the held-out R^2 of a W_L
+#: GBM fitted with fit's defaults moved by more than 0.02 (std over five draws of the runs) on the shapes
+#: zoo (0.025 at 200 runs, 0.007 at 400; digits: 0.008 at 200); docs/fit-zoo-size.md has the curves.
+MIN_STABLE_RUNS = 400
 
 
 def cmd_fit(args) -> int:
-    import shlex
-
     from . import protocol as ev
     from .. import domain, runs
     from ..pretrained import family_signature
@@ -37,12 +42,50 @@ def cmd_fit(args) -> int:
             raise InvalidArgumentError(f"--interval {lo} {hi}: quantile levels must satisfy 0 < LO < HI < 1")
         params = {**(params or {}), "interval": tuple(args.interval)}
     zoo = Zoo(args.zoo)
-    view = ev.zoo_rows(zoo, args.epochs)
-    X, names = ev.feature_matrix(view, args.features)
-    groups = view.groups()
-    res = ev.run_protocol(X, view.metrics["test_accuracy"].to_numpy(), groups, predictor=args.predictor,
-                          feature_set=args.features, feature_names=names, n_configs=args.n_configs,
-                          seed=args.seed, params=params)
+    warnings = []
+    with ProgressBar(f"fit {args.predictor} on {args.features}", None, enabled=not args.quiet) as bar:
+        bar.set(0, description="features")
+        view = ev.zoo_rows(zoo, args.epochs)
+        X, names = ev.feature_matrix(view, args.features)
+        groups = view.groups()
+        small = small_zoo_warning(groups, args.seed)
+        if small:
+            warnings.append(small)
+            print(f"weightwatch: warning: {small}", file=sys.stderr)
+        # steps: the features, the protocol's steps, the domain and the files
+        res = ev.run_protocol(X, view.metrics["test_accuracy"].to_numpy(), groups, predictor=args.predictor,
+                              feature_set=args.features, feature_names=names, n_configs=args.n_configs,
+                              seed=args.seed, params=params,
+                              progress=lambda what, done, total: bar.set(1 + done, 2 + total, what))
+        bar.advance(description="domain and files")
+        return _save_fit(args, zoo, X, names, groups, res, warnings)
+
+
+def small_zoo_warning(groups, seed: int = 0) -> str:
+    """The warning ``fit`` prints when its training split of the runs ``groups`` holds fewer than
+    :data:`MIN_STABLE_RUNS` runs ("" when it does not)."""
+    import numpy as np
+
+    from . import protocol as ev
+
+    tr, _ = ev.split_rows(groups, seed=seed)
+    n_train, n_runs = len(np.unique(np.asarray(groups)[tr])), len(np.unique(groups))
+    if n_train >= MIN_STABLE_RUNS:
+        return ""
+    return (f"the zoo has {n_runs} runs, {n_train} of them in the training split; a stable predictor needs about "
+            f"{MIN_STABLE_RUNS} training runs (about {int(np.ceil(MIN_STABLE_RUNS / 0.8))} in the zoo: below that "
+            "its held-out R² moves by more than 0.02 with the runs drawn; docs/fit-zoo-size.md). Build a "
+            "larger zoo (`weightwatch zoo build --runs N`, same --out to continue) before trusting it")
+
+
+def _save_fit(args, zoo, X, names, groups, res, warnings) -> int:
+    import shlex
+
+    from .. import domain
+    from ..pretrained import family_signature
+    from .shipping import render_card, split_runs
+    from ..predictors.persist import save_predictor
+
     build = zoo.manifest.get("build", {})
     arch = build.get("architecture", "unknown")
     metrics = {k: {"mean": v[0], "std": v[1]} for k, v in res.summary.items()}
@@ -71,7 +114,7 @@ def cmd_fit(args) -> int:
                       extra={"split": split_runs(groups, tr, te), "domain": envelope, "card": card,
                              "family": {"architecture": arch, "signature": family_signature(first)}})
     card_path = render_card(args.out, args.out)
-    print(json.dumps({"out": args.out, "card": str(card_path), "metrics": metrics}, indent=2))
+    print_json({"out": args.out, "card": str(card_path), "metrics": metrics, "warnings": warnings})
     return 0
 
 
@@ -105,7 +148,8 @@ def cmd_evaluate(args) -> int:
         predictors=args.predictors.split(","), n_configs=args.n_configs, max_runs=args.max_runs,
         seed=args.seed, transfer_zoos=transfer, weightwatcher_networks=args.weightwatcher_networks,
         sensitivity_networks=args.sensitivity_networks)
-    results = build_report(zoos, args.out, opts)
+    with ProgressBar("report", None, enabled=not args.quiet) as bar:
+        results = build_report(zoos, args.out, opts, progress=lambda what, done, total: bar.set(done, total, what))
     print(f"report written to {args.out}/report.md ({results['seconds']:.0f} s)")
     return 0
 
@@ -175,39 +219,58 @@ def _evaluate_paper(args) -> int:
 
 def register_cli(sub) -> None:
     f = sub.add_parser("fit", help="train an accuracy predictor on a zoo and save it (data only)")
-    f.add_argument("zoo")
-    f.add_argument("--out", required=True)
-    f.add_argument("--features", default="W_L")
-    f.add_argument("--predictor", default="gbm", choices=["gbm", "dnn", "linear"])
+    f.add_argument("zoo", help="a zoo directory (a build's OUT/zoo, or a merged zoo)")
+    f.add_argument("--out", required=True, help="directory the predictor is saved to (manifest, model, card)")
+    f.add_argument("--features", default="W_L",
+                   help="feature set: an extractor's name from `weightwatch plugins`, or A, lambda_LR, A+W "
+                        "(hyperparameters) (default: W_L)")
+    f.add_argument("--predictor", default="gbm", choices=["gbm", "dnn", "linear"],
+                   help="gbm (LightGBM), dnn (an MLP), linear (logit-linear) (default: gbm)")
     f.add_argument("--epochs", default="trained", choices=["trained", "final", "all"],
-                   help="rows: trained (epoch>0, default), final, all")
-    f.add_argument("--n-configs", type=int_at_least(1), default=1, help="random-search configurations (1: defaults)")
-    f.add_argument("--params", type=json_object, help="JSON object of fixed hyperparameters")
-    f.add_argument("--interval", type=float, nargs=2, metavar=("LO", "HI"), help="quantile interval, e.g. 0.1 0.9")
-    f.add_argument("--name")
-    f.add_argument("--seed", type=int_at_least(0), default=0)
-    f.add_argument("--overwrite", action="store_true")
+                   help="rows: trained (every checkpoint after epoch 0), final (last checkpoints only), all "
+                        "(epoch 0 too) (default: trained)")
+    f.add_argument("--n-configs", type=int_at_least(1), default=1,
+                   help="random-search configurations (default: 1, the defaults without a search)")
+    f.add_argument("--params", type=json_object,
+                   help="JSON object of fixed hyperparameters, e.g. '{\"min_child_samples\": 5}' (default: none)")
+    f.add_argument("--interval", type=float, nargs=2, metavar=("LO", "HI"),
+                   help="quantile levels of a calibrated prediction interval, e.g. 0.1 0.9 (default: none)")
+    f.add_argument("--name", help="the predictor's name in its manifest (default: ARCHITECTURE-FEATURES-PREDICTOR)")
+    f.add_argument("--seed", type=int_at_least(0), default=0,
+                   help="seed of the run split, the folds and the search (default: 0)")
+    f.add_argument("--overwrite", action="store_true", help="replace a predictor already in --out (default: refuse)")
+    f.add_argument("--quiet", action="store_true", help="no progress bar (default: one on a terminal)")
     f.set_defaults(func=cmd_fit)
 
     e = sub.add_parser("evaluate", help="regenerate the paper's tables and figures on zoos (report directory)")
     e.add_argument("zoos", nargs="*", help="zoo dirs, optionally NAME=DIR")
     e.add_argument("--protocol", choices=["report", "paper"], default="report",
                    help="report: every checkpoint, one configuration (the report directory); paper: the paper's "
-                        "protocol on one zoo, written to OUT/paper-comparison.md beside the paper's numbers")
-    e.add_argument("--tables", help="--protocol paper: feature tables (zoo_tables/) for Table 3 and the conclusions")
-    e.add_argument("--table-names", help="--protocol paper: comma-separated subset of --tables")
+                        "protocol on one zoo, written to OUT/paper-comparison.md beside the paper's numbers "
+                        "(default: report)")
+    e.add_argument("--tables", help="--protocol paper: feature tables (zoo_tables/) for Table 3 and the conclusions "
+                                    "(default: none)")
+    e.add_argument("--table-names", help="--protocol paper: comma-separated subset of --tables (default: all)")
     e.add_argument("--budget", choices=sorted(PAPER_BUDGETS), default="default",
-                   help="--protocol paper: search budget per cell")
-    e.add_argument("--render", help="--protocol paper: rewrite the Markdown from a saved paper-comparison.json")
-    e.add_argument("--out", required=True)
-    e.add_argument("--transfer", nargs="*", help="zoos of other architecture families (NAME=DIR) for Table 4")
+                   help="--protocol paper: search budget per cell: default (the paper's), tiny (seconds, for "
+                        "tests) (default: default)")
+    e.add_argument("--render", help="--protocol paper: rewrite the Markdown from a saved paper-comparison.json "
+                                    "(default: compute)")
+    e.add_argument("--out", required=True, help="the report directory")
+    e.add_argument("--transfer", nargs="*",
+                   help="zoos of other architecture families (NAME=DIR) for Table 4 (default: none)")
     e.add_argument("--feature-sets", help="comma-separated (default: the paper's list)")
-    e.add_argument("--predictors", default="gbm,linear,dnn")
-    e.add_argument("--n-configs", type=int_at_least(1), default=1)
-    e.add_argument("--max-runs", type=int_at_least(1), help="subsample runs per zoo")
-    e.add_argument("--weightwatcher-networks", type=int_at_least(0), default=200)
-    e.add_argument("--sensitivity-networks", type=int_at_least(0), default=200)
-    e.add_argument("--seed", type=int_at_least(0), default=0)
+    e.add_argument("--predictors", default="gbm,linear,dnn",
+                   help="comma-separated, of gbm, linear, dnn (default: gbm,linear,dnn)")
+    e.add_argument("--n-configs", type=int_at_least(1), default=1,
+                   help="random-search configurations per cell (default: 1, no search)")
+    e.add_argument("--max-runs", type=int_at_least(1), help="subsample runs per zoo (default: all)")
+    e.add_argument("--weightwatcher-networks", type=int_at_least(0), default=200,
+                   help="held-out networks of the WeightWatcher comparison (default: 200)")
+    e.add_argument("--sensitivity-networks", type=int_at_least(0), default=200,
+                   help="held-out networks of Table 9's sensitivity (default: 200)")
+    e.add_argument("--seed", type=int_at_least(0), default=0, help="seed of the run split and folds (default: 0)")
+    e.add_argument("--quiet", action="store_true", help="no progress bar (default: one on a terminal)")
     e.set_defaults(func=cmd_evaluate)
     _register_pretrained(sub)
 

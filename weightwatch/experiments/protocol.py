@@ -110,7 +110,7 @@ def split_rows(groups, test_fraction=0.2, seed=0):
 
 def run_protocol(X, y, groups, *, predictor="gbm", feature_set="", n_configs=1, n_splits=3, test_fraction=0.2,
                  seed=0, n_jobs=2, params=None, feature_names=None, refit=True, fixed_params=None,
-                 train_groups=None) -> ProtocolResult:
+                 train_groups=None, progress=None) -> ProtocolResult:
     """Search (optional), then 3 fold models scored on the held-out split, then the model to save.
 
     The one experimental protocol: rows are split by ``groups`` (runs) into a
@@ -121,7 +121,8 @@ def run_protocol(X, y, groups, *, predictor="gbm", feature_set="", n_configs=1, 
     training part, scored on its other part) and its held-out coverage is
     reported; fold models are scored on their point predictions only.
     ``train_groups`` gives the split instead (the groups that train; the rest are held out), e.g. one that
-    other models share.
+    other models share. ``progress(step, done, total)``, when given, is called as each step (search,
+    fold models, refit, calibration) ends.
     """
     if predictor not in PREDICTORS:
         raise InvalidArgumentError(f"unknown predictor {predictor!r}; choose from {', '.join(PREDICTORS)}")
@@ -135,12 +136,24 @@ def run_protocol(X, y, groups, *, predictor="gbm", feature_set="", n_configs=1, 
         if not len(tr) or not len(te):
             raise InvalidArgumentError(f"train_groups leaves {len(tr)} training and {len(te)} held-out rows")
     fixed = dict(FIXED_PARAMS[predictor] if fixed_params is None else fixed_params)
+    searching = params is None and n_configs > 1
+    wants_interval = bool({**(params or {}), **fixed}.get("interval"))
+    steps = int(searching) + n_splits + (int(refit) * (1 + int(wants_interval)))
+    done = 0
+
+    def step(what: str) -> None:
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress(what, done, steps)
+
     if params is not None:
         best = {**DEFAULT_PARAMS[predictor], **params}
     elif n_configs > 1:
         search = random_search(cls, X[tr], y[tr], groups[tr], n_configs=n_configs, n_splits=n_splits, seed=seed,
                                n_jobs=min(n_jobs, 2), fixed_params=fixed)
         best = dict(search.best_params)
+        step("search")
     else:
         best = dict(DEFAULT_PARAMS[predictor])
     best = {**best, **fixed}
@@ -155,14 +168,17 @@ def run_protocol(X, y, groups, *, predictor="gbm", feature_set="", n_configs=1, 
         p = model.predict(X[te])
         preds.append(p)
         fold_metrics.append(evaluate(y[te], p))
+        step(f"fold model {len(preds)} of {n_splits}")
     final, coverage = None, None
     if refit:
         final = cls(**best).fit(X[tr], y[tr], **({"feature_names": feature_names} if feature_names else {}))
+        step("refit on the training split")
         if interval:
             f_tr, f_cal = folds[0]
             cal = cls(**best).fit(X[tr][f_tr], y[tr][f_tr])
             final.set_params(interval_offset=cal.calibrate_interval(X[tr][f_cal], y[tr][f_cal]))
             coverage = float(final.interval_coverage(X[te], y[te]))
+            step("interval calibration")
     return ProtocolResult(feature_set, predictor, int(len(tr)), int(len(te)), summarize_folds(fold_metrics),
                           fold_metrics, best, final, list(feature_names or []), np.mean(preds, axis=0), y[te],
                           tr, te, coverage)

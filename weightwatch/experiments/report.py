@@ -149,16 +149,10 @@ def figure_importances(model, names, path: Path, top=20) -> list:
 
 
 def figure_scatter(true, pred, title, path: Path) -> None:
-    plt = _plt()
-    fig, ax = plt.subplots(figsize=(4.5, 4.5))
-    ax.scatter(true, pred, s=3, alpha=0.4)
-    ax.plot([0, 1], [0, 1], "k--", lw=0.5)
-    ax.set_xlabel("true test accuracy")
-    ax.set_ylabel("predicted")
-    ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    """Predicted vs actual with R², Kendall τ and MAD (:func:`weightwatch.plot.plot_zoo`)."""
+    from ..plot import plot_zoo
+
+    plot_zoo({"actual": np.asarray(true), "predicted": np.asarray(pred)}, path, title=title)
 
 
 def _weightwatcher_section(zoo, opts, out: Path) -> tuple:
@@ -208,9 +202,22 @@ def _weightwatcher_section(zoo, opts, out: Path) -> tuple:
     return text, result
 
 
-def build_report(zoos: dict, out, opts: ReportOptions | None = None) -> dict:
-    """Compute every section on ``zoos`` (name -> Zoo) and write ``out``/report.md, report.html, *.png, results.json."""
+def build_report(zoos: dict, out, opts: ReportOptions | None = None, progress=None) -> dict:
+    """Compute every section on ``zoos`` (name -> Zoo) and write ``out``/report.md, report.html, *.png, results.json.
+
+    ``progress(step, done, total)``, when given, is called as each step ends.
+    """
     opts = opts or ReportOptions()
+    total = (len(zoos) * len(opts.predictors) * len(opts.feature_sets) + 1 + (len(zoos) if len(zoos) > 1 else 0)
+             + (1 if opts.transfer_zoos else 0) + 2 + len(zoos) + 1)  # tables, figures, 3, 4, 9 and 3, early, WW
+    done = 0
+
+    def step(what: str) -> None:
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress(what, done, total)
+
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
@@ -257,6 +264,7 @@ def build_report(zoos: dict, out, opts: ReportOptions | None = None) -> dict:
                 except Exception as exc:  # a feature set may not apply (e.g. W^4 of a 3-layer MLP)
                     log.warning("report: %s/%s/%s failed: %s", name, pred, fs, exc)
                     r2_row.append("n/a"), mse_row.append("n/a"), tau_row.append("n/a")
+                    step(f"{name}: {pred} on {fs}")
                     continue
                 results["tables"].setdefault(name, {}).setdefault(pred, {})[fs] = {
                     k: list(v) for k, v in res.summary.items()} | {"n_train": res.n_train, "n_test": res.n_test}
@@ -265,6 +273,7 @@ def build_report(zoos: dict, out, opts: ReportOptions | None = None) -> dict:
                 tau_row.append(_fmt(res.summary["kendall_tau"]))
                 if pred == "gbm" and fs == "W_L":
                     best_models[name] = res
+                step(f"{name}: {pred} on {fs}")
             r2_rows.append(r2_row), mse_rows.append(mse_row), tau_rows.append(tau_row)
         md += [f"### {name}: R²", "", md_table(header, r2_rows), "", f"### {name}: MSE", "",
                md_table(header, mse_rows), "", f"### {name}: Kendall τ", "", md_table(header, tau_rows), ""]
@@ -275,6 +284,7 @@ def build_report(zoos: dict, out, opts: ReportOptions | None = None) -> dict:
         figure_scatter(res.test_true, res.test_pred, f"{name}: GBM on W_L, held-out", out / f"scatter_{name}.png")
         md += [f"## Figure 5: GBM importances ({name}, W_L)", "", f"![importances](fig5_importances_{name}.png)",
                f"![scatter](scatter_{name}.png)", "", "Top features: " + ", ".join(n for n, _ in top[:8]), ""]
+    step("figures")
 
     # Table 3: cross-dataset
     if len(zoos) > 1:
@@ -283,6 +293,7 @@ def build_report(zoos: dict, out, opts: ReportOptions | None = None) -> dict:
         for src in names:
             t = ev.transfer_tau(zoos[src], zoos, "W_L", epochs=opts.epochs, seed=opts.seed)
             matrix[src] = t["tau"]
+            step(f"Table 3: trained on {src}")
         results["cross_dataset_tau"] = matrix
         md += ["## Table 3: cross-dataset Kendall τ (rows: trained on, columns: ranked)", "",
                md_table(["trained on \\ ranked"] + names, [[s] + [f"{matrix[s][t]:.3f}" for t in names] for s in names]), ""]
@@ -300,6 +311,7 @@ def build_report(zoos: dict, out, opts: ReportOptions | None = None) -> dict:
             res4[fs] = t["tau"]
             rows.append([fs] + [f"{t['tau'][k]:.3f}" for k in opts.transfer_zoos])
         results["architecture_transfer_tau"] = res4
+        step("Table 4")
         md += [f"## Table 4: trained on {src_name} (paper CNN), ranking other families", "",
                md_table(["features"] + list(opts.transfer_zoos), rows), ""]
 
@@ -322,6 +334,7 @@ def build_report(zoos: dict, out, opts: ReportOptions | None = None) -> dict:
             params["colsample_bytree"] = 0.05
         model = ev.PREDICTORS["gbm"](**params).fit(X, y)
         sens[fs] = ev.sensitivity(model, nets, fs, mods, seed=opts.seed)
+        step(f"Table 9: {fs}")
     results["sensitivity_mad"] = sens
     md += [f"## Table 9: sensitivity (MAD of GBM predictions, {len(nets)} held-out {first} networks)", "",
            md_table(["modification", "GBM on W", "GBM on W_L"], [[m, f"{sens['W'][m]:.4f}", f"{sens['W_L'][m]:.4f}"] for m in mods]),
@@ -342,6 +355,7 @@ def build_report(zoos: dict, out, opts: ReportOptions | None = None) -> dict:
     for name, zz in zoos.items():
         rows_k = ev.early_forecast(zz, seed=opts.seed)
         results["early_forecast"][name] = rows_k
+        step(f"early forecast: {name}")
         md += [f"### {name}", "", md_table(
             ["k", "R²", "τ", "doomed AUROC", "doomed caught", "healthy stopped", "compute saved"],
             [[r["epoch"], f"{r['r2']:.3f}", f"{r['tau']:.3f}", f"{r['auroc']:.3f}", f"{r['doomed_recall']:.2f}",
@@ -352,6 +366,7 @@ def build_report(zoos: dict, out, opts: ReportOptions | None = None) -> dict:
     # WeightWatcher
     text, ww = _weightwatcher_section(z, opts, out)
     results["weightwatcher"] = ww
+    step("WeightWatcher")
     md += [f"## Side by side with WeightWatcher ({first})", "", text, ""]
 
     results["seconds"] = time.perf_counter() - t0

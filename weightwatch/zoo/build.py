@@ -270,8 +270,36 @@ class Progress:
         self.stream.flush()
 
 
+def _train_shards(spec: BuildSpec, pending, out, data_dir, jobs, scheduler, bar) -> list:
+    """Train the ``pending`` shards (locally, in ``jobs`` processes, or on a Dask scheduler); their summaries."""
+    summaries = []
+    if pending:
+        threads = 1 if (jobs != 1 or scheduler) else None
+        calls = (joblib.delayed(run_shard)(spec.to_json(), s, str(out), data_dir, threads) for s in pending)
+        if scheduler:
+            from .._compat import require
+
+            distributed = require("distributed", "--scheduler")
+            with distributed.Client(scheduler) as client:  # noqa: F841 - registers the dask backend
+                with joblib.parallel_config(backend="dask"):
+                    for summary in joblib.Parallel(n_jobs=-1, return_as="generator_unordered")(calls):
+                        summaries.append(summary)
+                        bar.update(summary["runs"])
+        elif jobs == 1:
+            for s in pending:
+                summary = run_shard(spec.to_json(), s, str(out), data_dir, None)
+                summaries.append(summary)
+                bar.update(summary["runs"])
+        else:
+            with joblib.parallel_config(backend="loky", inner_max_num_threads=1):
+                for summary in joblib.Parallel(n_jobs=jobs, return_as="generator_unordered")(calls):
+                    summaries.append(summary)
+                    bar.update(summary["runs"])
+    return summaries
+
+
 def build_zoo(out, spec: BuildSpec, *, jobs: int = 1, scheduler: str | None = None, data_dir=None,
-              progress: bool = True, merge: bool = True, force: bool = False) -> dict:
+              progress=True, merge: bool = True, force: bool = False) -> dict:
     """Build (or resume) the zoo ``spec`` into ``out``; returns a summary.
 
     Parameters
@@ -282,6 +310,10 @@ def build_zoo(out, spec: BuildSpec, *, jobs: int = 1, scheduler: str | None = No
     scheduler : str, optional
         Address of a Dask scheduler (``tcp://127.0.0.1:8786``); shards then run
         on its workers through joblib's dask backend.
+    progress : bool or callable
+        ``True``: one status line per finished shard on stderr; or ``progress(total_runs, done_runs)``
+        returning an object whose ``update(runs)`` counts finished runs (and ``close()``, if it has one,
+        is called at the end), e.g. a progress bar.
     force : bool
         Start over if ``out`` holds a build with other settings (or an
         unreadable ``build.json``): shards of other settings are deleted,
@@ -369,32 +401,13 @@ def _build_locked(out: Path, spec: BuildSpec, *, jobs, scheduler, data_dir, prog
             if d.name not in expected:
                 _discard(d)
     done_runs = spec.runs - sum(spec.shard_range(s)[1] - spec.shard_range(s)[0] for s in pending)
-    bar = Progress(spec.runs, done_runs, enabled=progress)
+    bar = progress(spec.runs, done_runs) if callable(progress) else Progress(spec.runs, done_runs, enabled=progress)
     data_dir = str(data_dir) if data_dir else None
     t0 = time.perf_counter()
-    summaries = []
-    if pending:
-        threads = 1 if (jobs != 1 or scheduler) else None
-        calls = (joblib.delayed(run_shard)(spec.to_json(), s, str(out), data_dir, threads) for s in pending)
-        if scheduler:
-            from .._compat import require
-
-            distributed = require("distributed", "--scheduler")
-            with distributed.Client(scheduler) as client:  # noqa: F841 - registers the dask backend
-                with joblib.parallel_config(backend="dask"):
-                    for summary in joblib.Parallel(n_jobs=-1, return_as="generator_unordered")(calls):
-                        summaries.append(summary)
-                        bar.update(summary["runs"])
-        elif jobs == 1:
-            for s in pending:
-                summary = run_shard(spec.to_json(), s, str(out), data_dir, None)
-                summaries.append(summary)
-                bar.update(summary["runs"])
-        else:
-            with joblib.parallel_config(backend="loky", inner_max_num_threads=1):
-                for summary in joblib.Parallel(n_jobs=jobs, return_as="generator_unordered")(calls):
-                    summaries.append(summary)
-                    bar.update(summary["runs"])
+    try:
+        summaries = _train_shards(spec, pending, out, data_dir, jobs, scheduler, bar)
+    finally:
+        getattr(bar, "close", lambda: None)()
     result.update(trained_shards=len(pending), seconds=time.perf_counter() - t0)
     if retrained:
         result["retrained"] = retrained
