@@ -194,3 +194,35 @@ def predictor_table(root) -> str:
         lines.append(f"| `{name}`{role} | {len(split.get('train_runs', []))} / {len(split.get('heldout_runs', []))} | "
                      f"{r2} | {tau} | {cell} |")
     return "\n".join(lines)
+
+
+def predictor_records(root) -> list:
+    """One dict per predictor under ``root``, from its manifest (``weightwatch pretrained table --json``)."""
+    from .. import pretrained
+
+    root = Path(root)
+    records = []
+    for name in sorted(p.name for p in root.iterdir() if (p / "manifest.json").is_file()):
+        m = json.loads((root / name / "manifest.json").read_text())
+        met, split = m["metrics"], m.get("split") or {}
+        auroc = met.get("doomed_auroc") or {}
+        if auroc and all(isinstance(v, dict) for v in auroc.values()):
+            auroc_1 = {k: v["1"] for k, v in auroc.items() if "1" in v}
+        else:
+            auroc_1 = auroc.get("1")
+        role = {pretrained.PAPER_CNN_PREDICTOR: "accuracy now, default for the paper CNN",
+                pretrained.EARLY_PREDICTOR: "final accuracy of the paper CNN (not the default)",
+                pretrained.DOOM_PREDICTOR: "probability of ending doomed, paper CNN (not the default)",
+                pretrained.VERDICT_DOOM_MODEL: "probability of ending doomed, any network: the stop decision",
+                pretrained.VERDICT_FORECASTER_MODEL: "final accuracy and its 90% interval, any network",
+                pretrained.AGNOSTIC_PREDICTOR: "any depth; ranks"}.get(name)
+        records.append({"name": name, "role": role,
+                        "train_runs": len(split["train_runs"]) if "train_runs" in split else
+                        (split.get("fit") or {}).get("runs", 0),
+                        "heldout_runs": len(split["heldout_runs"]) if "heldout_runs" in split else
+                        (split.get("measure") or {}).get("runs", 0),
+                        # a classifier has neither
+                        "r2": met["r2"]["mean"] if "r2" in met else None,
+                        "kendall_tau": met["kendall_tau"]["mean"] if "kendall_tau" in met else None,
+                        "doomed_auroc_epoch_1": auroc_1})
+    return records

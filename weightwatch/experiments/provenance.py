@@ -164,4 +164,5 @@ def refresh_cards(root) -> list:
     predictors of a build are written, since a card's provenance reads its siblings' manifests."""
     from .shipping import render_card
 
-    return [render_card(d) for d in sorted(Path(root).iterdir()) if (d / "manifest.json").is_file()]
+    return [render_card(d) for d in sorted(Path(root).iterdir()) if (d / "manifest.json").is_file()
+            and not str(json.loads((d / "manifest.json").read_text()).get("role", "")).startswith("verdict")]
