@@ -22,6 +22,8 @@ BENCHMARKS = [
     ("predictor fit and latency", "predictor_fit.py", [], ["--rows", "3000"]),
     ("callback overhead", "callback_overhead.py", [], ["--repeats", "2"]),
     ("stopping verdicts on held-out zoo runs (default callback vs baselines)", "verdicts.py", [], []),
+    ("verdicts on the calibration zoo's untouched runs (the default doom model and forecaster)", "verdicts_plain.py",
+     [], []),
     ("doomed-run AUROC at epoch 1 (shipped forecaster vs references)", "doom_auroc.py", [], []),
     ("the default callback on user-style plain Keras runs", "user_runs.py", [], ["--runs", "6", "--epochs", "4"]),
 ]

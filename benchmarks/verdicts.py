@@ -95,7 +95,7 @@ def main(argv=None):
 
     chance_line = runs.doom_line(10)
     policies = {
-        f"default callback (forecast upper bound < {verdict['threshold']:.3f}, in domain)":
+        f"paper-CNN forecaster, the previous default (upper bound < {verdict['threshold']:.3f}, in domain)":
             (cat(held, "forecast") < verdict["threshold"]) & cat(held, "inside"),
         f"train accuracy so far < {th_train_acc:.3f} (EarlyStopping's view, same budget)":
             cat(held, "train_acc") < th_train_acc,

@@ -576,7 +576,7 @@ def _public_calls(d):
         "LayerWeights(text)": (lambda: ww.LayerWeights("a", "conv", "abc"), "expected real numbers"),
         "predict_accuracy(no weights)": (lambda: ww.predict_accuracy(no_weights), "0 weighted layers"),
         "predict_accuracy(predictor=3)": (lambda: ww.predict_accuracy(_classifier_first_cnn(None), predictor=3),
-                                          "predictor must be 'auto', a shipped predictor's name or a loaded"),
+                                          "a predictor must be fitted and have predict()"),
         "predict_accuracy(epoch='3')": (lambda: ww.predict_accuracy(no_weights, epoch="3"), "epoch must be"),
         "Zoo(None)": (lambda: ww.Zoo(None), "Zoo needs a directory path, got NoneType"),
         "Zoo(empty dir)": (lambda: ww.Zoo(d / "empty_zoo"), "is not a zoo: weights.npy is missing"),

@@ -96,7 +96,7 @@ def test_run_paper_fills_every_table_and_the_document(cli_run):
     for curve in res["learning_curves"].values():
         n = [p["runs"] for p in curve.values()]
         assert n == sorted(n) and n[0] < n[-1] and len(n) == len(paper.LC_FRACTIONS)
-    assert md == paper.comparison_markdown(res, res["command"])  # the document is its numbers, rendered
+    assert md == paper_doc.comparison_markdown(res, res["command"])  # the document is its numbers, rendered
     for heading in ("Table 2", "Table 5", "Table 3", "Table 9", "Deviations", "conclusion"):
         assert heading in md
     assert f"| W_L | {paper_doc._pm(cell['r2'])} | 0.988 |" in md

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from helpers import paper_cnn_weights, torch_paper_cnn
-from weightwatch import plot
+from weightwatch import plot, pretrained
 from weightwatch.cli import main
 from weightwatch.errors import InvalidArgumentError
 
@@ -28,7 +28,8 @@ def real_history():
 
     rng = np.random.default_rng(0)
     base = paper_cnn_weights(rng, scale=0.2)
-    m = Monitor(epochs=6)
+    # the paper-CNN forecaster and doom model (given by name): a fixed scenario, stopped at epoch 2
+    m = Monitor(epochs=6, forecaster=pretrained.EARLY_PREDICTOR, doom_model=pretrained.DOOM_PREDICTOR)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for e in range(5):

@@ -57,7 +57,7 @@ BENCHMARK_CELLS = {
 }
 #: the stopping-verdicts table: README row label prefix -> the start of its policy line in RESULTS.md
 VERDICT_ROWS = {
-    "default callback": "default callback",
+    "paper-CNN forecaster": "paper-CNN forecaster",
     "train accuracy so far": "train accuracy so far",
     "median rule": "median rule",
     "current-accuracy predictor < chance + 0.1": "current-accuracy predictor < chance + 0.1",

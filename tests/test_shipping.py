@@ -300,11 +300,11 @@ def test_protocol_takes_a_given_split():
 
 
 def test_stop_rates_report_in_between_runs_in_their_own_column():
-    """Doomed (< chance + 0.1), healthy (>= chance + 0.3) and in between (neither): a stop of an in-between run is
-    counted in its own rate, never as caught or false."""
+    """Doomed (< chance + 0.1), healthy (>= 0.5, runs.label) and in between (neither): a stop of an in-between run
+    is counted in its own rate, never as caught or false."""
     from weightwatch.experiments import trajectories as tj
 
-    final = np.array([0.10, 0.15, 0.25, 0.35, 0.45, 0.90])  # 2 doomed, 2 in between, 2 healthy
+    final = np.array([0.10, 0.15, 0.25, 0.35, 0.55, 0.90])  # 2 doomed, 2 in between, 2 healthy
     stop = np.array([2, np.inf, 3, np.inf, np.inf, 9])
     r = tj.rates(stop, final)
     assert (r["doomed"], r["in_between"], r["healthy"]) == (2, 2, 2)

@@ -100,6 +100,13 @@ def cmd_predict(args) -> int:
 
             raise PretrainedNotFoundError(f"no shipped predictor found in {root()}")
     pred = apply(chosen, net, epoch=args.epoch)
+    if args.epoch is not None and pred.in_domain:
+        import dataclasses
+
+        from .pretrained import _epoch_outside
+
+        why = _epoch_outside(chosen, args.epoch)
+        pred = pred if why is None else dataclasses.replace(pred, in_domain=False, domain_reason=why)
     directory = None if chosen.source in ("shipped", "in memory", "loaded") else chosen.source
     if args.json:
         extra = {"predictor_dir": str(directory)} if directory else {}
@@ -165,20 +172,16 @@ def zoo_predictions(zoo_dir, predictor: str = "auto", max_networks: int = 1000, 
         raise InvalidArgumentError(f"{zoo.path}: no finite final networks to plot")
     rows = np.random.default_rng(seed).permutation(len(last))[:max_networks]
     nets = [last.network(int(i)) for i in sorted(rows)]
-    if predictor == "auto":
-        found = pretrained.auto_predictor(nets[0])
-        if found is None:
-            raise InvalidArgumentError("no predictor for this zoo's family: pass --predictor DIR or fit")
-        model, name = found[0], found[1]
-    else:
-        chosen, _, directory = _chosen_predictor(predictor)
-        model, name = (pretrained.load(chosen), chosen) if directory is None else (chosen, str(directory))
-    if pretrained.is_forecaster(model) or pretrained.is_doom_model(model):
+    chosen = pretrained.resolve(predictor, nets[0])
+    if chosen is None:
+        raise InvalidArgumentError("no predictor for this zoo's family: pass --predictor DIR or fit")
+    model, name = chosen, chosen.name if chosen.source == "shipped" else f"{chosen.name} ({chosen.source})"
+    if chosen.role != pretrained.ACCURACY:
         raise InvalidArgumentError(f"predictor {name} forecasts from a run's trajectory; zoo plot compares the "
                                    "accuracy now: give an accuracy predictor, or fit")
     X = np.vstack([pretrained.features_for(model, n) for n in nets])
     actual = last.metrics["test_accuracy"].to_numpy()[sorted(rows)]
-    return (pd.DataFrame({"actual": actual, "predicted": model.predict(X)}),
+    return (pd.DataFrame({"actual": actual, "predicted": model.estimator.predict(X)}),
             f"{name} on {len(nets)} final networks of {zoo.path}")
 
 

@@ -38,8 +38,10 @@ class Monitor:
         once), a shipped name or a saved predictor's directory is loaded (a path that does not exist is an
         error). A forecaster given here becomes the forecaster.
     forecaster : None, "auto", name, path or fitted predictor
-        Forecaster of the accuracy at the *end* of the run (``ww_pred_final_accuracy``); doom is judged by its
-        calibrated upper bound (rule ``forecast_doomed``). ``"auto"``: with ``predictor="auto"`` only.
+        Forecaster of the accuracy at the *end* of the run (``ww_pred_final_accuracy`` and its 90% interval,
+        ``_low`` / ``_high``). ``"auto"`` (with ``predictor="auto"`` only): yours for the family on the predictor
+        path, else the shipped verdict forecaster (``plain-forecast-gbm``, any network). A paper-CNN forecaster
+        given by name (``paper-cnn-early-forecast-gbm``) also judges doom by its upper bound (``forecast_doomed``).
     rules : "all", list of names or Rule objects
         Rules to run (registered through the ``register_rules`` hook).
     patience, start_from_epoch, min_delta
@@ -68,8 +70,10 @@ class Monitor:
         Where ``"auto"`` looks first for your own predictors, before ``WEIGHTWATCH_PREDICTOR_PATH`` and the
         shipped ones (:func:`weightwatch.pretrained.find_on_path`).
     doom_model : "auto", None, name, path or fitted predictor
-        Probability that the run ends doomed (``ww_doom_probability``) from the forecaster's features and the
-        run's setup (the ``optimizer`` given to :meth:`step`, the dropout layers). Logged, never a stop reason.
+        Probability that the run ends doomed (``ww_doom_probability``). ``"auto"`` (unless ``predictor=None``):
+        the shipped verdict doom model (``plain-doom-gbm``), which reads the run's evidence (the ``optimizer``
+        and ``logs`` given to :meth:`step`, the weights now, at the start and at the last check) and whose
+        probability at or above its threshold is the stop signal (``doom_model``, subject to ``patience``).
     """
 
     def __init__(self, predictor="auto", rules="all", patience: int = 2, start_from_epoch: int = 1,

@@ -27,9 +27,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Optional
 
+import numpy as np
+
 from .errors import InvalidArgumentError, PredictorPathError, PretrainedNotFoundError
-from .inference import (ACCURACY, DOOM, FORECASTER, VERDICT_DOOM, VERDICT_FORECASTER, LoadedPredictor, Prediction, apply, as_loaded,  # noqa: F401
-                        features_for)
+from .inference import (ACCURACY, DOOM, FORECASTER, VERDICT_DOOM, VERDICT_FORECASTER, LoadedPredictor,  # noqa: F401
+                        Prediction, apply, as_loaded, features_for)
 
 ENV = "WEIGHTWATCH_PRETRAINED_DIR"
 PATH_ENV = "WEIGHTWATCH_PREDICTOR_PATH"
@@ -305,25 +307,6 @@ def is_doom_model(predictor) -> bool:
     """True for a model of the probability that a run ends doomed (:data:`VERDICT_DOOM_MODEL`,
     :data:`DOOM_PREDICTOR`)."""
     return as_loaded(predictor).role in (DOOM, VERDICT_DOOM)
-
-
-def _epoch_outside(predictor, epoch) -> Optional[str]:
-    """Why ``epoch`` lies outside the epochs a forecaster (or an epoch-feature predictor) was fitted on; else None.
-
-    A forecaster saw the checks of runs of ``forecast.zoo_epochs`` epochs (18): a later epoch is an
-    extrapolation (its progress would be clipped to the end of the run), not a forecast.
-    """
-    from . import forecast
-
-    names = _names(predictor)
-    if not (forecast.is_forecast_names(names) or forecast.is_doom_names(names) or (names and names[-1] == "epoch")):
-        return None
-    m = getattr(predictor, "manifest_", None) or {}
-    last = int((m.get("forecast") or {}).get("zoo_epochs") or forecast.ZOO_EPOCHS)
-    if not 0 <= float(epoch) <= last:
-        return (f"epoch {epoch} is outside the epochs this predictor was fitted on (0 to {last}, checks of "
-                f"{last}-epoch runs); beyond them its forecast is an extrapolation")
-    return None
 
 
 def predict_accuracy(model, predictor="auto", epoch: Optional[int] = None, predictor_path=None) -> Prediction:

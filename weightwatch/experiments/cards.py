@@ -163,7 +163,7 @@ def render_card(directory, out: Path | None = None) -> Path:
               *card.get("notes", []), ""]
     from .provenance import card_lines  # which runs fit it, chose its settings, measured it
 
-    lines += card_lines(name, directory.parent)
+    lines += card_lines(Path(directory).name, Path(directory).parent)
     path = out / f"{name}.md"
     atomic_write_text(path, "\n".join(lines))
     return path
@@ -226,3 +226,11 @@ def predictor_records(root) -> list:
                         "kendall_tau": met["kendall_tau"]["mean"] if "kendall_tau" in met else None,
                         "doomed_auroc_epoch_1": auroc_1})
     return records
+
+
+def refresh_cards(root) -> list:
+    """Re-render every model card under ``root`` from its manifest (with its Provenance section): run once all
+    predictors of a build are written, since a card's provenance reads its siblings' manifests. The verdict
+    models' cards are written by ``benchmarks/verdicts_plain.py --cards``."""
+    return [render_card(d) for d in sorted(Path(root).iterdir()) if (d / "manifest.json").is_file()
+            and not str(json.loads((d / "manifest.json").read_text()).get("role", "")).startswith("verdict")]

@@ -146,6 +146,13 @@ class Collection:
         return ev.split_rows(self.groups, opts.test_fraction, opts.seed)
 
 
+PAPER_BUDGETS = {  # PaperOptions overrides per --budget
+    "default": {},
+    "tiny": {"n_configs": {"gbm": 2, "linear": 1, "dnn": 1}, "n_estimators": 30, "dnn_epochs": 2,
+             "min_child_samples": 3, "n_jobs": 1},  # for tests: seconds, one process
+}
+
+
 def zoo_collection(name: str, zoo) -> Collection:
     """Final checkpoint of every finite run of a zoo."""
     view = zoo.filter(status="ok", last=True)
@@ -429,10 +436,3 @@ def noise_ceiling(coll: Collection, zoo, opts: PaperOptions) -> dict | None:
 
 
 # ---------------------------------------------------------------- the comparison document
-
-
-def comparison_markdown(results: dict, command: str | None = None) -> str:
-    """The comparison document of ``results`` (:func:`weightwatch.experiments.paper_doc.render`)."""
-    from .paper_doc import render
-
-    return render(results if command is None else dict(results, command=command))

@@ -294,7 +294,6 @@ def zoo_build_command(record: dict, out: str) -> str:
 def reproduce_commands(results: dict) -> list:
     """The commands that rebuild ``results`` from a fresh clone, relative paths only: the zoo builds (from the
     zoo's manifest, with their seeds), the merge, the protocol, and the rendering of the document."""
-    from .cli import PAPER_BUDGETS
 
     name = results["collection"]
     man = results.get("zoo_manifest", {})
@@ -312,7 +311,7 @@ def reproduce_commands(results: dict) -> list:
         zoo = f"{dirs[0]}/zoo" if dirs else f"zoos/{name}/zoo"
     opts = results.get("options", {})
     base = P.asdict(P.PaperOptions(seed=opts.get("seed", 0), table5=tuple(opts.get("table5", ()))))
-    budget = next((b for b, over in PAPER_BUDGETS.items() if P.jsonable({**base, **over}) == P.jsonable(opts)), None)
+    budget = next((b for b, over in P.PAPER_BUDGETS.items() if P.jsonable({**base, **over}) == P.jsonable(opts)), None)
     predictors = ",".join(["gbm", *opts.get("table5", ())])
     cmd = f"weightwatch evaluate --protocol paper {name}={zoo}"
     if results.get("others"):
@@ -607,3 +606,8 @@ def main(argv=None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+def comparison_markdown(results: dict, command: str | None = None) -> str:
+    """The comparison document of ``results`` (:func:`render`), with the command that produced it."""
+    return render(results if command is None else dict(results, command=command))

@@ -18,8 +18,7 @@ from pathlib import Path
 from ..errors import WeightWatchError
 from ..zoo.storage import build_records
 
-__all__ = ["USER_RUNS", "SETTINGS", "PREDICTOR_SETTINGS", "ProvenanceError", "roles", "list_sha256", "card_lines",
-           "refresh_cards"]
+__all__ = ["USER_RUNS", "SETTINGS", "PREDICTOR_SETTINGS", "ProvenanceError", "roles", "list_sha256", "card_lines"]
 
 #: The runs of ``benchmarks/user_runs.py`` (its defaults: 192 runs, seed 1000), outside every zoo; the README
 #: reports them as held-out evidence.
@@ -157,12 +156,3 @@ def card_lines(name: str, root) -> list:
                       "settings, so the held-out numbers of this card are not independent of those choices. No "
                       "validation split was kept apart for them."]
     return lines + [""]
-
-
-def refresh_cards(root) -> list:
-    """Re-render every model card under ``root`` from its manifest (with its Provenance section): run once all
-    predictors of a build are written, since a card's provenance reads its siblings' manifests."""
-    from .shipping import render_card
-
-    return [render_card(d) for d in sorted(Path(root).iterdir()) if (d / "manifest.json").is_file()
-            and not str(json.loads((d / "manifest.json").read_text()).get("role", "")).startswith("verdict")]

@@ -103,7 +103,7 @@ def build_pretrained(tables_dir, out, *, seed=0, paper_cnn=PAPER_CNN_TABLES, par
         summary.update(build_forecaster(trajectory, out, seed=seed, params=early_params))
     if wanted(DOOM_PREDICTOR):
         summary.update(build_doom_model(trajectory, out, seed=seed))
-    from .provenance import refresh_cards  # each card's provenance reads its siblings' manifests
+    from .cards import refresh_cards  # each card's provenance reads its siblings' manifests
 
     refresh_cards(out)
     summary["seconds"] = time.perf_counter() - t0

@@ -272,6 +272,8 @@ class Progress:
 
 def _train_shards(spec: BuildSpec, pending, out, data_dir, jobs, scheduler, bar) -> list:
     """Train the ``pending`` shards (locally, in ``jobs`` processes, or on a Dask scheduler); their summaries."""
+    import joblib
+
     summaries = []
     if pending:
         threads = 1 if (jobs != 1 or scheduler) else None
@@ -357,8 +359,6 @@ def _spec_diff(old: dict, new: dict) -> str:
 
 def _build_locked(out: Path, spec: BuildSpec, *, jobs, scheduler, data_dir, progress, merge, force) -> dict:
     """:func:`build_zoo` once the lock on ``out`` is held."""
-    import joblib
-
     local = scheduler is None
     old = _read_spec(out) if not force else None
     if old is not None and old != spec.to_json():
