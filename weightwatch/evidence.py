@@ -84,6 +84,15 @@ def _params(net: Network) -> list:
                                                  else (layer.kernel,))]
 
 
+def _size(net: Network) -> float:
+    """``|W|`` of the conv and dense tensors, in float64 (the tables' precision), memoised in ``net.cache``: the
+    start of a run is compared with at every check."""
+    cached = net.cache.get("evidence.l2_norm")
+    if cached is None:
+        cached = net.cache["evidence.l2_norm"] = _norm(_params(net))
+    return cached
+
+
 def _norm(arrays) -> float:
     return math.sqrt(sum(float(np.dot(a.ravel().astype(np.float64), a.ravel().astype(np.float64)))
                          for a in arrays))
@@ -102,7 +111,7 @@ def _moved(now: Network, then: Optional[Network], layers=None) -> float:
         if a.bias is not None and b.bias is not None:
             diff.append(np.asarray(a.bias, np.float64) - b.bias)
             base.append(b.bias)
-    size = _norm(base)
+    size = _size(then) if layers is None else _norm(base)
     return _norm(diff) / size if size > 0 else float("nan")
 
 
@@ -139,8 +148,8 @@ def vector(network: Network, weight_row: np.ndarray, *, start: Optional[Network]
     last = [len(network.layers) - 1]
     moved_start = _moved(network, start)
     gap = float(epochs_since_previous) if epochs_since_previous and epochs_since_previous > 0 else 1.0
-    norm_now = _norm(_params(network))
-    norm_start = _norm(_params(start)) if start is not None and start.signature() == network.signature() else nan
+    norm_now = _size(network)
+    norm_start = _size(start) if start is not None and start.signature() == network.signature() else nan
     move = [moved_start, _moved(network, start, [0]), _moved(network, start, last),
             _moved(network, previous) / gap, _moved(network, previous, last) / gap,
             math.log10(norm_now) if norm_now > 0 else nan,

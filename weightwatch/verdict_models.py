@@ -24,11 +24,10 @@ from typing import Optional
 import numpy as np
 
 from . import domain, evidence
-from .inference import VERDICT_DOOM as DOOM_ROLE
+from .inference import VERDICT_DOOM, VERDICT_FORECASTER
 from .runs import DEFAULT_NUM_CLASSES
-from .inference import VERDICT_FORECASTER as FORECAST_ROLE
 
-__all__ = ["DoomModel", "Forecaster", "Forecast", "DoomCall", "Judge", "DOOM_ROLE", "FORECAST_ROLE", "load"]
+__all__ = ["DoomModel", "Forecaster", "Forecast", "DoomCall", "Judge", "load"]
 
 
 @dataclass(frozen=True)
@@ -161,9 +160,9 @@ def load(directory):
 
     manifest = read_manifest(directory)
     predictor = load_predictor(directory)
-    if manifest.get("role") == DOOM_ROLE:
+    if manifest.get("role") == VERDICT_DOOM:
         return DoomModel(predictor, manifest)
-    if manifest.get("role") == FORECAST_ROLE:
+    if manifest.get("role") == VERDICT_FORECASTER:
         return Forecaster(predictor, manifest)
     raise ValueError(f"{directory} holds neither a doom model nor a forecaster of the verdict models")
 

@@ -32,7 +32,8 @@ from .. import domain, runs
 from ..policy import first_stop
 from ..predictors.gbm import GBMPredictor
 from ..predictors.persist import save_predictor
-from ..verdict_models import DOOM_ROLE, FORECAST_ROLE, DoomModel, Forecaster
+from ..inference import VERDICT_DOOM, VERDICT_FORECASTER
+from ..verdict_models import DoomModel, Forecaster
 from . import evidence_tables as et
 from .calibration import CELLS, part_of
 
@@ -280,11 +281,11 @@ def build(calib_dir, out="pretrained", tables=TABLES) -> dict:
     common = dict(feature_set="evidence", feature_names=names, architecture_family="any",
                   zoo_summary=summary, overwrite=True)
     save_predictor(doom, Path(out) / DOOM_NAME, name=DOOM_NAME, metrics={"chosen_on_choose": chosen},
-                   extra={"split": split, "domain": envelope, "role": DOOM_ROLE,
+                   extra={"split": split, "domain": envelope, "role": VERDICT_DOOM,
                           "verdict": {**manifest_doom["verdict"], "budget": BUDGET,
                                       "chosen_on": "choose"}}, **common)
     save_predictor(forecast, Path(out) / FORECAST_NAME, name=FORECAST_NAME, metrics={"chosen_on_choose": chosen},
-                   extra={"split": split, "domain": envelope, "role": FORECAST_ROLE,
+                   extra={"split": split, "domain": envelope, "role": VERDICT_FORECASTER,
                           "forecast": {"progress_bins": list(PROGRESS_BINS),
                                        "offsets": offsets, "ood_offset": ood, "smoothing": alpha,
                                        "coverage": COVERAGE, "conformal_level": CONFORMAL_LEVEL,
