@@ -203,6 +203,18 @@ def _evaluate_paper(args) -> int:
         command = results["command"] = " ".join(shlex.quote(p) for p in parts)
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_text(out / "paper-comparison.json", json.dumps(results, indent=1) + "\n")
+    if args.residual:  # Table 4: the residual population ranked by a W_L^4 GBM of the paper-CNN zoo table
+        from .table4 import run_table4
+
+        source = Path(args.residual_source or Path("zoo_tables") / f"{results['collection']}.npz")
+        for what, path in (("--residual", Path(args.residual)), ("--residual-source", source)):
+            if not path.is_file():
+                raise InvalidArgumentError(f"{what} {path}: no such table")
+        print("table 4: the residual population", file=sys.stderr, flush=True)
+        results["table4"] = run_table4(args.residual, source, seed=args.seed)
+        results["table4"]["source_table"] = source.as_posix()
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(out / "paper-comparison.json", json.dumps(results, indent=1) + "\n")
     out.mkdir(parents=True, exist_ok=True)
     from .paper_doc import comparison_markdown
 
@@ -250,6 +262,11 @@ def register_cli(sub) -> None:
                         "tests) (default: default)")
     e.add_argument("--render", help="--protocol paper: rewrite the Markdown from a saved paper-comparison.json "
                                     "(default: compute)")
+    e.add_argument("--residual", help="--protocol paper: the residual population's table "
+                                      "(python -m weightwatch.experiments.residual_population table) for Table 4; "
+                                      "with --render, Table 4 is recomputed and stored in the JSON (default: none)")
+    e.add_argument("--residual-source", help="--protocol paper --residual: the paper-CNN zoo table the W_L^4 GBM "
+                                             "is fitted on (default: zoo_tables/<collection>.npz)")
     e.add_argument("--out", required=True, help="the report directory")
     e.add_argument("--transfer", nargs="*",
                    help="zoos of other architecture families (NAME=DIR) for Table 4 (default: none)")

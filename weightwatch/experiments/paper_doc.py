@@ -24,6 +24,7 @@ from typing import Mapping
 
 from ..zoo.build import BATCH_SIZES, DEFAULT_BATCH_SIZE
 from . import paper as P
+from .table4_doc import render_table4, table4_commands
 
 #: A held-out R² or Kendall τ below this is a failed fit: the predictor explains (or ranks) next to nothing,
 #: about what a constant prediction does (R² 0).
@@ -319,6 +320,8 @@ def reproduce_commands(results: dict) -> list:
     cmd += (f" --budget {budget}" if budget else "") + f" --predictors {predictors} --seed {opts.get('seed', 0)} --out docs"
     lines.append(cmd + ("" if budget else "   # options of this run match no --budget: "
                         + json.dumps(opts, sort_keys=True)))
+    if results.get("table4"):
+        lines += table4_commands(results["table4"])
     lines.append("weightwatch evaluate --protocol paper --render docs/paper-comparison.json --out docs"
                  "   # the Markdown again, from the stored numbers, without fitting")
     return lines
@@ -350,6 +353,8 @@ def render(results: dict) -> str:
     out += _table2(results, n)
     out += _table5(results, n)
     out += _table3(results, n)
+    if results.get("table4"):
+        out += render_table4(results["table4"])
     out += _table9(results, n)
     out += _conclusions(results, n)
     out += ["## Deviations from the paper", ""] + [f"- {d}" for d in deviations(results)] + [""]

@@ -10,7 +10,8 @@ Three disjoint parts of the calibration zoo's runs
   runs), the forecast's smoothing (the least smoothing whose healthy forecast
   moves at most :data:`MOVE_TARGET` from epoch 3 on, 90th percentile), the
   conformal offsets per progress bin and the out-of-envelope offset;
-* ``measure``: touched by ``benchmarks/verdicts_plain.py`` only.
+* ``measure``: the measure round's cells (:data:`~weightwatch.experiments.calibration.MEASURE_SEEDS`),
+  touched by ``benchmarks/verdicts_plain.py`` only.
 
 ``python -m weightwatch.experiments.plain_verdicts build --calib DIR`` builds
 the evidence tables (cached in ``zoo_tables/evidence/``) and writes both
@@ -360,7 +361,9 @@ dropout, and progress (epoch / epochs). Nothing counts optimizer steps.
 ## Provenance
 
 Calibration zoo: `python -m weightwatch.experiments.calibration build --out zoos/calib --jobs 2` (cells, seeds
-and ranges in `weightwatch/experiments/calibration.py`); runs assigned to parts by a hash of their run id.
+and ranges in `weightwatch/experiments/calibration.py`). Parts: fit and choose split the first round's and the
+extra cells' runs by a hash of their run id; measure is every run of the measure round's cells (seeds 9001 and
+up), built after the previous version of these models had been measured, and touched only to report.
 
 | part | used for | runs | sha256 of the sorted run ids |
 |---|---|---|---|
