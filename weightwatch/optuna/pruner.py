@@ -46,8 +46,8 @@ class WeightWatchPruner(optuna.pruners.BasePruner):
     Parameters
     ----------
     percentile : float
-        Prune when the trial's final objective's upper bound is below this percentile of the finished trials'
-        (in the study's direction: 50 is MedianPruner's median, 25 prunes only the bottom quarter).
+        As Optuna's PercentilePruner: keep a trial whose final objective's upper bound reaches the top
+        ``percentile`` per cent of the finished trials' (50: MedianPruner's median; 25: only the top quarter).
     n_startup_trials : int
         Finished trials needed before the comparison part prunes (the doom part needs none).
     n_warmup_steps : int
@@ -131,7 +131,8 @@ class WeightWatchPruner(optuna.pruners.BasePruner):
         if len(done) < max(self.n_startup_trials, 1) or step < self.n_warmup_steps:
             return {"pruned": False, "why": f"{len(done)} finished trials, epoch {step}: no comparison yet"}
         sign = 1.0 if study.direction == StudyDirection.MAXIMIZE else -1.0
-        threshold = float(np.percentile([sign * t.value for t in done], self.percentile))
+        # Optuna's convention (PercentilePruner): percentile 25 keeps the top 25% of the trials
+        threshold = float(np.percentile([sign * t.value for t in done], 100.0 - self.percentile))
         score = _score(trial, recs, step)
         if score is None:
             return {"pruned": False, "why": f"no score at epoch {step}"}
@@ -150,8 +151,8 @@ class WeightWatchPruner(optuna.pruners.BasePruner):
             return {"pruned": False, "why": f"no bound at epoch {step}", "fitted_on": fitted_on}
         pruned = bound < threshold
         verb = "below" if pruned else "not below"
-        why = (f"the final objective's upper bound {sign * bound:.3f} ({how}) is {verb} the {self.percentile:g}th "
-               f"percentile of {len(done)} finished trials ({sign * threshold:.3f}) at epoch {step}")
+        why = (f"the final objective's upper bound {sign * bound:.3f} ({how}) is {verb} the top {self.percentile:g}% "
+               f"of {len(done)} finished trials ({sign * threshold:.3f}) at epoch {step}")
         return {"pruned": bool(pruned), "why": why, "part": "comparison", "fitted_on": fitted_on,
                 "bound": sign * bound, "threshold": sign * threshold}
 
