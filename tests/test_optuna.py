@@ -21,6 +21,16 @@ ROOT = Path(__file__).resolve().parents[1]
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    """torch's thread pool spins against a loaded machine's other work: one thread is faster here."""
+    torch = pytest.importorskip("torch")
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="module")
 def digits():
     from sklearn.datasets import load_digits
