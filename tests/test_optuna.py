@@ -221,6 +221,7 @@ WORKER = textwrap.dedent("""
     from sklearn.datasets import load_digits
     from weightwatch.optuna import WeightWatchPruner, report
     warnings.simplefilter("ignore")
+    torch.set_num_threads(1)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     url, n_trials, startup = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     X, y = load_digits(return_X_y=True)
