@@ -257,7 +257,7 @@ def _worker(tmp_path, url, n_trials, startup):
     script.write_text(WORKER)
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3", "OMP_NUM_THREADS": "1"}
     res = subprocess.run([sys.executable, str(script), url, str(n_trials), str(startup)], capture_output=True,
-                         text=True, env=env, timeout=300)
+                         text=True, env=env, timeout=600)
     assert res.returncode == 0, res.stderr[-3000:]
     return {int(k): v for k, v in json.loads(res.stdout.strip().splitlines()[-1]).items()}
 
