@@ -26,6 +26,8 @@ BENCHMARKS = [
      [], []),
     ("doomed-run AUROC at epoch 1 (shipped forecaster vs references)", "doom_auroc.py", [], []),
     ("the default callback on user-style plain Keras runs", "user_runs.py", [], ["--runs", "6", "--epochs", "4"]),
+    ("Optuna sweeps: WeightWatchPruner vs Optuna's pruners (replayed zoo runs and a live sweep)", "sweeps.py", [],
+     ["--seeds", "20", "--cells", "1", "--live-seeds", "1", "--live-trials", "8"]),
 ]
 
 

@@ -18,7 +18,8 @@ PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 OPTIONAL = {"keras", "tensorflow", "torch", "lightning", "dask", "distributed", "mlxtend", "skimage"}
 #: The framework adapters and callbacks, whose whole point is the framework.
 FRAMEWORK_MODULES = {"weightwatch/keras.py", "weightwatch/torch.py", "weightwatch/lightning.py",
-                     "weightwatch/adapters/keras.py", "weightwatch/adapters/torch.py", "weightwatch/demo.py"}
+                     "weightwatch/adapters/keras.py", "weightwatch/adapters/torch.py", "weightwatch/demo.py",
+                     "weightwatch/optuna/keras.py", "weightwatch/optuna/lightning.py"}
 
 
 def test_every_extra_named_in_an_error_exists():

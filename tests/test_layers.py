@@ -23,7 +23,7 @@ LAYERS = (
     ("predictors", ("predictors", "plot")),
     ("pretrained", ("domain", "forecast", "inference", "pretrained", "verdict_models")),
     ("monitor", ("rules", "builtin.rules", "verdict", "history", "monitor_models", "monitor", "watch", "verdict_dict")),
-    ("callbacks", ("keras", "torch", "lightning")),
+    ("callbacks", ("keras", "torch", "lightning", "optuna")),
     ("experiments", ("experiments",)),
     ("entry points", ("cli", "demo", "__main__", "__init__")),
 )

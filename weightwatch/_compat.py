@@ -17,6 +17,7 @@ _EXTRA_FOR = {
     "matplotlib": "plot",
     "mlxtend": "datasets",
     "skimage": "datasets",
+    "optuna": "optuna",
 }
 
 

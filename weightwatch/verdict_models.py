@@ -183,6 +183,7 @@ class Judge:
         self.start_network = None
         self._previous = None  # (epoch, network)
         self._smoothed = None
+        self.last_row = None  # the evidence row of the last check (a sweep stores it)
 
     def start(self, network) -> None:
         """The weights before training (the movement features compare with them)."""
@@ -203,7 +204,7 @@ class Judge:
 
     def __call__(self, network, epoch: int, **context) -> tuple:
         """``(DoomCall or None, Forecast or None)`` for this check; remembers the network for the next one."""
-        row = self.row(network, epoch, **context)
+        row = self.last_row = self.row(network, epoch, **context)
         gap = float(epoch - self._previous[0]) if self._previous is not None else 1.0
         call = self.doom(row) if self.doom is not None else None
         fc = None
