@@ -1,7 +1,10 @@
 """Run labels, in one place: chance level, doomed, healthy, in-between.
 
 A run is *doomed* when its final accuracy is below chance + 0.1 (for 10 classes: below 0.2), *healthy* when
-it is at least 0.5 (and not doomed), and *in-between* otherwise (the verdicts issue's definitions).
+it is at least 0.5 (and not doomed), and *in-between* otherwise (the verdicts issue's definitions). Chance is
+the accuracy of the best constant answer: 1 / k for balanced classes, the most frequent class's share of the
+test set when the labeller is given it (:func:`majority_share`; breast cancer's test set: 0.626, so a network
+that always answers "benign" is doomed, not healthy).
 :func:`label` is the one labeller; every card, benchmark, protocol and test labels runs through it (or
 through :func:`doomed` / :func:`healthy`, its two masks). :data:`DEFAULT_NUM_CLASSES` is the class count
 assumed wherever a model's is not known.
@@ -20,8 +23,9 @@ DOOMED_MARGIN = 0.1
 HEALTHY_ACCURACY = 0.5
 DOOMED, HEALTHY, IN_BETWEEN = "doomed", "healthy", "in-between"
 #: The labels in words, for cards and reports.
-LABELS = (f"Doomed: final accuracy < chance + {DOOMED_MARGIN:g}; healthy: final accuracy >= {HEALTHY_ACCURACY:g} "
-          "(and not doomed); in-between: the rest.")
+LABELS = (f"Doomed: final accuracy < chance + {DOOMED_MARGIN:g} (chance: the best constant answer's accuracy, "
+          f"1/k for balanced classes); healthy: final accuracy >= {HEALTHY_ACCURACY:g} (and not doomed); in-between: "
+          "the rest.")
 
 
 def chance(num_classes: int) -> float:
@@ -31,19 +35,31 @@ def chance(num_classes: int) -> float:
     return 1.0 / int(num_classes)
 
 
-def doom_line(num_classes: int = DEFAULT_NUM_CLASSES, margin: float = DOOMED_MARGIN) -> float:
-    """The accuracy below which a run is doomed: chance + ``margin``."""
-    return chance(num_classes) + float(margin)
+def majority_share(labels) -> float:
+    """The share of the most frequent class in ``labels``: the accuracy of always answering it."""
+    counts = np.unique(np.asarray(labels), return_counts=True)[1]
+    if not len(counts):
+        raise ValueError("majority_share needs at least one label")
+    return float(counts.max() / counts.sum())
 
 
-def label(final_accuracy, num_classes: int = DEFAULT_NUM_CLASSES, margin: float = DOOMED_MARGIN) -> np.ndarray:
+def doom_line(num_classes: int = DEFAULT_NUM_CLASSES, margin: float = DOOMED_MARGIN, majority=None):
+    """The accuracy below which a run is doomed: chance + ``margin``; chance is ``1 / num_classes``, or the
+    test set's majority share ``majority`` when given and larger (scalar or per run)."""
+    base = chance(num_classes) if majority is None else np.maximum(chance(num_classes), np.asarray(majority, float))
+    return base + float(margin)
+
+
+def label(final_accuracy, num_classes: int = DEFAULT_NUM_CLASSES, margin: float = DOOMED_MARGIN,
+          majority=None) -> np.ndarray:
     """``"doomed"``, ``"healthy"`` or ``"in-between"`` per final accuracy (an array of the shape given).
 
-    Doomed: below chance + ``margin`` (:data:`DOOMED_MARGIN`); healthy: at least :data:`HEALTHY_ACCURACY`
-    and not doomed; in-between: the rest (a NaN accuracy is in-between: neither label can be claimed).
+    Doomed: below chance + ``margin`` (:data:`DOOMED_MARGIN`; chance: :func:`doom_line`, with the test set's
+    ``majority`` share when known); healthy: at least :data:`HEALTHY_ACCURACY` and not doomed; in-between: the
+    rest (a NaN accuracy is in-between: neither label can be claimed).
     """
     acc = np.asarray(final_accuracy, float)
-    is_doomed = acc < doom_line(num_classes, margin)
+    is_doomed = acc < doom_line(num_classes, margin, majority)
     is_healthy = ~is_doomed & (acc >= HEALTHY_ACCURACY)
     return np.where(is_doomed, DOOMED, np.where(is_healthy, HEALTHY, IN_BETWEEN))
 

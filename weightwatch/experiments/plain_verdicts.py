@@ -21,6 +21,7 @@ shipped models to ``pretrained/``.
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import sys
@@ -77,18 +78,29 @@ def load_table(calib_dir, tables=TABLES, *, build: bool = True) -> dict:
         raise FileNotFoundError(f"no calibration cell built under {calib_dir} nor cached in {tables}")
     table = et.concat(parts)
     table["part"] = np.asarray([part_of(r) for r in table["run"]])
-    table["label"] = labels(table["final_accuracy"], table["num_classes"])
+    table["label"] = labels(table["final_accuracy"], table["num_classes"], table["dataset"])
     return table
 
 
-def labels(final_accuracy, num_classes) -> np.ndarray:
-    """:func:`weightwatch.runs.label` per row, each with its own class count."""
+def labels(final_accuracy, num_classes, datasets=None) -> np.ndarray:
+    """:func:`weightwatch.runs.label` per row, each with its own class count and (given ``datasets``) its test
+    set's majority share as chance when that is larger than 1/k."""
     final_accuracy, num_classes = np.asarray(final_accuracy, float), np.asarray(num_classes, int)
+    datasets = np.asarray(datasets if datasets is not None else [""] * len(final_accuracy), dtype=str)
     out = np.empty(len(final_accuracy), dtype=object)
     for k in np.unique(num_classes):
-        at = num_classes == k
-        out[at] = runs.label(final_accuracy[at], int(k))
+        for name in np.unique(datasets[num_classes == k]):
+            at = (num_classes == k) & (datasets == name)
+            out[at] = runs.label(final_accuracy[at], int(k), majority=majority_share(name) if name else None)
     return out.astype(str)
+
+
+@functools.lru_cache(maxsize=None)
+def majority_share(dataset: str) -> float:
+    """The share of the most frequent class in ``dataset``'s test set (as the zoo splits it)."""
+    from ..zoo.datasets import load_dataset
+
+    return runs.majority_share(load_dataset(dataset).y_test)
 
 
 def _masked(X: np.ndarray, names, seed: int = 0) -> np.ndarray:

@@ -83,7 +83,7 @@ def build(out, *, jobs: int = 1, share=(0, 1), progress: bool = False) -> list:
 
 
 def _shipped_opinions(network) -> dict:
-    from ..errors import WeightwatchError
+    from ..errors import WeightWatchError
     from ..pretrained import predict_accuracy
 
     said = {}
@@ -91,7 +91,7 @@ def _shipped_opinions(network) -> dict:
         try:
             p = predict_accuracy(network, predictor=name)
             said[name] = (p.accuracy, bool(p.in_domain), p.predictor, "")
-        except WeightwatchError as exc:
+        except WeightWatchError as exc:
             said[name] = (float("nan"), False, name, str(exc).splitlines()[0][:200])
     return said
 
