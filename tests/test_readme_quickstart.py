@@ -67,3 +67,32 @@ def test_lightning_block_stops_its_doomed_run(tmp_path):
     out = run(block, tmp_path)
     stopped = re.search(r"^stopped after epoch (\d+) - (.+)$", out, re.M)
     assert stopped and int(stopped.group(1)) <= 3 and "doom model" in stopped.group(2), out
+
+
+# ------------------------------------------------------------------ the docs pages' first examples
+
+
+def first_python_block(page: str) -> str:
+    return re.findall(r"```python\n(.*?)```", (ROOT / "docs" / page).read_text(), re.S)[0]
+
+
+def test_plugins_page_example_logs_its_features(tmp_path):
+    pytest.importorskip("keras")
+    out = run(first_python_block("plugins.md"), tmp_path).splitlines()
+    norms, biases = eval(out[-2]), eval(out[-1])  # two lists of floats, one per epoch
+    assert len(norms) == len(biases) == 2 and norms[0] != norms[1] and all(n > 0 for n in norms)
+
+
+def test_predictors_page_example_predicts(tmp_path):
+    pytest.importorskip("keras")
+    count, first, predictor, accuracy, in_domain = run(first_python_block("predictors.md"), tmp_path).split()[-5:]
+    assert count == "56" and first == "l0.kernel.mean" and predictor == "paper-cnn-pooled-W_L-gbm"
+    assert 0.0 <= float(accuracy) <= 1.0 and in_domain in ("True", "False")
+
+
+def test_errors_page_example_is_one_line_and_status_2(tmp_path):
+    command = re.search(r"^    (weightwatch predict \S+)$", (ROOT / "docs" / "errors.md").read_text(), re.M).group(1)
+    proc = subprocess.run([sys.executable, "-m", "weightwatch", *command.split()[1:]], cwd=tmp_path,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and proc.stderr.strip().count("\n") == 0
+    assert proc.stderr.startswith("weightwatch: error:") and "does not exist" in proc.stderr
