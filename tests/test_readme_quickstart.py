@@ -30,6 +30,7 @@ def run(code: str, tmp_path, timeout: int = 300) -> str:
     proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
                           timeout=timeout)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Warning:" not in proc.stderr, proc.stderr[-3000:]  # pasted code that warns teaches the warning
     return proc.stdout
 
 
