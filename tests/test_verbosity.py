@@ -164,3 +164,33 @@ def test_lightning_without_its_progress_bar_prints_nothing(digits, tmp_path, cap
         quiet.setLevel(level)
     assert cb.stopped_epoch is not None and trainer.should_stop
     assert out == "" and err == ""
+
+
+@pytest.mark.filterwarnings("ignore:.*LeafSpec.*:FutureWarning")
+def test_lightning_with_its_progress_bar_prints_through_it(digits, tmp_path, capfd):
+    torch = pytest.importorskip("torch")
+    L = pytest.importorskip("lightning")
+    from weightwatch.lightning import WeightWatchCallback as LightningWatch
+
+    class Module(L.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.net = _torch_mlp(torch)
+
+        def training_step(self, batch, _):
+            xb, yb = batch
+            return torch.nn.functional.cross_entropy(self.net(xb), yb)
+
+        def configure_optimizers(self):
+            return torch.optim.Adam(self.parameters(), lr=1e-3)
+
+    x, y = _tensors(torch, digits)
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x[:256], y[:256]), batch_size=32)
+    cb = LightningWatch()  # auto, and the trainer shows its bar
+    trainer = L.Trainer(max_epochs=2, callbacks=[cb], logger=False, enable_checkpointing=False,
+                        enable_model_summary=False, default_root_dir=tmp_path, accelerator="cpu", devices=1)
+    capfd.readouterr()
+    trainer.fit(Module(), loader)
+    out, err = capfd.readouterr()
+    shown = out + err
+    assert "ww: epoch 1 " in shown and "ww: epoch 2 " in shown and cb.stopped_epoch is None
