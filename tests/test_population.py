@@ -495,14 +495,14 @@ def test_batchnorm_needs_conv_layers():
         ArchitectureSpec("bad", (), dense_hidden=(8,), batchnorm=True)
 
 
-#: The README's published bound: the largest absolute difference between a population member's weights and Keras
+#: The published bound (docs/zoo.md): the largest absolute difference between a population member's weights and Keras
 #: `model.fit`'s after 2 epochs, over the dropout-free members of the 4-member population above (float32 rounding).
 KERAS_MAX_ABS_DIFF = "1e-5"  # measured 6.8e-6 (2026-12-02)
 
 
 def test_population_equals_keras_up_to_float32_rounding(data, population_run):
     """What "equal to Keras" means, measured: initial weights bit for bit, trained weights up to float32 rounding
-    (the number the README publishes is this test's bound)."""
+    (the number docs/zoo.md publishes is this test's bound)."""
     import keras
 
     x, y, _, _ = data
@@ -523,7 +523,7 @@ def test_population_equals_keras_up_to_float32_rounding(data, population_run):
     print(f"max abs difference {worst:.1e} over {size} weights")
     from pathlib import Path
 
-    readme = " ".join((Path(__file__).resolve().parents[1] / "README.md").read_text().split())
+    readme = " ".join((Path(__file__).resolve().parents[1] / "docs" / "zoo.md").read_text().split())
     assert f"tested to stay below {KERAS_MAX_ABS_DIFF}" in readme
     assert worst <= float(KERAS_MAX_ABS_DIFF)
 

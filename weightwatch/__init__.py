@@ -8,7 +8,12 @@ only by their adapters and callbacks (``weightwatch.keras``,
 from ._version import __version__
 
 import importlib
+import logging
 from typing import TYPE_CHECKING
+
+# A library's logger stays silent until the application configures logging (the stdlib's advice): without
+# this, Python's last-resort handler would print our warnings to stderr even with verbose=0.
+logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 from . import plugins as _plugins
 

@@ -3,7 +3,8 @@
 A record holds the verdict's numbers (``pred_accuracy``, ``pred_lo``/``pred_hi``, ``pred_final_accuracy``,
 ``final_lo``/``final_hi``, ``doom_probability``, ``in_domain``), the decision (``status``, ``doomed``,
 ``reasons``, ``message``), every rule's finding and the weight norm (which the rules compare across epochs);
-with ``log_stats`` also per-layer statistics. :meth:`weightwatch.monitor.Monitor.state_dict` saves it.
+with ``log_stats`` also per-layer statistics, with ``features`` the logged feature sets (``ww_feature_*``
+columns). :meth:`weightwatch.monitor.Monitor.state_dict` saves it.
 """
 
 from __future__ import annotations
@@ -32,8 +33,10 @@ def _ends(pair, i):
 
 
 def record(network: Network, epoch: int, now, fc, p_doom, in_domain, domain_reason: str, status: Severity,
-           reasons, message: str, findings, steps: Optional[int] = None, log_stats: bool = False) -> dict:
-    """The record of one check (``now``, ``fc``: the predictor's and forecaster's Predictions or None)."""
+           reasons, message: str, findings, steps: Optional[int] = None, log_stats: bool = False,
+           features: Optional[dict] = None) -> dict:
+    """The record of one check (``now``, ``fc``: the predictor's and forecaster's Predictions or None;
+    ``features``: the logged feature sets, ``{"ww_feature_...": value}``)."""
     rec = {
         "epoch": epoch,
         "pred_accuracy": None if now is None else now.accuracy,
@@ -57,6 +60,8 @@ def record(network: Network, epoch: int, now, fc, p_doom, in_domain, domain_reas
         rec["steps"] = int(steps)
     if log_stats:
         rec["stats"] = layer_stats(network)
+    if features:
+        rec["features"] = dict(features)
     return jsonable_record(rec)
 
 
@@ -83,6 +88,8 @@ def frame(history: list):
         row = {k: rec.get(k) for k in COLUMNS}
         row["reasons"] = ",".join(rec.get("reasons", []))
         for k, v in (rec.get("stats") or {}).items():
+            row[k] = v
+        for k, v in (rec.get("features") or {}).items():
             row[k] = v
         row["l2_norm"] = rec.get("l2_norm")
         rows.append(row)

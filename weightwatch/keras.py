@@ -9,6 +9,8 @@ Sequential, Functional and subclassed models on any Keras 3 backend::
 
 from __future__ import annotations
 
+import logging
+import sys
 
 from ._compat import require
 
@@ -22,6 +24,8 @@ from .watch import Watcher  # noqa: E402
 
 __all__ = ["WeightWatchCallback", "StoppingReason", "is_plain_keras_chain"]
 
+log = logging.getLogger(__name__)
+
 # Layers the interval-bound rules can see through (identity, per-channel pooling or elementwise at inference).
 _PLAIN = (
     "InputLayer", "Conv1D", "Conv2D", "Conv3D", "DepthwiseConv1D", "DepthwiseConv2D", "SeparableConv1D",
@@ -30,6 +34,31 @@ _PLAIN = (
     "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAveragePooling3D", "GlobalMaxPooling1D",
     "GlobalMaxPooling2D", "GlobalMaxPooling3D", "Flatten", "Activation", "ReLU",
 )
+
+
+def run_first(callback, caller, depth: int = 4) -> bool:
+    """Move ``callback`` to the front of the Keras ``CallbackList`` that is calling it (found among the
+    ``caller`` frame and its parents), so the ``ww_*`` values it adds to the epoch's logs reach the callbacks
+    listed before it (CSVLogger, TensorBoard, EarlyStopping). Safe during the list's ``on_train_begin`` loop:
+    the callbacks before it, shifted by one, were already called. False when no list was found (a log says
+    so)."""
+    frame = caller
+    for _ in range(depth):
+        if frame is None:
+            break
+        owner = frame.f_locals.get("self")
+        if isinstance(owner, keras.callbacks.CallbackList):
+            items = owner.callbacks
+            where = next((i for i, c in enumerate(items) if c is callback), None)
+            if where is None:
+                break
+            if where:
+                items.insert(0, items.pop(where))
+            return True
+        frame = frame.f_back
+    log.debug("weightwatch: the Keras callback list was not found; callbacks listed before WeightWatchCallback "
+              "do not see its ww_* values")
+    return False
 
 
 def is_plain_keras_chain(model) -> bool:
@@ -63,18 +92,32 @@ class WeightWatchCallback(Watcher, keras.callbacks.Callback):
         that may stop the run (without it they only warn).
     log_stats : bool
         Keep per-layer statistics in the history.
-    verbose : int
-        1: one line per checked epoch; 0: silent (logging only).
+    verbose : "auto", 0 or 1
+        ``"auto"`` (default): print when ``model.fit`` shows its progress bar
+        (``fit(verbose != 0)``), nothing otherwise; 1: print; 0: print
+        nothing (everything is logged under the ``weightwatch`` logger
+        either way). Printed: a short status line per check, after Keras'
+        own line for the epoch, each note once per run, and the reason once,
+        at the stop.
+    features : list of str, optional
+        Feature sets to log every check, any registered extractor (a
+        plugin's too): ``ww_feature_<name>`` (one number) or
+        ``ww_feature_<name>_<i>`` (each element of a vector). An unknown name
+        is an error here.
     **monitor_options
-        Other :class:`Monitor` arguments (``predictor_path``: directories of your own predictors, searched first; ``forecaster``, ``doom_model``, ``num_classes``, ``chance_margin``, ``features``,
+        Other :class:`Monitor` arguments (``predictor_path``: directories of your own predictors, searched first;
+        ``forecaster``, ``doom_model``, ``num_classes``, ``chance_margin``, ``feature_set``,
         ``epochs``; by default ``epochs`` is ``model.fit``'s).
 
     Logs ``ww_pred_accuracy`` (accuracy now), ``ww_pred_final_accuracy``
-    (forecast of the accuracy at the end of the run), ``ww_doom_probability``
-    (probability that the run ends near chance; NaN when its optimizer or
-    dropout cannot be read, or out of domain), ``ww_in_domain`` (0
+    (forecast of the accuracy at the end of the run) and its interval
+    ``ww_pred_final_accuracy_low`` / ``_high``, ``ww_doom_probability``
+    (probability that the run ends doomed), ``ww_in_domain`` (0
     when the model is outside the predictors' training data), ``ww_doomed``
     and ``ww_status`` into ``logs`` (History, CSVLogger, TensorBoard).
+    CSVLogger, TensorBoard and EarlyStopping see them wherever the callback
+    is listed: at the start of ``fit`` it moves itself to the front of
+    Keras' callback list, so it runs first at every epoch end.
 
     Attributes
     ----------
@@ -93,7 +136,7 @@ class WeightWatchCallback(Watcher, keras.callbacks.Callback):
 
     def __init__(self, predictor="auto", every: int = 1, stop_on_doom: bool = False, patience: int = 2,
                  start_from_epoch: int = 1, min_delta: float = 0.02, input_range=None, log_stats: bool = False,
-                 strict: bool = False, verbose: int = 1, rules="all", **monitor_options):
+                 strict: bool = False, verbose="auto", rules="all", **monitor_options):
         super().__init__()
         self._monitor_options = dict(monitor_options)
         self._setup_watch(predictor, every, stop_on_doom, patience, start_from_epoch, min_delta, input_range,
@@ -102,11 +145,29 @@ class WeightWatchCallback(Watcher, keras.callbacks.Callback):
     def _reset_watch(self):
         super()._reset_watch()
         self._plain = None
+        self._pending = []
 
     def on_train_begin(self, logs=None):
+        run_first(self, sys._getframe(1))
         self._begin(lambda: to_network(self.model))
+        self._resolve_verbose((self.params or {}).get("verbose", 0) != 0)
         if "epochs" not in self._monitor_options:  # the planned length is model.fit's
             self.monitor.plan((self.params or {}).get("epochs") or None)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._flush()
+
+    def on_train_end(self, logs=None):
+        self._flush()
+
+    def _show(self, text: str) -> None:
+        # printed at the next epoch's start or the end of fit: after Keras' progress bar closed its line
+        self._pending.append(text)
+
+    def _flush(self) -> None:
+        for text in self._pending:
+            print(text, flush=True)
+        self._pending = []
 
     def on_epoch_end(self, epoch, logs=None):
         done = int(epoch) + 1

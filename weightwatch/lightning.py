@@ -32,9 +32,11 @@ __all__ = ["WeightWatchCallback", "StoppingReason"]
 class WeightWatchCallback(Watcher, pl.Callback):
     """Check the weights at the end of every ``every``-th training epoch.
 
-    Parameters are those of :class:`weightwatch.keras.WeightWatchCallback`.
-    Logs ``ww_pred_accuracy``, ``ww_pred_final_accuracy``, ``ww_doom_probability``, ``ww_in_domain``, ``ww_doomed``
-    and ``ww_status`` through
+    Parameters are those of :class:`weightwatch.keras.WeightWatchCallback`;
+    ``verbose="auto"`` prints (through the progress bar, so it stays
+    intact) when the trainer shows one, nothing otherwise.
+    Logs ``ww_pred_accuracy``, ``ww_pred_final_accuracy`` (``_low`` / ``_high``), ``ww_doom_probability``,
+    ``ww_in_domain``, ``ww_doomed``, ``ww_status`` and the ``ww_feature_*`` values of ``features=`` through
     ``pl_module.log``; with ``stop_on_doom`` sets ``trainer.should_stop``
     and records ``stopping_reason`` (:class:`~weightwatch.monitor.StoppingReason`) /
     ``stopping_reason_message``.
@@ -44,8 +46,9 @@ class WeightWatchCallback(Watcher, pl.Callback):
 
     def __init__(self, predictor="auto", every: int = 1, stop_on_doom: bool = False, patience: int = 2,
                  start_from_epoch: int = 1, min_delta: float = 0.02, input_range=None, log_stats: bool = False,
-                 strict: bool = False, verbose: int = 0, rules="all", **monitor_options):
+                 strict: bool = False, verbose="auto", rules="all", **monitor_options):
         super().__init__()
+        self._bar = None
         self._epochs_from_trainer = "epochs" not in monitor_options
         self._setup_watch(predictor, every, stop_on_doom, patience, start_from_epoch, min_delta, input_range,
                           log_stats, strict, verbose, rules, **monitor_options)
@@ -58,9 +61,17 @@ class WeightWatchCallback(Watcher, pl.Callback):
         # a resumed fit restores state after this hook; a fresh one starts clean
         if trainer.ckpt_path is None:
             self._begin(lambda: to_network(pl_module))
+        self._bar = getattr(trainer, "progress_bar_callback", None)
+        self._resolve_verbose(self._bar is not None)
         if self._epochs_from_trainer:
             max_epochs = getattr(trainer, "max_epochs", None)
             self.monitor.plan(max_epochs if max_epochs and max_epochs > 0 else None)
+
+    def _show(self, text: str) -> None:
+        if self._bar is not None:
+            self._bar.print(text)  # above the bar, which stays intact
+        else:
+            print(text, flush=True)
 
     def on_train_epoch_end(self, trainer, pl_module):
         if trainer.sanity_checking:

@@ -16,7 +16,7 @@ from typing import Optional
 
 import numpy as np
 
-from . import domain, forecast, history, monitor_models, policy, pretrained, runs
+from . import domain, forecast, history, logged_features, monitor_models, policy, pretrained, runs
 from .errors import InvalidArgumentError, UnknownNameError
 from .network import Network
 from .rules import Finding, Reason, Rule, RuleContext, Severity
@@ -62,8 +62,13 @@ class Monitor:
         per run from the framework (:meth:`plan`). None: the zoo's 18.
     strict : bool
         Re-raise errors of rules and models instead of warning once and disabling the failing component.
-    features : str, optional
+    feature_set : str, optional
         Feature set of an in-memory predictor (default ``"W_L"``); a loaded predictor's manifest says its own.
+    features : list of str or Extractor, optional
+        Feature sets to log every check beside the verdict, any registered extractor (a plugin's too): in the
+        history and the verdict's :meth:`~Verdict.to_dict` as ``ww_feature_<name>`` (one number) or
+        ``ww_feature_<name>_<i>`` (the ``i``-th of a vector; :mod:`weightwatch.logged_features`). Logged, never
+        judged. An unknown name is an error here.
     log_stats : bool
         Store per-layer bias maxima and kernel variances in every history record.
     predictor_path : None, directory or list of directories
@@ -78,9 +83,9 @@ class Monitor:
 
     def __init__(self, predictor="auto", rules="all", patience: int = 2, start_from_epoch: int = 1,
                  min_delta: float = 0.02, input_range=None, num_classes: Optional[int] = None,
-                 chance_margin: Optional[float] = None, strict: bool = False, features: Optional[str] = None,
+                 chance_margin: Optional[float] = None, strict: bool = False, feature_set: Optional[str] = None,
                  log_stats: bool = False, forecaster="auto", epochs: Optional[int] = None, predictor_path=None,
-                 doom_model="auto"):
+                 doom_model="auto", features=None):
         if num_classes is not None and int(num_classes) < 2:
             raise InvalidArgumentError(f"num_classes must be >= 2 (a 1-unit sigmoid output is 2), got {num_classes}")
         self._policy = policy.StopPolicy(int(patience), int(start_from_epoch), float(min_delta))
@@ -90,7 +95,8 @@ class Monitor:
         self.num_classes = None if num_classes is None else int(num_classes)
         self.chance_margin = None if chance_margin is None else float(chance_margin)
         self._epochs = _epochs(epochs)
-        self.features = features
+        self.feature_set = feature_set
+        self.features = logged_features.resolve(features)
         self.log_stats = bool(log_stats)
         self.predictor_path = predictor_path
         self._guard = Guard(strict)
@@ -154,7 +160,7 @@ class Monitor:
         num_classes = self.num_classes or domain.facts(network).num_classes or runs.DEFAULT_NUM_CLASSES
         now = fc = p_doom = doom_finding = None
         if not network.non_finite_tensors():
-            how = dict(epoch=epoch, init=self._init_network, steps=steps, feature_set=self.features,
+            how = dict(epoch=epoch, init=self._init_network, steps=steps, feature_set=self.feature_set,
                        progress=forecast.progress(epoch, self.epochs), input_range=self.input_range)
             now = monitor_models.ask(self._guard, "predictor", models.predictor, network, optimizer=optimizer, **how)
             if self._judge is not None:
@@ -181,11 +187,13 @@ class Monitor:
         findings = run_rules(self._rules, ctx, self._guard) + ([doom_finding] if doom_finding else [])
         self._state, decision, _ = policy.decide(self._policy, self._state, observation(epoch, now, findings))
         status, reasons, message = summarise(findings, decision)
+        logged = logged_features.values(self.features, network, self._guard)
         self.history.append(history.record(network, epoch, now, fc, p_doom, in_domain, domain_reason, status,
-                                           reasons, message, findings, steps, self.log_stats))
+                                           reasons, message, findings, steps, self.log_stats, logged))
         return Verdict(status, reasons, message, ctx.predicted_accuracy, None if now is None else now.interval,
                        models.name, models.note, epoch, None if fc is None else fc.accuracy,
-                       None if fc is None else fc.interval, in_domain, domain_reason, p_doom, decision.reason)
+                       None if fc is None else fc.interval, in_domain, domain_reason, p_doom, decision.reason,
+                       logged)
 
     def _models_for(self, network: Network) -> monitor_models.Models:
         if self._models is None:

@@ -63,7 +63,9 @@ class WeightWatch(Watcher):
     Parameters are those of :class:`weightwatch.keras.WeightWatchCallback`
     (``predictor``, ``every``, ``stop_on_doom``, ``patience``,
     ``start_from_epoch``, ``min_delta``, ``input_range``, ``log_stats``,
-    ``strict``, ``verbose``, ``rules``, monitor options). The weights at
+    ``strict``, ``verbose``, ``rules``, ``features``, monitor options); ``verbose="auto"`` prints (a short
+    line per check, notes once, the reason at the stop), as a plain loop has no progress bar to follow;
+    ``verbose=0`` prints nothing. The weights at
     construction are taken as the start of training; pass ``epochs=`` (the
     planned number of epochs) so the forecast knows how far the run is, and
     ``steps=`` to :meth:`step` (optimizer steps so far) when you count them.
@@ -75,11 +77,11 @@ class WeightWatch(Watcher):
 
     def __init__(self, model, predictor="auto", every: int = 1, stop_on_doom: bool = False, patience: int = 2,
                  start_from_epoch: int = 1, min_delta: float = 0.02, input_range=None, log_stats: bool = False,
-                 strict: bool = False, verbose: int = 0, rules="all", **monitor_options):
+                 strict: bool = False, verbose="auto", rules="all", **monitor_options):
         self.model = model
         self._setup_watch(predictor, every, stop_on_doom, patience, start_from_epoch, min_delta, input_range,
                           log_stats, strict, verbose, rules, **monitor_options)
-        self._begin(self._read)
+        self.reset()
 
     @property
     def should_stop(self) -> bool:
@@ -89,6 +91,7 @@ class WeightWatch(Watcher):
     def reset(self) -> None:
         """Start a new run (history and counters cleared; the weights now are its start)."""
         self._begin(self._read)
+        self._resolve_verbose(True)
 
     def _read(self):
         with torch.no_grad():
@@ -96,6 +99,9 @@ class WeightWatch(Watcher):
 
     def step(self, epoch: int, steps: Optional[int] = None, optimizer=None, logs: Optional[dict] = None):
         """Check the weights after ``epoch`` completed epochs; returns the Verdict (None if skipped).
+
+        ``verdict.to_dict()`` is what the Keras callback logs (``ww_pred_accuracy``, ..., and the
+        ``ww_feature_*`` values of ``features=``), for your logger.
 
         ``steps``: optimizer steps so far; ``optimizer``: the torch optimizer (the doom model reads its kind and
         learning rate); ``logs``: the epoch's mean training loss and accuracy, ``{"loss": ..., "accuracy":

@@ -61,6 +61,9 @@ class Verdict:
     stopping_reason : StoppingReason
         The stop policy's reason when the status is DOOMED (``DOOMED`` or
         ``NON_FINITE``), else ``NOT_STOPPED``.
+    features : dict
+        The feature sets logged with ``features=[...]``, ``{"ww_feature_<name>[_<i>]": value}``
+        (:mod:`weightwatch.logged_features`); empty by default.
     """
 
     status: Severity
@@ -77,6 +80,7 @@ class Verdict:
     domain_reason: str = ""
     doom_probability: Optional[float] = None
     stopping_reason: StoppingReason = StoppingReason.NOT_STOPPED
+    features: dict = field(default_factory=dict)
 
     @property
     def doomed(self) -> bool:
@@ -93,8 +97,12 @@ class Verdict:
 
         return verdict_to_dict(self)
 
-    def line(self) -> str:
-        """One log line: ``ww: epoch 3 pred_acc 0.412 final 0.80 [ok]`` (+ reasons and message)."""
+    def line(self, short: bool = False) -> str:
+        """One log line: ``ww: epoch 3 pred_acc 0.412 final 0.80 [ok]`` (+ reasons and message).
+
+        ``short``: the reasons' names only, without their sentences (``[warning] doom_model``), the status line
+        the callbacks print every epoch; the sentence is printed once, at the stop.
+        """
         text = f"ww: epoch {self.epoch} pred_acc {_fmt(self.predicted_accuracy)}"
         if self.forecast is not None:
             text += f" final {_fmt(self.forecast)}"
@@ -106,7 +114,7 @@ class Verdict:
             text += " (out of domain)"
         text += f" [{self.status}]"
         if self.reasons:
-            text += " " + ",".join(str(r) for r in self.reasons) + ": " + self.message
+            text += " " + ",".join(str(r) for r in self.reasons) + ("" if short else ": " + self.message)
         return text
 
     def __str__(self) -> str:

@@ -22,7 +22,8 @@ def verdict_to_dict(verdict) -> dict:
     """``{"ww_pred_accuracy": ..., "ww_status": ...}`` (:data:`KEYS`) of ``verdict``, floats, NaN for unknown.
 
     ``ww_in_domain`` and ``ww_doomed`` are 1.0 / 0.0; ``ww_status`` is the verdict's severity as a number
-    (0 ok, 1 warning, 2 doomed); the ``_low`` / ``_high`` keys are the forecast's calibrated interval.
+    (0 ok, 1 warning, 2 doomed); the ``_low`` / ``_high`` keys are the forecast's calibrated interval. The
+    feature sets logged with ``features=[...]`` follow, as ``ww_feature_<name>`` / ``ww_feature_<name>_<i>``.
     """
     lo, hi = verdict.forecast_interval if verdict.forecast_interval is not None else (None, None)
     return {"ww_pred_accuracy": _number(verdict.predicted_accuracy),
@@ -32,4 +33,5 @@ def verdict_to_dict(verdict) -> dict:
             "ww_doom_probability": _number(verdict.doom_probability),
             "ww_in_domain": _number(verdict.in_domain),
             "ww_doomed": float(verdict.doomed),
-            "ww_status": float(int(verdict.status))}
+            "ww_status": float(int(verdict.status)),
+            **{str(k): _number(v) for k, v in (getattr(verdict, "features", None) or {}).items()}}

@@ -15,7 +15,7 @@ from .errors import InvalidArgumentError
 from .monitor import Monitor, _optimizer_facts
 from .verdict import StoppingReason, Verdict, WeightWatchWarning
 
-log = logging.getLogger("weightwatch.monitor")
+log = logging.getLogger("weightwatch.monitor")  # silent unless the application configures logging
 
 __all__ = ["Watcher"]
 
@@ -25,26 +25,34 @@ class Watcher:
 
     Owns what every framework adapter shares: the Keras-``EarlyStopping``
     style options, the check cadence (``every``), never crashing the user's
-    training (one warning, then disabled, unless ``strict``), the verbose line,
-    the one-time notes (out of domain, nothing to check) and the stop
-    decision. Adapters supply the network and their own way to log and to stop.
+    training (one warning, then disabled, unless ``strict``), the output and
+    the stop decision. Adapters supply the network and their own way to log,
+    to print and to stop.
+
+    Output: everything goes to the ``weightwatch`` logger (silent unless the
+    application configures :mod:`logging`). With ``verbose`` on (``"auto"``:
+    when the framework shows a progress bar) it is also printed: a short
+    status line per check, every note once per run (which predictor, out of
+    domain, nothing to check) and the reason in full once, at the stop.
+    ``verbose=0`` prints nothing.
     """
 
     framework = "weightwatch"
 
     def _setup_watch(self, predictor="auto", every: int = 1, stop_on_doom: bool = False, patience: int = 2,
                      start_from_epoch: int = 1, min_delta: float = 0.02, input_range=None,
-                     log_stats: bool = False, strict: bool = False, verbose: int = 0, rules="all",
+                     log_stats: bool = False, strict: bool = False, verbose="auto", rules="all",
                      **monitor_options) -> None:
         if every < 1:
             raise InvalidArgumentError(f"every must be >= 1, got {every}")
         self.every = int(every)
         self.stop_on_doom = bool(stop_on_doom)
         self.strict = bool(strict)
-        self.verbose = int(verbose)
+        self.verbose = check_verbose(verbose)
         self.monitor = Monitor(predictor=predictor, rules=rules, patience=patience,
                                start_from_epoch=start_from_epoch, min_delta=min_delta, input_range=input_range,
                                strict=strict, log_stats=log_stats, **monitor_options)
+        self._printing = self.verbose != 0
         self._reset_watch()
 
     def _reset_watch(self) -> None:
@@ -55,14 +63,27 @@ class Watcher:
         self._disabled = False
         self._said: set = set()
 
-    def _say(self, key: str, text: str) -> None:
-        """A note shown once per run: printed when verbose, logged otherwise."""
+    def _show(self, text: str) -> None:
+        """Print one line for the user (only when printing; adapters print their framework's way)."""
+        print(text, flush=True)
+
+    def _emit(self, text: str, level: int = logging.INFO, logged: Optional[str] = None) -> None:
+        """Log ``logged`` (default ``text``) under the ``weightwatch`` logger; print ``text`` when verbose."""
+        if level is not None:
+            log.log(level, "%s", text if logged is None else logged)
+        if self._printing:
+            self._show(text)
+
+    def _say(self, key: str, text: str, level: Optional[int] = logging.WARNING) -> None:
+        """A note shown once per run (logged at ``level``; None: printed only, as it was logged elsewhere)."""
         if key in self._said:
             return
         self._said.add(key)
-        if self.verbose:
-            print(text, flush=True)
-        log.warning("%s", text)
+        self._emit(text, level)
+
+    def _resolve_verbose(self, progress_bar: bool) -> None:
+        """Whether this run prints: ``verbose="auto"`` follows the framework's progress bar."""
+        self._printing = bool(progress_bar) if self.verbose == "auto" else bool(self.verbose)
 
     def _begin(self, read_network) -> None:
         """Start a run: forget the last one and record the weights at its start; never fails the user's
@@ -106,22 +127,21 @@ class Watcher:
                           stacklevel=3)
             return None
         self.verdict = verdict
-        if verdict.note and self.verbose and "note" not in self._said:  # which predictor, once (logged anyway)
-            self._said.add("note")
-            print(f"weightwatch: {verdict.note}", flush=True)
+        if verdict.note:  # which predictor, once per run (the monitor logged it when it chose)
+            self._say("note", f"weightwatch: {verdict.note}", level=None)
         if verdict.in_domain is False:
             self._say("domain", f"weightwatch: predicted accuracy is not calibrated for this model: "
                       f"{verdict.domain_reason}; ww_in_domain = 0 (the doom model still judges the run: unusual "
                       "is not healthy)")
-        if self.verbose:
-            print(verdict.line(), flush=True)
-        else:
-            log.info("%s", verdict.line())
+        self._emit(verdict.line(short=True), logging.INFO, logged=verdict.line())
         if verdict.doomed and self.stop_on_doom and self.stopped_epoch is None:
             self.stopped_epoch = epoch
             self.stopping_reason = verdict.stopping_reason
             self.stopping_message = verdict.message
-            log.warning("weightwatch: stopping training after epoch %d: %s", epoch, verdict.message)
+            self._say("doomed", f"weightwatch: stopping training after epoch {epoch}: {verdict.message}")
+        elif verdict.doomed:
+            self._say("doomed", f"weightwatch: the run is judged doomed after epoch {epoch} (training goes on: "
+                      f"stop_on_doom=False): {verdict.message}")
         return verdict
 
     @staticmethod
@@ -149,6 +169,15 @@ class Watcher:
         self.stopped_epoch = state.get("stopped_epoch")
         self.stopping_reason = StoppingReason[state.get("stopping_reason", "NOT_STOPPED")]
         self.stopping_message = state.get("stopping_message", "")
+
+
+def check_verbose(verbose):
+    """``"auto"``, 0, 1 or 2 (Keras' values; 1 and 2 both print one line per check), else an error."""
+    if verbose == "auto":
+        return "auto"
+    if isinstance(verbose, bool) or (isinstance(verbose, int) and verbose in (0, 1, 2)):
+        return int(verbose)
+    raise InvalidArgumentError(f"verbose must be 'auto', 0, 1 or 2, got {verbose!r}")
 
 
 def _plain_logs(logs) -> Optional[dict]:
