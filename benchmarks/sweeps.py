@@ -63,7 +63,11 @@ PRUNERS = [
 
 def trajectories(part: str) -> list:
     """Per run of the part: its cell, per-epoch held-out accuracy, records and final accuracy."""
-    table = pv.load_table(None, build=False)
+    from weightwatch.predictors.persist import read_manifest
+
+    # the parts of the split the shipped verdict models were made on: their measure part is what they never saw
+    version = pv.split_version(read_manifest(HERE.parent / "pretrained" / pv.DOOM_NAME))
+    table = pv.load_table(None, build=False, version=version)
     table = et.select(table, table["part"] == part)
     doom, forecaster = pv.load_models(HERE.parent / "pretrained")
     X = table["X"].astype(np.float64)

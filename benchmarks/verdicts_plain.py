@@ -122,7 +122,10 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     doom, forecaster = pv.load_models(args.pretrained)
-    table = pv.load_table(None, args.tables, build=False)
+    from weightwatch.predictors.persist import read_manifest
+
+    version = pv.split_version(read_manifest(Path(args.pretrained) / pv.DOOM_NAME))
+    table = pv.load_table(None, args.tables, build=False, version=version)
     measure = et.select(table, table["part"] == args.part)
     if args.cards and args.part != "measure":
         ap.error("--cards publishes numbers: only with --part measure")

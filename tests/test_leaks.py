@@ -129,9 +129,10 @@ def test_verdict_models_record_three_disjoint_parts_of_the_calibration_zoo(name)
     from weightwatch.experiments.calibration import part_of
 
     split = manifest(name)["split"]
-    table = plain_verdicts.load_table(None, TABLES / "evidence", build=False)
+    version = plain_verdicts.split_version(manifest(name))
+    table = plain_verdicts.load_table(None, TABLES / "evidence", build=False, version=version)
     run_ids = sorted(set(str(r) for r in table["run"]))
-    parts = {p: sorted(r for r in run_ids if part_of(r) == p) for p in ("fit", "choose", "measure")}
+    parts = {p: sorted(r for r in run_ids if part_of(r, version) == p) for p in ("fit", "choose", "measure")}
     assert sum(len(v) for v in parts.values()) == len(run_ids)  # disjoint and complete
     for p, ids in parts.items():
         assert split[p]["runs"] == len(ids) > 100

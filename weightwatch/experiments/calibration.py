@@ -43,7 +43,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["CELLS", "PLAIN_RANGES", "Cell", "part_of", "PARTS", "build"]
+__all__ = ["CELLS", "PLAIN_RANGES", "Cell", "part_of", "cells_of", "PARTS", "build"]
 
 #: How a framework user's runs vary (``--ranges`` of every cell): four optimizers over learning rates wide
 #: enough to hold runs that never move and runs that diverge, the frameworks' default initialisers, constant
@@ -172,20 +172,29 @@ def _cells() -> tuple:
 CELLS = _cells()
 
 
-def part_of(run_id: str) -> str:
+def part_of(run_id: str, version: int = 2) -> str:
     """``"fit"``, ``"choose"`` or ``"measure"``: a fixed function of the run id, so a run's part never changes
-    when cells are added. A run of a measure-round cell (its id's ``seed<N>``, N in :data:`MEASURE_SEEDS`) is
-    ``measure``; any other is ``fit`` or ``choose`` by the sha256 of its id (:data:`PARTS`)."""
+    when cells are added. Version 2 (the current split): a run of a measure-round cell (its id's ``seed<N>``,
+    N in :data:`MEASURE_SEEDS`) is ``measure``; any other is ``fit`` or ``choose`` by the sha256 of its id
+    (:data:`PARTS`). Version 1 (the split the verdict models of 0.9 were fitted, chosen and measured on, round 1
+    only): 55% fit, 20% choose, 25% measure by the same hash."""
+    u = int(hashlib.sha256(str(run_id).encode()).hexdigest()[:12], 16) / float(16 ** 12)
+    if version == 1:
+        return "fit" if u < 0.55 else ("choose" if u < 0.75 else "measure")
     match = _SEED.search(str(run_id))
     if match and int(match.group(1)) in MEASURE_SEEDS:
         return "measure"
-    u = int(hashlib.sha256(str(run_id).encode()).hexdigest()[:12], 16) / float(16 ** 12)
     edge = 0.0
     for name, share in PARTS:
         edge += share
         if u < edge:
             return name
     return PARTS[-1][0]
+
+
+def cells_of(version: int = 2) -> tuple:
+    """The cells a split version covers: version 1, round 1 only (seeds below 8000); version 2, every cell."""
+    return tuple(c for c in CELLS if version >= 2 or c.seed < 8000)
 
 
 _SEED = re.compile(r"/seed(\d+)/")

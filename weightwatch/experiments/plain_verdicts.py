@@ -37,7 +37,7 @@ from ..predictors.persist import save_predictor
 from ..inference import VERDICT_DOOM, VERDICT_FORECASTER
 from ..verdict_models import DoomModel, Forecaster
 from . import evidence_tables as et
-from .calibration import CELLS, part_of
+from .calibration import CELLS, cells_of, part_of
 
 __all__ = ["load_table", "fit_models", "replay"]
 
@@ -62,10 +62,21 @@ FORECAST_PARAMS = dict(n_estimators=400, learning_rate=0.05, num_leaves=31, min_
                        colsample_bytree=0.7, subsample=0.8, interval=(0.05, 0.95), n_jobs=2, random_state=0)
 
 
-def load_table(calib_dir, tables=TABLES, *, build: bool = True) -> dict:
-    """Every built calibration cell's evidence table (cached per cell), with each row's ``part``."""
+#: The split the shipped models were made on: 1 until they are refitted on version 2 (the fresh measure round).
+SPLIT_VERSION = 2
+
+
+def split_version(manifest) -> int:
+    """The calibration split a model's manifest records (models from before the field: version 1)."""
+    return int((manifest or {}).get("split", {}).get("version", 1))
+
+
+def load_table(calib_dir, tables=TABLES, *, build: bool = True, version: int = SPLIT_VERSION) -> dict:
+    """Every built calibration cell's evidence table of split ``version`` (cached per cell), with each row's
+    ``part`` and ``label`` (version 2 labels with the test set's majority share as chance where larger than 1/k;
+    version 1 with 1/k, as its models were made and measured)."""
     parts = []
-    for cell in CELLS:
+    for cell in cells_of(version):
         cache = Path(tables) / f"{cell.name}.npz"
         zoo_dir = Path(calib_dir) / cell.name / "zoo" if calib_dir else None
         if not cache.exists():
@@ -77,8 +88,9 @@ def load_table(calib_dir, tables=TABLES, *, build: bool = True) -> dict:
     if not parts:
         raise FileNotFoundError(f"no calibration cell built under {calib_dir} nor cached in {tables}")
     table = et.concat(parts)
-    table["part"] = np.asarray([part_of(r) for r in table["run"]])
-    table["label"] = labels(table["final_accuracy"], table["num_classes"], table["dataset"])
+    table["part"] = np.asarray([part_of(r, version) for r in table["run"]])
+    table["label"] = labels(table["final_accuracy"], table["num_classes"], table["dataset"] if version >= 2 else None)
+    table["split_version"] = version
     return table
 
 
@@ -285,6 +297,7 @@ def build(calib_dir, out="pretrained", tables=TABLES) -> dict:
                             np.maximum(smoothed[:, 2], smoothed[:, 0])])
     offsets, ood = conformal(choose, base, ok)
     split = {part: _ids(table, part) for part in ("fit", "choose", "measure")}
+    split["version"] = SPLIT_VERSION
     chosen = {"threshold": threshold, "choose_rates": rates, "choose_rates_gated": gated_rates,
               "smoothing": alpha, "healthy_move_p90_choose": float(np.quantile(moves, 0.9)) if len(moves) else None,
               "offsets": offsets, "ood_offset": ood, "in_domain_choose": float(ok.mean())}

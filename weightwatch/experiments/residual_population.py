@@ -10,7 +10,7 @@ short still holds every width; the build is resumable (re-run the command) and `
 processes build side by side.
 
 ``python -m weightwatch.experiments.residual_population build --out DIR`` builds (or resumes) the cells;
-``... table --out DIR --to zoo_tables/residual-mnist5k.npz`` writes what Table 4 needs from the final weights:
+``... table --out DIR --to zoo_tables/residual/mnist5k.npz`` writes what Table 4 needs from the final weights:
 the last layer's statistics (W_L^4, the same 14 numbers as the paper CNN's ``l3.*``), train and test
 accuracy, the hyperparameters, and what the shipped predictors say about each network (their prediction and
 domain check, with the sha256 of the predictor that said it).
@@ -168,8 +168,8 @@ def main(argv=None) -> int:
     b.add_argument("--share", default="0/1", help="i/n: build only every n-th cell from the i-th (default: 0/1)")
     t = sub.add_parser("table", help="tabulate the built cells' final weights for Table 4")
     t.add_argument("--out", required=True, help="directory of the cells")
-    t.add_argument("--to", default="zoo_tables/residual-mnist5k.npz", help="the table to write "
-                   "(default: zoo_tables/residual-mnist5k.npz)")
+    t.add_argument("--to", default="zoo_tables/residual/mnist5k.npz", help="the table to write "
+                   "(default: zoo_tables/residual/mnist5k.npz)")
     sub.add_parser("cells", help="list the cells and their zoo build commands")
     args = parser.parse_args(argv)
     if args.cmd == "cells":
