@@ -90,7 +90,6 @@ def load_table(calib_dir, tables=TABLES, *, build: bool = True, version: int = S
     table = et.concat(parts)
     table["part"] = np.asarray([part_of(r, version) for r in table["run"]])
     table["label"] = labels(table["final_accuracy"], table["num_classes"], table["dataset"] if version >= 2 else None)
-    table["split_version"] = version
     return table
 
 
