@@ -147,3 +147,25 @@ def test_table4_ranks_a_population_and_renders_from_its_numbers(tmp_path):
     words = "significantly above 0 (one-sided p < 0.05, interval above 0) for "
     expected = [f"x{w}" for w in ("1", "2") if significant(t4["rows"]["W_L^4 GBM"]["per_width"][w]["vs_test"])]
     assert words + (", ".join(expected) if expected else "no width") in text
+
+
+def test_the_published_table4_is_rendered_from_its_stored_numbers():
+    """docs/paper-comparison.md's Table 4 section is render_table4 of the stored JSON, and its significance and
+    direction words follow those numbers."""
+    from weightwatch.experiments.table4 import PAPER_TABLE4
+    from weightwatch.experiments.table4_doc import render_table4, significant
+
+    t4 = json.loads((ROOT / "docs" / "paper-comparison.json").read_text())["table4"]
+    lines = render_table4(t4)
+    md = (ROOT / "docs" / "paper-comparison.md").read_text()
+    assert "\n".join(lines) in md
+    gbm = t4["rows"]["W_L^4 GBM"]["per_width"]
+    sig = [f"x{w}" for w in map(str, t4["widths"]) if significant(gbm[w]["vs_test"])]
+    assert ("for " + (", ".join(sig) if sig else "no width")) in md
+    ref = [t4["reference"][str(w)]["tau"] for w in t4["widths"]]
+    falling = all(b < a for a, b in zip(ref, ref[1:]))
+    assert ("Train-vs-test τ decreases" if falling else "Train-vs-test τ does not decrease") in md
+    paper_falling = all(b < a for a, b in zip(PAPER_TABLE4["train_vs_test"], PAPER_TABLE4["train_vs_test"][1:]))
+    words = "the same way as the paper's" if falling == paper_falling else "the other way from the paper's"
+    assert next(line for line in lines if line.startswith("Train-vs-test")).count(words) == 1
+    assert t4["population"]["networks"] == 144 and set(t4["population"]["per_width"].values()) == {48}

@@ -1,8 +1,8 @@
 """The Table 4 section of ``docs/paper-comparison.md``, rendered from ``results["table4"]`` only.
 
 Every sentence is made from the numbers it states: "significantly above 0" only when the one-sided test gives
-p < :data:`ALPHA` and the bootstrap interval lies above 0; "as the paper finds" only when our numbers point
-the way the paper's do, "unlike the paper" otherwise.
+p < :data:`ALPHA` and the bootstrap interval lies above 0; "the same way as the paper's" only when our numbers
+point the way the paper's do, "the other way from the paper's" otherwise.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ def _tau(cell: Mapping) -> str:
 
 
 def _same_way(ours: bool, paper: bool) -> str:
-    return "as the paper finds" if ours == paper else "unlike the paper"
+    return "the same way as the paper's" if ours == paper else "the other way from the paper's"
 
 
 def _decreasing(values) -> bool:
