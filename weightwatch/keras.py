@@ -16,31 +16,17 @@ keras = require("keras", "weightwatch.keras")
 
 from .adapters import to_network  # noqa: E402
 from .adapters.keras import inner_optimizer  # noqa: E402
+from .network import is_plain_chain  # noqa: E402
 from .verdict import StoppingReason  # noqa: E402
 from .watch import Watcher  # noqa: E402
 
 
 __all__ = ["WeightWatchCallback", "StoppingReason", "is_plain_keras_chain"]
 
-# Layers the interval-bound rules can see through (identity, per-channel pooling or elementwise at inference).
-_PLAIN = (
-    "InputLayer", "Conv1D", "Conv2D", "Conv3D", "DepthwiseConv1D", "DepthwiseConv2D", "SeparableConv1D",
-    "SeparableConv2D", "Dense", "Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D",
-    "MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "AveragePooling1D", "AveragePooling2D", "AveragePooling3D",
-    "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAveragePooling3D", "GlobalMaxPooling1D",
-    "GlobalMaxPooling2D", "GlobalMaxPooling3D", "Flatten", "Activation", "ReLU",
-)
-
-
 def is_plain_keras_chain(model) -> bool:
-    """True when the model holds only layers the interval-bound rules are sound for."""
-    layers = list(model._flatten_layers(include_self=False, recursive=True))
-    leaves = [l for l in layers if not list(l._flatten_layers(include_self=False, recursive=False))]
-    if not leaves:
-        return False
-    if isinstance(model, keras.Sequential) or type(model).__name__ == "Functional":
-        return all(type(l).__name__ in _PLAIN for l in leaves)
-    return False  # subclassed: the forward pass is unknown, so the bounds could be unsound
+    """True when the interval-bound rules are sound for the model: :func:`weightwatch.network.is_plain_chain` of
+    what the Keras adapter reads (a Sequential or Functional model of the layers they see through)."""
+    return is_plain_chain(to_network(model))
 
 
 class WeightWatchCallback(Watcher, keras.callbacks.Callback):
@@ -99,10 +85,6 @@ class WeightWatchCallback(Watcher, keras.callbacks.Callback):
         self._setup_watch(predictor, every, stop_on_doom, patience, start_from_epoch, min_delta, input_range,
                           log_stats, strict, verbose, rules, **monitor_options)
 
-    def _reset_watch(self):
-        super()._reset_watch()
-        self._plain = None
-
     def on_train_begin(self, logs=None):
         self._begin(lambda: to_network(self.model))
         if "epochs" not in self._monitor_options:  # the planned length is model.fit's
@@ -110,7 +92,7 @@ class WeightWatchCallback(Watcher, keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         done = int(epoch) + 1
-        verdict = self._watch(done, lambda: to_network(self.model), self._plain_chain, steps=self._steps(),
+        verdict = self._watch(done, lambda: to_network(self.model), steps=self._steps(),
                               optimizer=inner_optimizer(getattr(self.model, "optimizer", None)), logs=logs)
         if verdict is None:
             return
@@ -124,9 +106,4 @@ class WeightWatchCallback(Watcher, keras.callbacks.Callback):
             return int(inner_optimizer(self.model.optimizer).iterations)  # steps applied, not skipped by loss scaling
         except Exception:  # noqa: BLE001 - no optimizer yet or another backend's counter
             return None
-
-    def _plain_chain(self) -> bool:
-        if self._plain is None:
-            self._plain = is_plain_keras_chain(self.model)
-        return self._plain
 
