@@ -72,12 +72,22 @@ def test_setup_and_progress():
 
 
 def test_calibration_parts_are_disjoint_stable_and_shared_as_planned():
-    ids = [f"digits/paper-cnn/seed{s}/run-{i:06d}" for s in range(3) for i in range(2000)]
+    ids = [f"digits/paper-cnn/seed{s}/run-{i:06d}" for s in (7001, 7002, 8001) for i in range(2000)]
     parts = [calibration.part_of(r) for r in ids]
     assert parts == [calibration.part_of(r) for r in ids]  # a function of the run id alone
     shares = {p: parts.count(p) / len(parts) for p, _ in calibration.PARTS}
     for p, share in calibration.PARTS:
         assert abs(shares[p] - share) < 0.02
+    assert "measure" not in parts  # outside the measure round, no run is measured
+    measure_round = [c for c in calibration.CELLS if c.part == "measure"]
+    assert {calibration.part_of(f"{c.dataset}/{c.family}/seed{c.seed}/run-000003") for c in measure_round} == {
+        "measure"}
+    # the measure round holds what users vary, on its own batch sizes and lengths, with >= 600 plain runs
+    assert sum(c.runs for c in measure_round if c.recipe == "plain") >= 600
+    assert any(c.recipe == "paper" for c in measure_round)
+    assert {"paper-cnn", "cnn-wide", "cnn-bn", "mlp", "mlp-tabular"} <= {c.family for c in measure_round}
+    assert {16, 256} <= {c.batch_size for c in measure_round}
+    assert {"default", "unit"} <= {c.input_scale for c in measure_round}
 
 
 def test_calibration_cells_cover_what_users_vary():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import numpy as np
 import pytest
 
@@ -525,3 +526,18 @@ def test_population_equals_keras_up_to_float32_rounding(data, population_run):
     readme = " ".join((Path(__file__).resolve().parents[1] / "README.md").read_text().split())
     assert f"tested to stay below {KERAS_MAX_ABS_DIFF}" in readme
     assert worst <= float(KERAS_MAX_ABS_DIFF)
+
+
+def test_population_without_onednn_says_how_to_turn_it_on():
+    """The grouped convolutions run only on oneDNN's kernels: TensorFlow imported with them off gets a clear
+    error naming the variable, not a kernel error from inside a tf.function."""
+    import subprocess
+    import sys
+
+    code = ("import tensorflow\n"
+            "from weightwatch.zoo.population import _tensorflow\n"
+            "from weightwatch.errors import ZooBuildError\n"
+            "try:\n    _tensorflow()\nexcept ZooBuildError as e:\n    print('REFUSED', e)\n")
+    env = {**os.environ, "TF_ENABLE_ONEDNN_OPTS": "0", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert "REFUSED" in out.stdout and "TF_ENABLE_ONEDNN_OPTS=1" in out.stdout, out.stdout + out.stderr

@@ -16,10 +16,21 @@ zoo machinery, so a cell is sharded and resumable, and a Dask scheduler may
 train it. ``python -m weightwatch.experiments.calibration build --out DIR``
 builds every cell not built yet (re-run it to resume).
 
-Runs are assigned to three parts by a hash of their run id
-(:func:`part_of`): ``fit`` (models are fitted on it), ``choose`` (every
-threshold and setting is chosen on it) and ``measure`` (touched once, to
-report). Adding a cell never moves a run between parts.
+Runs are assigned to three parts (:func:`part_of`): ``fit`` (models are
+fitted on it), ``choose`` (every threshold and setting is chosen on it) and
+``measure`` (touched once, to report). The cells come in two rounds:
+
+* round 1 (seeds 7001-7102, 3,264 runs) and round 2's extra cells (seeds
+  8001-8099: a BatchNorm CNN at batch 128 and three families at batch 256) are split by a hash of
+  the run id, 55% ``fit`` and 45% ``choose``;
+* round 2's measure cells (seeds 9001-9199) are the ``measure`` part, every
+  run of them: the same families, datasets and input ranges as round 1, at
+  batch sizes and epoch counts of their own.
+
+Split history: in version 1 a quarter of round 1 (by the same hash) was the
+measure part; it was measured once (CHANGELOG, 0.9 verdict models) and then
+became part of ``choose``, since a part that has been reported on is no
+longer untouched. Adding a cell never moves a run between parts.
 """
 
 from __future__ import annotations
@@ -27,6 +38,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,8 +61,10 @@ PLAIN_RANGES = {
     "train_fraction": {"dist": "choice", "values": [1.0, 1.0, 1.0, 0.5, 0.25]},
 }
 
-#: The three parts of the calibration zoo and their shares.
-PARTS = (("fit", 0.55), ("choose", 0.20), ("measure", 0.25))
+#: Shares of the two parts that runs outside the measure round are split into (by a hash of the run id).
+PARTS = (("fit", 0.55), ("choose", 0.45))
+#: Seeds of the measure round's cells: every run of them is in the ``measure`` part.
+MEASURE_SEEDS = range(9001, 9200)
 
 
 @dataclass(frozen=True)
@@ -69,6 +83,11 @@ class Cell:
     recipe: str = "plain"
 
     @property
+    def part(self) -> str:
+        """``"measure"`` for a cell of the measure round, else ``"fit/choose"`` (split by run id)."""
+        return "measure" if self.seed in MEASURE_SEEDS else "fit/choose"
+
+    @property
     def name(self) -> str:
         tag = "" if self.recipe == "plain" else f"-{self.recipe}"
         return (f"{self.family}{tag}-{self.dataset}-{self.input_scale}-b{self.batch_size}-e{self.epochs}"
@@ -84,11 +103,34 @@ class Cell:
                          input_scale=self.input_scale)
 
 
-def _cells() -> tuple:
+def _planned(plan, seed: int) -> list:
+    """Cells of ``plan`` [(family, dataset, resolution, input scales, [(batch, epochs, runs)])], seeds counted
+    up from ``seed + 1``, one list per family."""
+    per_family = []
+    for family, dataset, res, scales, shapes in plan:
+        mine = []
+        for scale in scales:
+            for batch, epochs, runs in shapes:
+                seed += 1
+                mine.append(Cell(family, dataset, batch, epochs, runs, scale, res, seed))
+        per_family.append(mine)
+    return per_family
+
+
+def _round_robin(per_family, extra=()) -> list:
+    """Cells interleaved over the families (a build cut short still holds every family), ``extra`` cells one per
+    turn."""
     cells = []
-    seed = 7000
+    for i in range(max(len(m) for m in per_family)):
+        cells += [m[i] for m in per_family if i < len(m)]
+        if i < len(extra):
+            cells.append(extra[i])
+    return cells
+
+
+def _cells() -> tuple:
     # (family, dataset, resolution, input scales, [(batch, epochs, runs)])
-    plan = [
+    round1 = [
         ("paper-cnn", "digits", 16, ("default", "unit"),
          [(16, 10, 128), (32, 20, 128), (64, 30, 128), (128, 15, 128), (256, 30, 128)]),
         ("cnn-wide", "digits", 16, ("default", "unit"), [(32, 10, 64), (128, 20, 64)]),
@@ -99,31 +141,44 @@ def _cells() -> tuple:
         ("mlp-tabular", "wine", 16, ("default",), [(16, 30, 64)]),
         ("paper-cnn", "mnist5k", 28, ("default", "unit"), [(64, 10, 64)]),
     ]
-    paper = [Cell("paper-cnn", "digits", 32, 18, 128, "default", 16, 7101, "paper"),
-             Cell("paper-cnn", "digits", 32, 18, 128, "default", 16, 7102, "paper")]
-    per_family = []
-    for family, dataset, res, scales, shapes in plan:
-        mine = []
-        for scale in scales:
-            for batch, epochs, runs in shapes:
-                seed += 1
-                mine.append(Cell(family, dataset, batch, epochs, runs, scale, res, seed))
-        per_family.append(mine)
-    # round robin over the families, so a build cut short still holds every family
-    for i in range(max(len(m) for m in per_family)):
-        cells += [m[i] for m in per_family if i < len(m)]
-        if i < len(paper):
-            cells.append(paper[i])
-    return tuple(cells)
+    paper1 = [Cell("paper-cnn", "digits", 32, 18, 128, "default", 16, 7101, "paper"),
+              Cell("paper-cnn", "digits", 32, 18, 128, "default", 16, 7102, "paper")]
+    # round 2, fit/choose: where version 1 measured weakest (BatchNorm CNNs, batch 256)
+    extra = [
+        ("cnn-bn", "digits", 16, ("default",), [(128, 15, 64)]),
+        ("paper-cnn", "digits", 16, ("default",), [(256, 10, 64)]),
+        ("mlp", "digits", 16, ("unit",), [(256, 20, 64)]),
+        ("mlp-tabular", "digits64", 16, ("default",), [(256, 15, 64)]),
+    ]
+    # round 2, measure: round 1's families and data at batch sizes and lengths of their own
+    measure = [
+        ("paper-cnn", "digits", 16, ("default", "unit"),
+         [(16, 15, 24), (32, 10, 24), (64, 20, 24), (128, 30, 24), (256, 20, 24)]),
+        ("cnn-wide", "digits", 16, ("default", "unit"), [(64, 15, 16), (256, 20, 16)]),
+        ("cnn-bn", "digits", 16, ("default", "unit"), [(32, 15, 16), (128, 10, 16), (256, 25, 16)]),
+        ("mlp", "digits", 16, ("default", "unit"), [(32, 20, 24), (128, 15, 24), (256, 30, 24)]),
+        ("mlp-tabular", "digits64", 16, ("default", "unit"), [(32, 15, 16), (128, 25, 16), (256, 10, 16)]),
+        ("mlp-tabular", "breast_cancer", 16, ("default",), [(32, 25, 24), (128, 15, 24)]),
+        ("mlp-tabular", "wine", 16, ("default",), [(32, 20, 24)]),
+        ("paper-cnn", "mnist5k", 28, ("default", "unit"), [(128, 15, 16)]),
+    ]
+    paper2 = [Cell("paper-cnn", "digits", 32, 18, 64, "default", 16, 9101, "paper")]
+    return tuple(_round_robin(_planned(round1, 7000), paper1) + _round_robin(_planned(extra, 8000))
+                 + _round_robin(_planned(measure, 9000), paper2))
 
 
-#: Every cell of the calibration zoo (3,264 runs: 3,008 plain, 256 of the paper's recipe).
+#: Every cell of the calibration zoo (round 1: 3,264 runs, 3,008 plain and 256 of the paper's recipe; round 2:
+#: 256 more fit/choose runs and a measure part of 744 plain and 64 paper-recipe runs).
 CELLS = _cells()
 
 
 def part_of(run_id: str) -> str:
-    """``"fit"``, ``"choose"`` or ``"measure"``: a fixed function of the run id (sha256), so a run's part never
-    changes when cells are added."""
+    """``"fit"``, ``"choose"`` or ``"measure"``: a fixed function of the run id, so a run's part never changes
+    when cells are added. A run of a measure-round cell (its id's ``seed<N>``, N in :data:`MEASURE_SEEDS`) is
+    ``measure``; any other is ``fit`` or ``choose`` by the sha256 of its id (:data:`PARTS`)."""
+    match = _SEED.search(str(run_id))
+    if match and int(match.group(1)) in MEASURE_SEEDS:
+        return "measure"
     u = int(hashlib.sha256(str(run_id).encode()).hexdigest()[:12], 16) / float(16 ** 12)
     edge = 0.0
     for name, share in PARTS:
@@ -131,6 +186,9 @@ def part_of(run_id: str) -> str:
         if u < edge:
             return name
     return PARTS[-1][0]
+
+
+_SEED = re.compile(r"/seed(\d+)/")
 
 
 def build(out, *, jobs: int = 1, only=None, scheduler=None, progress: bool = False, share=(0, 1)) -> list:

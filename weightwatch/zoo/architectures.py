@@ -26,6 +26,7 @@ __all__ = [
     "OPTIMIZERS",
     "keras_optimizer",
     "ArchitectureSpec",
+    "KerasTrainedFamily",
     "ARCHITECTURES",
     "get_architecture",
     "param_shapes",
@@ -157,6 +158,33 @@ class ArchitectureSpec:
         return len(self.conv_filters) == 0
 
 
+class KerasTrainedFamily:
+    """A zoo family the population trainer does not cover (for example a residual network): it builds its own
+    Keras model and samples its own hyperparameters, and :mod:`weightwatch.zoo.build` trains it with Keras'
+    ``fit`` (:mod:`weightwatch.zoo.keras_training`). Subclasses are frozen dataclasses with ``name`` and
+    ``num_classes`` and implement the methods below; register them through ``register_architectures``."""
+
+    name: str
+    num_classes: int | None
+    #: per-config keys beyond :data:`~weightwatch.zoo.storage.CONFIG_KEYS` that the build records
+    extra_config_keys: tuple = ()
+
+    def for_classes(self, num_classes: int, dataset: str | None = None):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def sample_configs(self, n: int, *, seed: int, dataset: str, epochs: int, start_index: int = 0) -> list:
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def check_input(self, input_shape: Sequence[int]) -> None:
+        """Raise :class:`InvalidArgumentError` if the family cannot take this input."""
+
+    def build_keras_model(self, config: Mapping[str, Any], input_shape: Sequence[int]):
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def weight_shapes(self, input_shape: Sequence[int]) -> list:
+        raise NotImplementedError  # pragma: no cover - abstract
+
+
 ARCHITECTURES: dict[str, ArchitectureSpec] = {
     "paper-cnn": ArchitectureSpec("paper-cnn", (16, 16, 16), 3, 2, "valid"),
     "cnn-deep": ArchitectureSpec("cnn-deep", (32, 32, 32, 32), 3, 2, "same"),
@@ -181,9 +209,9 @@ def get_architecture(spec: str | ArchitectureSpec) -> ArchitectureSpec:
 
     Names are looked up among every family registered through the
     ``register_architectures`` hook: the built-ins of :data:`ARCHITECTURES`
-    and those of installed plugins.
+    and those of installed plugins. A :class:`KerasTrainedFamily` is returned as it is.
     """
-    if isinstance(spec, ArchitectureSpec):
+    if isinstance(spec, (ArchitectureSpec, KerasTrainedFamily)):
         return spec
     from ..plugins import get_registry
 
@@ -191,9 +219,10 @@ def get_architecture(spec: str | ArchitectureSpec) -> ArchitectureSpec:
     if spec not in table:
         raise InvalidArgumentError(f"unknown architecture {spec!r}; known: {', '.join(sorted(table))}")
     found = table[spec].obj
-    if not isinstance(found, ArchitectureSpec):
+    if not isinstance(found, (ArchitectureSpec, KerasTrainedFamily)):
         raise InvalidArgumentError(f"architecture {spec!r} registered by plugin {table[spec].plugin!r} is a "
-                                   f"{type(found).__name__}, not a weightwatch.zoo.architectures.ArchitectureSpec")
+                                   f"{type(found).__name__}, not a weightwatch.zoo.architectures.ArchitectureSpec "
+                                   "or KerasTrainedFamily")
     return found
 
 

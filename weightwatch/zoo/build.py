@@ -133,32 +133,44 @@ def run_shard(spec_json: dict, shard: int, out: str, data_dir: str | None = None
     _init_worker_threads(threads)
     import pandas as pd
 
-    from .architectures import get_architecture, weight_shapes
+    from .architectures import KerasTrainedFamily, get_architecture, weight_shapes
     from .hparams import sample_configs
-    from .population import train_population
 
     data = _dataset(spec.dataset, spec.resolution, data_dir, spec.input_scale)
     lo, hi = spec.shard_range(shard)
-    configs = sample_configs(hi - lo, seed=spec.seed, dataset=spec.dataset, architecture=spec.architecture,
-                             epochs=spec.epochs, ranges=spec.ranges or None, start_index=lo)
     arch = get_architecture(spec.architecture).for_classes(data.num_classes, dataset=spec.dataset)
-    results = train_population(
-        configs, data.x_train, data.y_train, data.x_test, data.y_test, architecture=arch,
-        batch_size=spec.effective_batch_size, checkpoints=spec.checkpoints, population_size=spec.population_size,
-    )
-    layout, order = keras_layout(weight_shapes(arch, data.input_shape))
+    if isinstance(arch, KerasTrainedFamily):  # its own hyperparameters, trained by Keras' fit
+        from .keras_training import train_keras_members
+
+        configs = arch.sample_configs(hi - lo, seed=spec.seed, dataset=spec.dataset, epochs=spec.epochs,
+                                      start_index=lo)
+        results = train_keras_members(arch, configs, data.x_train, data.y_train, data.x_test, data.y_test,
+                                      checkpoints=spec.checkpoints, num_classes=data.num_classes)
+        shapes, extra_keys = arch.weight_shapes(data.input_shape), tuple(arch.extra_config_keys)
+    else:
+        from .population import train_population
+
+        configs = sample_configs(hi - lo, seed=spec.seed, dataset=spec.dataset, architecture=spec.architecture,
+                                 epochs=spec.epochs, ranges=spec.ranges or None, start_index=lo)
+        results = train_population(
+            configs, data.x_train, data.y_train, data.x_test, data.y_test, architecture=arch,
+            batch_size=spec.effective_batch_size, checkpoints=spec.checkpoints,
+            population_size=spec.population_size,
+        )
+        shapes, extra_keys = weight_shapes(arch, data.input_shape), ()
+    layout, order = keras_layout(shapes)
     n_train = len(data.x_train)
     rows, records = [], []
     for offset, (config, res) in enumerate(zip(configs, results)):
         run_id = f"{spec.dataset}/{spec.architecture}/seed{spec.seed}/run-{lo + offset:06d}"
         n_sub = max(1, int(round(float(config["train_fraction"]) * n_train)))
-        steps_per_epoch = -(-n_sub // spec.effective_batch_size)
+        steps_per_epoch = -(-n_sub // int(config.get("batch_size") or spec.effective_batch_size))
         for epoch in spec.checkpoints:
             cp = res.checkpoints.get(epoch)
             if cp is None:  # a diverged member may stop recording
                 continue
             rows.append(flatten_keras_weights(cp.weights, order))
-            rec = {f"config.{k}": config[k] for k in CONFIG_KEYS}
+            rec = {f"config.{k}": config[k] for k in CONFIG_KEYS + extra_keys}
             rec.update(modeldir=run_id, step=epoch * steps_per_epoch, test_accuracy=cp.test_accuracy,
                        test_loss=cp.test_loss, train_accuracy=cp.train_accuracy, train_loss=cp.train_loss,
                        status=res.status, epoch=epoch, fit_loss=cp.fit_loss, fit_accuracy=cp.fit_accuracy)
@@ -184,7 +196,7 @@ def check_spec(spec: BuildSpec, *, data_dir=None, load_data: bool = True) -> Non
     file-backed one must be on disk) and the architecture sized for it.
     """
     from ..plugins import get_registry
-    from .architectures import get_architecture, param_shapes
+    from .architectures import KerasTrainedFamily, get_architecture, param_shapes
     from .hparams import sample_configs
     from .population import validate_configs
 
@@ -192,15 +204,21 @@ def check_spec(spec: BuildSpec, *, data_dir=None, load_data: bool = True) -> Non
     if spec.dataset.lower().replace("-", "_") not in known:
         raise InvalidArgumentError(f"unknown dataset {spec.dataset!r} (--dataset); known: {', '.join(known)}")
     arch = get_architecture(spec.architecture)
-    validate_configs(sample_configs(spec.runs, seed=spec.seed, dataset=spec.dataset, architecture=spec.architecture,
-                                    epochs=spec.epochs, ranges=spec.ranges or None))
+    keras_trained = isinstance(arch, KerasTrainedFamily)
+    if keras_trained and spec.ranges:
+        raise InvalidArgumentError(f"architecture {arch.name!r} samples its own hyperparameters: --ranges does not "
+                                   "apply to it")
+    if not keras_trained:
+        validate_configs(sample_configs(spec.runs, seed=spec.seed, dataset=spec.dataset,
+                                        architecture=spec.architecture, epochs=spec.epochs,
+                                        ranges=spec.ranges or None))
     if data_dir is not None and not Path(data_dir).is_dir():
         raise InvalidArgumentError(f"--data-dir {data_dir} is not a directory")
     if load_data:
         data = _dataset(spec.dataset, spec.resolution, str(data_dir) if data_dir else None, spec.input_scale)
         sized = arch.for_classes(data.num_classes, dataset=spec.dataset)
         try:
-            param_shapes(sized, data.input_shape)
+            sized.check_input(data.input_shape) if keras_trained else param_shapes(sized, data.input_shape)
         except InvalidArgumentError as exc:
             raise InvalidArgumentError(f"--resolution {spec.resolution}: {exc}") from None
 

@@ -49,6 +49,7 @@ Semantics per member (chosen to match one Keras ``model.fit`` run of
 from __future__ import annotations
 
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
@@ -56,7 +57,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from weightwatch._compat import require
-from weightwatch.errors import InvalidArgumentError
+from weightwatch.errors import InvalidArgumentError, ZooBuildError
 from weightwatch.network import NORM_TENSORS
 from weightwatch.zoo.architectures import (BIAS_INITIALIZERS, is_bias_initializer, OPTIMIZERS, SGD_MOMENTUM, WEIGHT_INITIALIZERS,
                                            ArchitectureSpec, get_architecture, param_shapes, weight_shapes)
@@ -127,9 +128,25 @@ class MemberResult:
         return self.checkpoints[max(self.checkpoints)]
 
 
+def _onednn_enabled(tf) -> bool | None:
+    """Whether TensorFlow runs its oneDNN kernels (None: cannot tell)."""
+    try:
+        from tensorflow.python.util import _pywrap_util_port
+
+        return bool(_pywrap_util_port.IsMklEnabled())
+    except Exception:  # a TensorFlow without the probe: let the kernels speak
+        return None
+
+
 def _tensorflow():
-    """TensorFlow, or an error naming the extra that installs it."""
-    return require("tensorflow", "training zoo populations")
+    """TensorFlow (with its oneDNN kernels), or an error naming what is missing."""
+    tf = require("tensorflow", "training zoo populations")
+    if _onednn_enabled(tf) is False:
+        raise ZooBuildError(
+            "the population trainer needs TensorFlow's oneDNN kernels (grouped convolutions), and TensorFlow was "
+            "imported with them off: set TF_ENABLE_ONEDNN_OPTS=1 before anything imports TensorFlow "
+            f"(it is {os.environ.get('TF_ENABLE_ONEDNN_OPTS')!r} now)")
+    return tf
 
 
 def configure_threads(intra_op: int = 1, inter_op: int = 1) -> bool:
