@@ -98,7 +98,7 @@ def check_model_text(text: str, path="model.txt") -> int:
     # LightGBM reads each tree from where tree_sizes puts it: every block must be where it says
     pos = first + 1
     for i, size in enumerate(sizes):
-        if not re.match(rf"Tree={i}\n", text[pos:pos + 16]):
+        if not re.match(rf"Tree={i}\n", text[pos:pos + 16]) or pos + size > len(text):
             raise _bad(path, f"tree {i} of the {len(sizes)} its header declares is missing or cut short "
                              "(truncated file?)")
         _check_tree(text[pos:pos + size], i, max_feature, path)
