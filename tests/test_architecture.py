@@ -196,3 +196,45 @@ def test_shipping_is_split_into_small_modules():
     assert fit_sites == ["experiments/cli.py", "experiments/forecasting.py", "experiments/recipes.py"]
     assert not any("save_predictor(" in (PACKAGE / "experiments" / f"{p}.py").read_text() for p in parts
                    if p != "packaging")
+
+
+def _definitions(pattern):
+    """``file:line`` of every ``def`` in the package whose name matches ``pattern``."""
+    rx = re.compile(pattern)
+    return [f"{p.relative_to(PACKAGE)}:{n.lineno}" for p in sorted(PACKAGE.rglob("*.py"))
+            for n in ast.walk(ast.parse(p.read_text(), str(p)))
+            if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and rx.fullmatch(n.name)]
+
+
+def _calls(name):
+    """Modules of the package that call ``name(...)``."""
+    rx = re.compile(rf"(?<![\w.]){name}\(|\.{name}\(")
+    return sorted(str(p.relative_to(PACKAGE)) for p in PACKAGE.rglob("*.py")
+                  if any(rx.search(line) and not line.lstrip().startswith(("def ", "#"))
+                         for line in p.read_text().splitlines()))
+
+
+def test_one_w_l_computation():
+    """W_L (per layer, seven statistics of kernel and bias) is computed by features.wl_rows only: a network's
+    layer_stats and a zoo's vectorised rows go through it, and no other module calls the statistics kernels
+    (stats.row_stats / many_tensor_stats); tensor_stats elsewhere is the W-global set, one flat vector."""
+    assert _definitions(r"wl_rows") == ["features.py:" + str(next(
+        n.lineno for n in ast.walk(_tree("features.py")) if isinstance(n, ast.FunctionDef) and n.name == "wl_rows"))]
+    assert _calls("row_stats") == ["features.py", "stats.py"]
+    assert _calls("many_tensor_stats") == ["features.py"]
+    assert _calls("tensor_stats") == ["builtin/extractors.py", "stats.py"]
+    assert "wl_rows(" in (PACKAGE / "zoo" / "storage.py").read_text()
+
+
+def test_one_plain_chain_definition():
+    """One definition of a plain chain (network.is_plain_chain, on the adapters' neutral description); the
+    framework helpers call it and hold no layer list of their own; the adapters only translate classes to ops."""
+    defs = _definitions(r"(is_)?_?plain(_\w+)?_chain|_plain")
+    assert sorted(d.split(":")[0] for d in defs) == ["keras.py", "network.py", "torch.py"], defs
+    for name in ("keras.py", "torch.py"):
+        fn = next(n for n in ast.walk(_tree(name)) if isinstance(n, ast.FunctionDef) and "plain" in n.name)
+        assert "is_plain_chain(" in ast.unparse(fn) and len(fn.body) <= 2, f"{name}:{fn.name} is not a thin call"
+    lists = [p for p in PACKAGE.rglob("*.py") if re.search(r"^_PLAIN\b|\"GlobalMaxPooling2D\"|\"MaxPool2d\"",
+                                                               p.read_text(), re.M)]
+    assert lists == [], lists  # no list of plain layer classes beside the adapters' op tables
+    assert _calls("is_plain_chain") == ["keras.py", "rules/builtin.py", "torch.py"]

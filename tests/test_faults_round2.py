@@ -356,7 +356,7 @@ def test_lightgbm_itself_crashes_on_the_truncated_file(pre):
 @pytest.mark.parametrize("fraction, needle", [
     (0.5, "is missing or cut short (truncated file?)"),
     (0.001, "holds no tree"),
-    (0.99, "declares 63 leaves but holds"),
+    (0.99, "is missing or cut short (truncated file?)"),
 ])
 def test_truncated_resealed_model_is_refused_not_a_crash(models, pre, fraction, needle):
     _truncate_and_reseal(pre / POOLED, "model.txt", fraction)
@@ -365,6 +365,21 @@ def test_truncated_resealed_model_is_refused_not_a_crash(models, pre, fraction, 
                          capture_output=True, text=True)
     assert_one_error((res.returncode, res.stdout, quiet(res.stderr)), f"{pre / POOLED / 'model.txt'}",
                      "is not a complete LightGBM model", needle)
+
+
+def test_a_tree_missing_leaf_values_is_refused():
+    """Complete but inconsistent: a tree whose leaf values do not match its leaf count (not a truncation)."""
+    from weightwatch.errors import PredictorIntegrityError
+    from weightwatch.predictors.lgbm_text import check_model_text
+
+    text = (ROOT / "pretrained" / POOLED / "model.txt").read_text()
+    start = text.index("\nTree=3\n")
+    line = text.index("leaf_value=", start)
+    end = text.index("\n", line)
+    values = text[line:end].split(" ")
+    bad = text[:line] + " ".join(values[:-1]) + " " * (len(values[-1]) + 1) + text[end:]  # tree_sizes still right
+    with pytest.raises(PredictorIntegrityError, match="tree 3 declares 63 leaves but holds 62 leaf values"):
+        check_model_text(bad, "bad.txt")
 
 
 def test_a_crash_the_checks_miss_kills_only_the_child(tmp_path):

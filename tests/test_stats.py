@@ -85,10 +85,28 @@ def test_row_kernel_matches_the_tensor_kernel_and_the_zoo_path():
     for n in (1, 2, 7, 144, 2304, 4096):  # every tensor of a zoo network: exactly equal
         block = rng.normal(size=(5, n)).astype(np.float32)
         np.testing.assert_array_equal(row_stats(block), np.vstack([tensor_stats(r) for r in block]))
-    block = rng.normal(size=(3, 50_000)).astype(np.float32)  # selection path, float32 sums
-    got = np.vstack([tensor_stats(r) for r in block])
-    np.testing.assert_array_equal(row_stats(block)[:, 2:], got[:, 2:])  # order statistics exact
-    np.testing.assert_allclose(row_stats(block)[:, :2], got[:, :2], rtol=1e-5, atol=1e-7)
+    for dtype in (np.float32, np.float64):  # selection path: the same float64 sums, the same order statistics
+        block = (rng.normal(size=(3, 50_000)) * 0.05 + 0.01).astype(dtype)
+        np.testing.assert_array_equal(row_stats(block), np.vstack([tensor_stats(r) for r in block]))
+
+
+def test_one_w_l_for_one_network_and_for_many():
+    """features.wl_rows is the one W_L: a network's layer_stats and a zoo's rows (vectorised) agree bit for bit,
+    on tensors of both kernel paths (a 64x80 kernel takes the selection path)."""
+    from weightwatch.features import layer_stats, wl_rows
+    from weightwatch.network import LayerWeights, Network
+
+    rng = np.random.default_rng(4)
+    rows = 3
+    shapes = [((3, 3, 1, 8), 8), ((64, 80), 80), ((80, 10), None)]
+    tensors = [(rng.normal(size=(rows, *k)).astype(np.float32),
+                None if b is None else rng.normal(size=(rows, b)).astype(np.float32)) for k, b in shapes]
+    many = wl_rows([{"kernel": k.reshape(rows, -1), "bias": None if b is None else b} for k, b in tensors], rows)
+    for r in range(rows):
+        net = Network(tuple(LayerWeights(f"l{i}", "conv" if k.ndim == 5 else "dense", k[r],
+                                         None if b is None else b[r]) for i, (k, b) in enumerate(tensors)))
+        np.testing.assert_array_equal(layer_stats(net).reshape(-1), many[r])
+    assert np.isnan(many[:, -7:]).all() and not np.isnan(many[:, :-7]).any()  # the last layer has no bias
 
 
 def test_row_kernel_rejects_a_non_matrix():

@@ -22,13 +22,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
 from .errors import InvalidArgumentError
 from .network import NORM_TENSORS, Network, WeightsError
-from .stats import N_STATS, PER_LAYER, STAT_NAMES, TENSORS, many_tensor_stats
+from .stats import N_STATS, PER_LAYER, STAT_NAMES, TENSORS, many_tensor_stats, row_stats
 
 
 @dataclass(frozen=True)
@@ -57,23 +57,42 @@ class Extractor:
         return list(self.names(network))
 
 
+def wl_rows(layers: Sequence[Mapping], rows: int = 1, n_jobs=None) -> np.ndarray:
+    """W_L of ``rows`` networks of one layout, shape ``(rows, len(layers) * PER_LAYER)``: the one W_L computation.
+
+    ``layers``: per conv/dense layer in forward order, ``{"kernel": array, "bias": array or None}``, each
+    tensor holding one row per network (shape ``(rows, size)``; any shape when ``rows`` is 1). Per layer, the
+    seven statistics of the kernel, then of the bias (NaN without one), as
+    :func:`~weightwatch.stats.row_stats` computes them in float64: the numbers the feature tables, and so
+    the shipped predictors, were built from. One network (``rows`` 1) spreads its tensors over ``n_jobs``
+    threads (:func:`~weightwatch.stats.many_tensor_stats`, the same numbers bit for bit); many networks are
+    vectorised over rows (zoos, :meth:`weightwatch.zoo.storage.Zoo.features`).
+    """
+    tensors, where = [], []
+    for i, layer in enumerate(layers):
+        for j, part in enumerate(TENSORS):
+            t = layer.get(part)
+            if t is not None:
+                tensors.append(t)
+                where.append((i, j))
+    if rows == 1:
+        stats = many_tensor_stats(tensors, n_jobs=n_jobs)[:, None, :]
+    else:
+        stats = [row_stats(np.asarray(t).reshape(rows, -1)) for t in tensors]
+    out = np.full((rows, len(layers), len(TENSORS), N_STATS), np.nan)
+    for (i, j), block in zip(where, stats):
+        out[:, i, j] = block
+    return out.reshape(rows, -1)
+
+
 def layer_stats(network: Network, n_jobs=None) -> np.ndarray:
-    """Statistics per layer, shape ``(n_layers, 2, 7)`` (kernel, bias); memoised per network."""
+    """:func:`wl_rows` of one network, shape ``(n_layers, 2, 7)`` (kernel, bias); memoised per network."""
     cached = network.cache.get("layer_stats")
     if cached is not None:
         return cached
     network.require_layers(1)
-    tensors, where = [], []
-    for i, layer in enumerate(network.layers):
-        tensors.append(layer.kernel)
-        where.append((i, 0))
-        if layer.bias is not None:
-            tensors.append(layer.bias)
-            where.append((i, 1))
-    rows = many_tensor_stats(tensors, n_jobs=n_jobs)
-    out = np.full((len(network), len(TENSORS), N_STATS), np.nan)
-    for (i, j), row in zip(where, rows):
-        out[i, j] = row
+    out = wl_rows([{"kernel": layer.kernel, "bias": layer.bias} for layer in network.layers], 1, n_jobs)
+    out = out.reshape(len(network), len(TENSORS), N_STATS)
     out.setflags(write=False)
     network.cache["layer_stats"] = out
     return out

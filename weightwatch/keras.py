@@ -18,6 +18,7 @@ keras = require("keras", "weightwatch.keras")
 
 from .adapters import to_network  # noqa: E402
 from .adapters.keras import inner_optimizer  # noqa: E402
+from .network import is_plain_chain  # noqa: E402
 from .verdict import StoppingReason  # noqa: E402
 from .watch import Watcher  # noqa: E402
 
@@ -25,16 +26,6 @@ from .watch import Watcher  # noqa: E402
 __all__ = ["WeightWatchCallback", "StoppingReason", "is_plain_keras_chain"]
 
 log = logging.getLogger(__name__)
-
-# Layers the interval-bound rules can see through (identity, per-channel pooling or elementwise at inference).
-_PLAIN = (
-    "InputLayer", "Conv1D", "Conv2D", "Conv3D", "DepthwiseConv1D", "DepthwiseConv2D", "SeparableConv1D",
-    "SeparableConv2D", "Dense", "Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D",
-    "MaxPooling1D", "MaxPooling2D", "MaxPooling3D", "AveragePooling1D", "AveragePooling2D", "AveragePooling3D",
-    "GlobalAveragePooling1D", "GlobalAveragePooling2D", "GlobalAveragePooling3D", "GlobalMaxPooling1D",
-    "GlobalMaxPooling2D", "GlobalMaxPooling3D", "Flatten", "Activation", "ReLU",
-)
-
 
 def run_first(callback, caller, depth: int = 4) -> bool:
     """Move ``callback`` to the front of the Keras ``CallbackList`` that is calling it (found among the
@@ -62,14 +53,9 @@ def run_first(callback, caller, depth: int = 4) -> bool:
 
 
 def is_plain_keras_chain(model) -> bool:
-    """True when the model holds only layers the interval-bound rules are sound for."""
-    layers = list(model._flatten_layers(include_self=False, recursive=True))
-    leaves = [l for l in layers if not list(l._flatten_layers(include_self=False, recursive=False))]
-    if not leaves:
-        return False
-    if isinstance(model, keras.Sequential) or type(model).__name__ == "Functional":
-        return all(type(l).__name__ in _PLAIN for l in leaves)
-    return False  # subclassed: the forward pass is unknown, so the bounds could be unsound
+    """True when the interval-bound rules are sound for the model: :func:`weightwatch.network.is_plain_chain` of
+    what the Keras adapter reads (a Sequential or Functional model of the layers they see through)."""
+    return is_plain_chain(to_network(model))
 
 
 class WeightWatchCallback(Watcher, keras.callbacks.Callback):
@@ -144,7 +130,6 @@ class WeightWatchCallback(Watcher, keras.callbacks.Callback):
 
     def _reset_watch(self):
         super()._reset_watch()
-        self._plain = None
         self._pending = []
 
     def on_train_begin(self, logs=None):
@@ -171,7 +156,7 @@ class WeightWatchCallback(Watcher, keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         done = int(epoch) + 1
-        verdict = self._watch(done, lambda: to_network(self.model), self._plain_chain, steps=self._steps(),
+        verdict = self._watch(done, lambda: to_network(self.model), steps=self._steps(),
                               optimizer=inner_optimizer(getattr(self.model, "optimizer", None)), logs=logs)
         if verdict is None:
             return
@@ -185,9 +170,4 @@ class WeightWatchCallback(Watcher, keras.callbacks.Callback):
             return int(inner_optimizer(self.model.optimizer).iterations)  # steps applied, not skipped by loss scaling
         except Exception:  # noqa: BLE001 - no optimizer yet or another backend's counter
             return None
-
-    def _plain_chain(self) -> bool:
-        if self._plain is None:
-            self._plain = is_plain_keras_chain(self.model)
-        return self._plain
 

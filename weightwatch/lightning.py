@@ -23,7 +23,6 @@ except ImportError:  # pragma: no cover - depends on the install
 from .adapters import to_network  # noqa: E402
 from .verdict import StoppingReason  # noqa: E402
 from .watch import Watcher  # noqa: E402
-from .torch import is_plain_torch_chain  # noqa: E402
 
 
 __all__ = ["WeightWatchCallback", "StoppingReason"]
@@ -78,18 +77,11 @@ class WeightWatchCallback(Watcher, pl.Callback):
             return
         done = int(trainer.current_epoch) + 1
         optimizers = getattr(trainer, "optimizers", None) or [None]
-        verdict = self._watch(done, lambda: to_network(pl_module), lambda: _plain(pl_module),
-                              steps=int(trainer.global_step), optimizer=optimizers[0],
-                              logs=getattr(trainer, "callback_metrics", None))
+        verdict = self._watch(done, lambda: to_network(pl_module), steps=int(trainer.global_step),
+                              optimizer=optimizers[0], logs=getattr(trainer, "callback_metrics", None))
         if verdict is None:
             return
         for key, value in self._log_values(verdict).items():
             pl_module.log(key, value, on_epoch=True, prog_bar=key == "ww_pred_accuracy")
         if self.stopped_epoch == done:
             trainer.should_stop = True
-
-
-def _plain(pl_module) -> bool:
-    """A LightningModule whose only child is a plain ``nn.Sequential`` chain."""
-    children = list(pl_module.children())
-    return len(children) == 1 and is_plain_torch_chain(children[0])

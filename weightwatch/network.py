@@ -18,6 +18,11 @@ import numpy as np
 
 KINDS = ("conv", "depthwise_conv", "dense")
 
+#: The neutral description of a model's layers an adapter records in ``Network.meta["ops"]``: one op per leaf
+#: layer in forward order. These are the ops the interval-bound rules see through (weighted, or the identity,
+#: per-channel or elementwise at inference); an adapter names any other layer ``"other"``.
+PLAIN_OPS = frozenset({"conv", "dense", "input", "identity", "dropout", "pool", "flatten", "activation"})
+
 from .errors import NonFiniteWeightsError, WeightsError
 
 
@@ -111,7 +116,9 @@ class Network:
     """Ordered, immutable collection of :class:`LayerWeights` (forward order).
 
     ``meta["skipped"]``: ``[(name, class name)]`` of the layers with weights an adapter skipped;
-    ``meta["normalisation"]``: the tensors of the BatchNorm layers among them (see :data:`NORM_TENSORS`).
+    ``meta["normalisation"]``: the tensors of the BatchNorm layers among them (see :data:`NORM_TENSORS`);
+    ``meta["ops"]``: the adapter's description of the forward pass (see :func:`is_plain_chain`);
+    ``meta["channels"]``: ``"first"`` when the framework flattens feature maps channels-first (torch).
     """
 
     layers: tuple = ()
@@ -195,3 +202,30 @@ class Network:
                 f"network {self.name or '(unnamed)'} from {self.source} has {len(self.layers)} weighted "
                 f"layers; at least {minimum} needed"
             )
+
+
+def is_plain_chain(network: Network) -> bool:
+    """True when the interval-bound rules are sound for ``network``: a chain of layers they see through, each
+    reading the previous one's outputs. The one definition of a plain chain (the rules, the callbacks,
+    ``is_plain_keras_chain``, ``is_plain_torch_chain``).
+
+    ``network.meta["ops"]``, written by the adapter that read the model, decides first: absent (flat weights, a
+    state dict, a Network built by hand), only the widths below are checked; None (a forward pass the adapter
+    cannot know: a subclassed Keras model, a torch module that is not an ``nn.Sequential``) or an op outside
+    :data:`PLAIN_OPS`: not plain. Then each dense layer must read the previous layer's outputs, directly or
+    through a channels-last flatten of a feature map (not torch's channels-first one); a layer without a
+    description also needs the width of a convolution's input to match.
+    """
+    ops = network.meta.get("ops", ())
+    described = "ops" in network.meta
+    if described and (not ops or any(op not in PLAIN_OPS for op in ops)):
+        return False
+    channels_last = network.meta.get("channels", "last") == "last"
+    for prev, layer in zip(network.layers, network.layers[1:]):
+        need = layer.kernel.shape[0] if layer.kind == "dense" else layer.kernel.shape[-2]
+        if need == prev.units or (described and layer.kind != "dense"):
+            continue  # a described convolution was wired by its framework (a grouped one reads a slice)
+        if layer.kind == "dense" and prev.kind != "dense" and channels_last and need % prev.units == 0:
+            continue  # a channels-last flatten of a feature map
+        return False
+    return True

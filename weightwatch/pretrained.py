@@ -48,6 +48,10 @@ VERDICT_FORECASTER_MODEL = "plain-forecast-gbm"
 MLP_PREDICTOR = "mlp-W_L-agnostic-gbm"
 #: For CNNs with normalisation layers (fitted on the BatchNorm + max-pool zoos).
 BATCHNORM_PREDICTOR = "cnn-bn-W_L-agnostic-gbm"
+#: What the default path resolves, for every family and role: exactly what the wheel ships (pyproject's
+#: force-include, checked by tests/test_pretrained.py). The other predictors stay in the source tree.
+WHEEL_PREDICTORS = (PAPER_CNN_PREDICTOR, AGNOSTIC_PREDICTOR, MLP_PREDICTOR, BATCHNORM_PREDICTOR,
+                    VERDICT_DOOM_MODEL, VERDICT_FORECASTER_MODEL)
 PAPER_CNN_SIGNATURE = (
     ("conv", (3, 3, 1, 16), True), ("conv", (3, 3, 16, 16), True), ("conv", (3, 3, 16, 16), True),
     ("dense", (16, 10), True),
@@ -92,9 +96,10 @@ def manifest(name: str) -> dict:
             "load it with weightwatch.predictors.load_predictor(path)")
     if not (root() / name).is_dir():
         hint = ""
-        if name.startswith("paper-cnn-") and name.endswith("-W_L-gbm"):  # per-dataset ones ship only where they help
-            hint = (f"; per-dataset predictors that do not beat the default stay in the source tree: set {ENV} to "
-                    "a checkout's pretrained/ directory (pretrained/README.md, 'What the wheel ships')")
+        if name.startswith("paper-cnn-"):  # the wheel ships the default path only
+            hint = (f"; the wheel ships the predictors the default path uses, the others stay in the source tree: "
+                    f"set {ENV} to a checkout's pretrained/ directory, give the predictor's directory, or rebuild "
+                    f"it (pretrained/README.md, 'What the wheel ships')")
         raise PretrainedNotFoundError(f"no pretrained predictor {name!r} in {root()}; available: "
                                       f"{', '.join(list_predictors()) or '(none)'}{hint}")
     return read_manifest(root() / name)

@@ -10,10 +10,11 @@ threads because numpy releases the GIL while partitioning.
 
 :func:`row_stats` is the same kernel vectorised over the rows of a matrix
 (many networks at once: zoos and feature tables), and :func:`tensor_stats`
-uses it for tensors of up to 4096 values (every tensor of the zoos'
-networks), so those get the same numbers whichever path they take; larger
-tensors accumulate mean and variance in their own dtype (numpy's pairwise
-sums), within ~1e-7 relative of float64.
+uses it for tensors of up to 4096 values (every tensor of the zoos' networks); larger
+tensors take a faster selection of their order statistics and the same
+float64 mean and variance, so every tensor gets :func:`row_stats`'s numbers
+bit for bit whichever path it takes (``tests/test_stats.py``). The one W_L
+computation built on them is :func:`weightwatch.features.wl_rows`.
 
 Non-finite input follows numpy: a tensor holding NaN gets NaN for every
 statistic (``np.percentile`` does the same); +-inf propagate as numpy would.
@@ -89,18 +90,12 @@ def tensor_stats(x) -> np.ndarray:
     n = flat.size
     if n <= _SMALL:  # a sort is cheapest here: the row kernel
         return row_stats(flat.reshape(1, -1))[0]
-    # pairwise summation in the tensor's own dtype, as numpy's mean/var do (float64 accumulation of a
-    # float32 ResNet-50 made W_L 5x slower for differences of ~1e-7 relative)
-    with np.errstate(invalid="ignore", over="ignore"):
-        mean = float(flat.mean())
-        var = float(flat.var())
+    # mean and var in float64 exactly as row_stats computes them (the numbers the shipped predictors were fitted
+    # on); the order statistics are selected in the tensor's own dtype (exact values, half the memory traffic)
+    mean, var = (float(v[0]) for v in _mean_var(flat.astype(np.float64).reshape(1, -1)))
     if not np.isfinite(mean) or not np.isfinite(var):
         # NaN/inf: let numpy define the semantics (rare, slow path)
-        with np.errstate(invalid="ignore", over="ignore"):
-            pct = np.percentile(flat.astype(np.float64), [100 * q for q in QUANTILES])
-            mean = float(np.mean(flat, dtype=np.float64))
-            var = float(np.var(flat, dtype=np.float64))
-        return np.array([mean, var, *pct], dtype=np.float64)
+        return row_stats(flat.reshape(1, -1))[0]
 
     positions = [q * (n - 1) for q in QUANTILES]
     ranks = set()
@@ -137,7 +132,13 @@ def row_stats(block) -> np.ndarray:
         raise InvalidArgumentError(f"row_stats needs a 2-D array with at least one column, got shape {w.shape}")
     with np.errstate(invalid="ignore", over="ignore"):
         pct = np.percentile(w, [100 * q for q in QUANTILES], axis=1).T
-        return np.column_stack([w.mean(1), w.var(1), pct])
+    return np.column_stack([*_mean_var(w), pct])
+
+
+def _mean_var(w: np.ndarray) -> tuple:
+    """Per-row mean and variance of a float64 matrix (numpy's pairwise sums): one definition for both kernels."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        return w.mean(1), w.var(1)
 
 
 def _workers(n_jobs) -> int:

@@ -21,40 +21,19 @@ from ._compat import require
 torch = require("torch", "weightwatch.torch")
 
 from .adapters import to_network  # noqa: E402
+from .network import is_plain_chain  # noqa: E402
 from .verdict import StoppingReason  # noqa: E402
 from .watch import Watcher  # noqa: E402
 
 
 __all__ = ["WeightWatch", "StoppingReason", "is_plain_torch_chain"]
 
-_PLAIN = (
-    "Conv1d", "Conv2d", "Conv3d", "Linear", "Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "MaxPool1d",
-    "MaxPool2d", "MaxPool3d", "AvgPool1d", "AvgPool2d", "AvgPool3d", "AdaptiveAvgPool1d", "AdaptiveAvgPool2d",
-    "AdaptiveAvgPool3d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "AdaptiveMaxPool3d", "Flatten", "ReLU", "ReLU6",
-    "Tanh", "Sigmoid", "Identity",
-)
-
-
 def is_plain_torch_chain(model) -> bool:
-    """True for an ``nn.Sequential`` (possibly nested) of layers the interval-bound rules are sound for.
-
-    Channels-first flattening is not channels-last, so a Linear after
-    Flatten of a feature map wider than 1x1 is not plain.
-    """
-    if not isinstance(model, torch.nn.Sequential):
-        return False
-    leaves = [m for m in model.modules() if not list(m.children())]
-    if not leaves or not all(type(m).__name__ in _PLAIN for m in leaves):
-        return False
-    prev_conv = None
-    for m in leaves:
-        if isinstance(m, (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d)):
-            prev_conv = m
-        elif isinstance(m, torch.nn.Linear):
-            if prev_conv is not None and m.in_features != prev_conv.out_channels:
-                return False  # channels-first flatten of a feature map
-            prev_conv = None
-    return True
+    """True when the interval-bound rules are sound for the model: :func:`weightwatch.network.is_plain_chain` of
+    what the torch adapter reads (an ``nn.Sequential``, possibly nested, of the layers they see through; a
+    Linear after a channels-first flatten of a feature map wider than 1x1 is not plain)."""
+    with torch.no_grad():
+        return is_plain_chain(to_network(model))
 
 
 class WeightWatch(Watcher):
@@ -107,6 +86,5 @@ class WeightWatch(Watcher):
         learning rate); ``logs``: the epoch's mean training loss and accuracy, ``{"loss": ..., "accuracy":
         ...}`` (the doom model compares them with chance). All optional; each one given sharpens the verdict.
         """
-        return self._watch(int(epoch), self._read, lambda: is_plain_torch_chain(self.model), steps=steps,
-                           optimizer=optimizer, logs=logs)
+        return self._watch(int(epoch), self._read, steps=steps, optimizer=optimizer, logs=logs)
 

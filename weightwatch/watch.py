@@ -97,12 +97,11 @@ class Watcher:
                 raise
             log.debug("weightwatch: initial weights not read (%s: %s)", type(exc).__name__, exc)
 
-    def _watch(self, epoch: int, read_network, plain_chain, steps=None, optimizer=None,
-               logs=None) -> Optional[Verdict]:
+    def _watch(self, epoch: int, read_network, steps=None, optimizer=None, logs=None) -> Optional[Verdict]:
         """Check after ``epoch`` completed epochs; None when skipped or disabled.
 
-        ``read_network()`` returns the Network, ``plain_chain()`` whether the
-        interval-bound rules are sound for the model, ``steps`` the optimizer
+        ``read_network()`` returns the Network (its adapter's description says whether the interval-bound
+        rules are sound for it: :func:`~weightwatch.network.is_plain_chain`), ``steps`` the optimizer
         steps so far (None if unknown), ``logs`` the training loss and accuracy
         the framework logged for the epoch. Sets ``stopped_epoch`` when the run
         is doomed and ``stop_on_doom`` is on.
@@ -116,7 +115,7 @@ class Watcher:
                 self._say("empty", f"weightwatch: nothing can be checked in this model: it has no layer the "
                           f"{self.framework} adapter reads (conv, dense); the callback is off for this run")
                 return None
-            verdict = self.monitor.step(network, epoch, options={"plain_chain": plain_chain()}, steps=steps,
+            verdict = self.monitor.step(network, epoch, steps=steps,
                                         optimizer=_optimizer_facts(optimizer), logs=_plain_logs(logs))
         except Exception as exc:  # noqa: BLE001 - never crash the user's training
             if self.strict:

@@ -20,6 +20,16 @@ log = logging.getLogger(__name__)
 
 _ACTIVATION_LAYERS = {"ReLU": "relu", "ELU": "elu", "LeakyReLU": "leaky_relu", "Softmax": "softmax", "PReLU": "prelu"}
 
+#: Keras layer classes as :data:`~weightwatch.network.PLAIN_OPS` (any other class is ``"other"``).
+_OPS = {
+    **dict.fromkeys(("Conv1D", "Conv2D", "Conv3D", "DepthwiseConv1D", "DepthwiseConv2D", "SeparableConv1D",
+                     "SeparableConv2D"), "conv"),
+    "Dense": "dense", "InputLayer": "input", "Flatten": "flatten", "Activation": "activation", "ReLU": "activation",
+    **dict.fromkeys(("Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D"), "dropout"),
+    **dict.fromkeys([f"{kind}Pooling{d}D" for kind in ("Max", "Average", "GlobalAverage", "GlobalMax")
+                     for d in (1, 2, 3)], "pool"),
+}
+
 
 def accepts(obj) -> bool:
     return "keras" in mro_modules(obj) and hasattr(obj, "weights")
@@ -71,7 +81,8 @@ def convert(model, **_options) -> Network:
     skipped: list = []
     norm: list = []
     dropout: list = []
-    for layer in _leaf_layers(model):
+    leaves = _leaf_layers(model)
+    for layer in leaves:
         cls = type(layer).__name__
         if isinstance(layer, kl.Dropout):  # SpatialDropout1D/2D/3D too (subclasses)
             dropout.append(float(getattr(layer, "rate", 0.0) or 0.0))
@@ -108,7 +119,18 @@ def convert(model, **_options) -> Network:
     # an activation after a skipped layer with weights (BatchNormalization, ...) acts on that layer's output, not
     # on the kernel layer's: the kernel layer's activation stays unknown (rules reasoning through it stop there)
     return Network(tuple(out), source="keras", name=getattr(model, "name", ""),
-                   meta={"skipped": [(n, c) for n, c, _ in skipped], "normalisation": norm, "dropout": dropout})
+                   meta={"skipped": [(n, c) for n, c, _ in skipped], "normalisation": norm, "dropout": dropout,
+                         "ops": _ops(model, leaves)})
+
+
+def _ops(model, leaves):
+    """The leaves as :data:`~weightwatch.network.PLAIN_OPS` when the forward pass runs them as built (Sequential,
+    Functional); None for a subclassed model, whose ``call`` may do anything."""
+    import keras
+
+    if not (isinstance(model, keras.Sequential) or type(model).__name__ == "Functional"):
+        return None
+    return tuple(_OPS.get(type(layer).__name__, "other") for layer in leaves if layer is not model)
 
 
 ADAPTER = Adapter(

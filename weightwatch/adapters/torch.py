@@ -37,6 +37,16 @@ _ACTIVATIONS = {
 }
 
 
+#: torch module classes as :data:`~weightwatch.network.PLAIN_OPS` (any other leaf module is ``"other"``).
+_OPS = {
+    **dict.fromkeys(("Conv1d", "Conv2d", "Conv3d"), "conv"), "Linear": "dense", "Flatten": "flatten",
+    "Identity": "identity", **dict.fromkeys(("ReLU", "ReLU6", "Tanh", "Sigmoid"), "activation"),
+    **dict.fromkeys(("Dropout", "Dropout1d", "Dropout2d", "Dropout3d"), "dropout"),
+    **dict.fromkeys([f"{kind}{d}d" for kind in ("MaxPool", "AvgPool", "AdaptiveAvgPool", "AdaptiveMaxPool")
+                     for d in (1, 2, 3)], "pool"),
+}
+
+
 def _is_state_dict(obj) -> bool:
     if not isinstance(obj, Mapping) or not obj:
         return False
@@ -215,7 +225,22 @@ def convert(obj, **_options) -> Network:
                 norm.append((name, {t: _np(v) for t, v in parts if v is not None}))
     return Network(tuple(out), source="torch", name=type(obj).__name__,
                    meta={"skipped": [(n, c) for n, c, _ in skipped], "normalisation": norm, "dropout": dropout,
-                         "order": "forward" if verified else "declaration"})
+                         "order": "forward" if verified else "declaration", "ops": _ops(obj), "channels": "first"})
+
+
+def _ops(model):
+    """The leaf modules as :data:`~weightwatch.network.PLAIN_OPS` when the forward pass runs them in order: an
+    ``nn.Sequential``, or a LightningModule whose only child is one; None for any other module (its
+    ``forward`` may do anything)."""
+    import torch.nn as nn
+
+    children = list(model.children())
+    if not isinstance(model, nn.Sequential) and mro_modules(model) & {"lightning", "pytorch_lightning"} \
+            and len(children) == 1:
+        model = children[0]
+    if not isinstance(model, nn.Sequential):
+        return None
+    return tuple(_OPS.get(type(m).__name__, "other") for m in model.modules() if not list(m.children()))
 
 
 def _from_state_dict(state: Mapping) -> Network:

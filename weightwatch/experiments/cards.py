@@ -75,29 +75,20 @@ def _provenance(zoos: dict) -> list:
     return lines
 
 
-#: A per-dataset paper-CNN predictor ships in the wheel when its Kendall τ on its own zoo's held-out rows beats
-#: the default (pooled) predictor's on the same zoo by at least this much (pyproject's force-include lists them).
-WHEEL_MIN_TAU_GAIN = 0.10
+#: Written by ``python benchmarks/against_default.py`` beside the predictors: each per-dataset predictor's Kendall τ
+#: and the default's on the same rows (its dataset's runs neither was fitted on).
+AGAINST_DEFAULT_FILE = "against-default-measured.json"
 
 
 def against_default(root, name: str) -> dict:
-    """For ``paper-cnn-<dataset>-W_L-gbm`` under ``root``: its held-out Kendall τ and doomed AUROC at epoch 1
-    on its own dataset beside the default (pooled) predictor's, from the two manifests ({} otherwise)."""
-    from ..pretrained import PAPER_CNN_PREDICTOR
-
-    root = Path(root)
-    ds = next((d for d in PAPER_CNN_DATASETS if name == f"paper-cnn-{d}-W_L-gbm"), None)
-    if ds is None or not (root / PAPER_CNN_PREDICTOR / "manifest.json").is_file():
+    """For ``paper-cnn-<dataset>-W_L-gbm`` under ``root``: its Kendall τ on its own dataset beside the default
+    (pooled) predictor's on the same held-out rows, as :data:`AGAINST_DEFAULT_FILE` records them ({} without)."""
+    path = Path(root) / AGAINST_DEFAULT_FILE
+    if not path.is_file():
         return {}
-    mine = json.loads((root / name / "manifest.json").read_text())["metrics"]
-    pooled = json.loads((root / PAPER_CNN_PREDICTOR / "manifest.json").read_text())["metrics"]
-    tau = ((mine.get("cross_tau") or {}).get(ds), (pooled.get("cross_tau") or {}).get(ds))
-    if None in tau:
-        return {}
-    auroc = ((mine.get("doomed_auroc") or {}).get("1"), ((pooled.get("doomed_auroc") or {}).get(ds) or {}).get("1"))
-    gain = tau[0] - tau[1]
-    return {"dataset": ds, "default": PAPER_CNN_PREDICTOR, "tau": tau, "auroc_1": auroc, "tau_gain": gain,
-            "in_wheel": bool(gain >= WHEEL_MIN_TAU_GAIN)}
+    measured = json.loads(path.read_text())
+    row = measured["predictors"].get(name)
+    return {} if row is None else {**row, "default": measured["default"], "command": measured["command"]}
 
 
 def render_card(directory, out: Path | None = None) -> Path:
@@ -147,17 +138,19 @@ def render_card(directory, out: Path | None = None) -> Path:
     if against:
         ds, default = against["dataset"], against["default"]
         lines += ["", f"## Against the default (`{default}`) on the held-out runs of `{ds}`", "",
-                  "| | this predictor | default | difference |", "|---|---|---|---|"]
-        for label, key in (("Kendall τ", "tau"), ("doomed-run AUROC at epoch 1", "auroc_1")):
-            mine, theirs = against[key]
-            if mine is not None and theirs is not None:
-                lines.append(f"| {label} | {mine:.4f} | {theirs:.4f} | {mine - theirs:+.4f} |")
-        lines += ["", (f"In the wheel: it beats the default's Kendall τ by {against['tau_gain']:+.3f}, at least "
-                       f"{WHEEL_MIN_TAU_GAIN:.2f}." if against["in_wheel"] else
-                       f"Not in the wheel: it beats the default's Kendall τ by {against['tau_gain']:+.3f}, less than "
-                       f"{WHEEL_MIN_TAU_GAIN:.2f}; it loads from a source checkout (`pretrained/`) and is rebuilt from "
-                       f"the committed tables by `weightwatch pretrained build --tables zoo_tables --out pretrained "
-                       f"--only {name}`.")]
+                  f"Measured by `{against['command']}` on the {against['rows']} rows ({against['runs']} runs) of "
+                  f"`{ds}` that neither predictor was fitted on.", "",
+                  "| | this predictor | default | difference |", "|---|---|---|---|",
+                  f"| Kendall τ | {against['tau']:.4f} | {against['default_tau']:.4f} | {against['tau_gain']:+.4f} |",
+                  "", f"It {'beats' if against['tau_gain'] > 0 else 'does not beat'} the default by "
+                      f"{against['tau_gain']:+.3f} Kendall τ on `{ds}`."]
+    from ..pretrained import WHEEL_PREDICTORS
+
+    if name not in WHEEL_PREDICTORS:
+        lines += ["", "Not in the wheel: the wheel ships what the default path uses (`\"auto\"` never picks this "
+                  "predictor). It loads from a source checkout (`pretrained/`, or `WEIGHTWATCH_PRETRAINED_DIR`) or "
+                  f"by path, and is rebuilt from the committed tables by `weightwatch pretrained build --tables "
+                  f"zoo_tables --out pretrained --only {name}`."]
     lines += ["", "## Intended use and limits", "", *(f"- {s}" for s in scope),
               "- It sees only weights: a run can look healthy and still overfit, or be fine on data unlike the zoos'.",
               *card.get("notes", []), ""]

@@ -15,7 +15,7 @@ predictor, shared with ``weightwatch fit``); the commands live in :mod:`.cli`. T
 names importable from here.
 """
 
-from .cards import (ALL_EPOCH_ROWS, BUILD_COMMAND, DATASET_NOTES, VERDICTS_COMMAND, WHEEL_MIN_TAU_GAIN,  # noqa: F401
+from .cards import (ALL_EPOCH_ROWS, BUILD_COMMAND, DATASET_NOTES, VERDICTS_COMMAND,  # noqa: F401
                     against_default, predictor_table, render_card)
 from .fitting import (DOOM_PARAMS, EARLY_PARAMS, FALSE_STOP_BUDGET, INTERVAL_PARAMS, LEAVE_OUT_PARAMS,  # noqa: F401
                       PATIENCE, SAFETY, SHIP_PARAMS, UPPER_COVERAGE, leave_one_out)

@@ -34,6 +34,7 @@ from .._files import atomic_write_text, jsonable, sha256_file
 from ..errors import FeatureMismatchError, InvalidArgumentError, PredictorIntegrityError
 from .dnn import DNNPredictor
 from .gbm import GBMPredictor
+from .lgbm_text import slim_model_text
 from .linear import LogitLinearPredictor
 
 __all__ = [
@@ -163,13 +164,12 @@ def save_predictor(
     files = []
     versions = {}
     if isinstance(predictor, GBMPredictor):
-        predictor.booster_.save_model(str(d / "model.txt"))
-        files.append("model.txt")
+        boosters = [("model.txt", predictor.booster_)]
         if predictor.quantile_boosters_ is not None:
-            for tag, bst in zip(("lo", "hi"), predictor.quantile_boosters_):
-                fn = f"model_q_{tag}.txt"
-                bst.save_model(str(d / fn))
-                files.append(fn)
+            boosters += [(f"model_q_{tag}.txt", b) for tag, b in zip(("lo", "hi"), predictor.quantile_boosters_)]
+        for fn, bst in boosters:  # the same predictions without LightGBM's training records (lgbm_text)
+            atomic_write_text(d / fn, slim_model_text(bst.model_to_string()))
+            files.append(fn)
     elif isinstance(predictor, DNNPredictor):
         predictor.model_.save(str(d / "model.keras"))
         _write_json(d / "standardization.json",
@@ -203,6 +203,21 @@ def save_predictor(
         **extra,
     }
     _write_json(d / MANIFEST, manifest)
+    _write_seal(d)
+    return d / MANIFEST
+
+
+def slim(directory) -> Path:
+    """Rewrite a saved GBM predictor's LightGBM texts without their training records
+    (:func:`~weightwatch.predictors.lgbm_text.slim_model_text`: the same predictions, bit for bit), update the
+    manifest's sha256 of each and re-seal it; nothing else in the manifest changes. Returns the manifest path."""
+    d = Path(directory)
+    m = _parse_manifest(d)
+    _check_files(d, m)
+    for fn in [f for f in m["files"] if f.endswith(".txt")]:
+        atomic_write_text(d / fn, slim_model_text((d / fn).read_text()))
+        m["files"][fn] = _saved_hash(d / fn)
+    _write_json(d / MANIFEST, m)
     _write_seal(d)
     return d / MANIFEST
 

@@ -8,7 +8,8 @@
   (``python -m weightwatch.rules.fit``).
 """
 
-from .bounds import RELU_FAMILY, LayerBounds, interval_bounds, is_plain_chain, is_relu_network, total_l2_norm
+from ..network import is_plain_chain
+from .bounds import RELU_FAMILY, LayerBounds, interval_bounds, is_relu_network, total_l2_norm
 from .types import Finding, Reason, Rule, RuleContext, Severity
 
 __all__ = [

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..network import Network
 
-__all__ = ["RELU_FAMILY", "LayerBounds", "interval_bounds", "is_plain_chain", "is_relu_network", "total_l2_norm"]
+__all__ = ["RELU_FAMILY", "LayerBounds", "interval_bounds", "is_relu_network", "total_l2_norm"]
 
 
 #: Activations after which a unit whose pre-activation is never positive outputs exactly 0.
@@ -167,12 +167,3 @@ def interval_bounds(network: Network, input_range=(-1.0, 1.0)) -> list:
     network.cache["interval_bounds"] = out
     network.cache["interval_bounds_range"] = repr(input_range)
     return out
-
-
-def is_plain_chain(network: Network) -> bool:
-    """True when each layer's input width matches the previous layer's output width."""
-    for prev, layer in zip(network.layers, network.layers[1:]):
-        need = layer.kernel.shape[0] if layer.kind == "dense" else layer.kernel.shape[-2]
-        if need != prev.units and not (layer.kind == "dense" and prev.kind != "dense" and need % prev.units == 0):
-            return False
-    return True

@@ -16,9 +16,10 @@ import numpy as np
 
 from .. import runs
 from ..features import layer_stats
+from ..network import is_plain_chain
 from ..policy import below_threshold
 from ..stats import BIAS, STAT
-from .bounds import interval_bounds, is_plain_chain, is_relu_network, total_l2_norm
+from .bounds import interval_bounds, is_relu_network, total_l2_norm
 from .types import Finding, Reason, Rule, RuleContext, Severity
 
 log = logging.getLogger(__name__)
@@ -103,7 +104,8 @@ ASSUMED_RANGE = (-1.0, 1.0)
 
 
 def _bounds(ctx: RuleContext):
-    """Interval bounds, or None when the network is not known to be a plain feed-forward chain."""
+    """Interval bounds, or None when the network is not a plain feed-forward chain (``options["plain_chain"]``
+    overrides :func:`~weightwatch.network.is_plain_chain`)."""
     plain = ctx.options.get("plain_chain")
     if plain is None:
         plain = is_plain_chain(ctx.network)

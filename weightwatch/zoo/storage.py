@@ -43,7 +43,7 @@ from .._files import SUMS, fsync_dir, fsync_file, verify_sums, write_sums
 from ..errors import InvalidArgumentError, OutputPathError, ZooFormatError
 from ..ranges import build_records  # noqa: F401  (its home was here; zoo readers import it from here)
 from ..network import Network
-from ..stats import N_STATS, PER_LAYER, TENSORS, row_stats
+from ..stats import PER_LAYER
 from .architectures import canonical_initializer
 
 CONFIG_KEYS = (
@@ -516,10 +516,10 @@ class Zoo:
     def features(self, name="W_L", chunk=4096) -> tuple:
         """Feature matrix and names for every row of this view.
 
-        ``W_L`` is computed for all rows at once (vectorised over rows, same
-        statistics as the extractor); other feature sets go network by network.
+        ``W_L`` is computed for all rows at once (:func:`~weightwatch.features.wl_rows`, vectorised over
+        rows: the extractor's numbers); other feature sets go network by network.
         """
-        from ..features import extract_matrix, layer_stat_names
+        from ..features import extract_matrix, layer_stat_names, wl_rows
 
         if name != "W_L":
             return extract_matrix(list(self.networks()), name)
@@ -528,13 +528,8 @@ class Zoo:
         out = np.empty((len(rows), len(layers) * PER_LAYER))
         for lo in range(0, len(rows), chunk):
             w = np.asarray(self._weights[rows[lo:lo + chunk]], dtype=np.float64)
-            cols = []
-            for tensors in layers.values():
-                for part in TENSORS:
-                    r = tensors.get(part)
-                    cols.append(np.full((len(w), N_STATS), np.nan) if r is None
-                                else row_stats(w[:, r.start_idx:r.end_idx]))
-            out[lo:lo + len(w)] = np.hstack(cols)
+            out[lo:lo + len(w)] = wl_rows([{part: w[:, r.start_idx:r.end_idx] for part, r in tensors.items()}
+                                           for tensors in layers.values()], len(w))
         return out, layer_stat_names(range(len(layers)))
 
     @property
