@@ -1,4 +1,6 @@
+import importlib.util
 import json
+import re
 import os
 import subprocess
 import sys
@@ -189,6 +191,17 @@ def test_wheel_carries_pretrained_and_loads_them_in_a_clean_venv(wheel, tmp_path
     assert res.returncode == 0, res.stderr
     out = json.loads(res.stdout)
     assert out["names"] == shipped and out["root"].startswith(str(venv)) and "site-packages" in out["root"]
+    # the README's quick start, as pasted, from this fresh install: the doomed run is stopped
+    if importlib.util.find_spec("keras") is not None:
+        readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+        start = readme.index("\n## Quick start")
+        (quick,) = re.findall(r"```python\n(.*?)```", readme[start:readme.find("\n## ", start + 1)], re.S)
+        res = subprocess.run([str(py), "-c", "import weightwatch; print('FROM', weightwatch.__file__)\n" + quick],
+                             capture_output=True, text=True, cwd=tmp_path, timeout=600,
+                             env={**env, "TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_BACKEND": "tensorflow"})
+        assert res.returncode == 0, res.stderr[-3000:]
+        assert f"FROM {venv}" in res.stdout  # the wheel's copy ran it
+        assert re.search(r"^doomed: DOOMED after epoch [123]$", res.stdout, re.M), res.stdout
 
 
 def test_monitor_takes_a_shipped_predictor_by_name(rng, monkeypatch):

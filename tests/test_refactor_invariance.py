@@ -83,7 +83,7 @@ def _torch_run(name, model, x, y, lr, seed=1) -> dict:
 
     torch.manual_seed(seed)
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
-    ww = WeightWatch(model, stop_on_doom=True, epochs=EPOCHS)
+    ww = WeightWatch(model, stop_on_doom=True, epochs=EPOCHS, verbose=0)
     xt, yt = torch.from_numpy(np.asarray(x, np.float32)), torch.from_numpy(np.asarray(y, np.int64))
     gen = torch.Generator().manual_seed(seed)
     verdicts, hashes, steps = [], [], 0

@@ -385,9 +385,7 @@ dropout, and progress (epoch / epochs). Nothing counts optimizer steps.
 ## Provenance
 
 Calibration zoo: `python -m weightwatch.experiments.calibration build --out zoos/calib --jobs 2` (cells, seeds
-and ranges in `weightwatch/experiments/calibration.py`). Parts: fit and choose split the first round's and the
-extra cells' runs by a hash of their run id; measure is every run of the measure round's cells (seeds 9001 and
-up), built after the previous version of these models had been measured, and touched only to report.
+and ranges in `weightwatch/experiments/calibration.py`){_split_words(split_version(m))}
 
 | part | used for | runs | sha256 of the sorted run ids |
 |---|---|---|---|
@@ -425,6 +423,14 @@ the way doomed runs are, and its forecast interval is the wider out-of-envelope 
         path.write_text(text)
         paths.append(path)
     return paths
+
+
+def _split_words(version: int) -> str:
+    if version == 1:
+        return "; runs assigned to parts by a hash of their run id."
+    return (". Parts: fit and choose split the first round's and the\nextra cells' runs by a hash of their run id; "
+            "measure is every run of the measure round's cells (seeds 9001 and\nup), built after the previous "
+            "version of these models had been measured, and touched only to report.")
 
 
 def _ids(table: dict, part: str) -> dict:

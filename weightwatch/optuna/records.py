@@ -14,6 +14,8 @@ from typing import Mapping, Optional
 
 import numpy as np
 
+from ..errors import WeightWatchError
+
 __all__ = ["FORMAT", "PREFIX", "DECISION", "key", "make", "read", "BadRecords"]
 
 #: Version of the records' layout; a record of another version is ignored (with one warning), never guessed at.
@@ -23,7 +25,7 @@ PREFIX = "weightwatch:epoch:"
 DECISION = "weightwatch:decision"
 
 
-class BadRecords(ValueError):
+class BadRecords(WeightWatchError, ValueError):
     """A trial's weightwatch attributes cannot be read (another format version, or damaged)."""
 
 

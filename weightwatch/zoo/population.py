@@ -130,10 +130,11 @@ class MemberResult:
 
 def _onednn_enabled(tf) -> bool | None:
     """Whether TensorFlow runs its oneDNN kernels (None: cannot tell)."""
-    try:
-        from tensorflow.python.util import _pywrap_util_port
+    import sys
 
-        return bool(_pywrap_util_port.IsMklEnabled())
+    probe = sys.modules.get("tensorflow.python.util._pywrap_util_port")  # loaded by TensorFlow at its import
+    try:
+        return None if probe is None else bool(probe.IsMklEnabled())
     except Exception:  # a TensorFlow without the probe: let the kernels speak
         return None
 
