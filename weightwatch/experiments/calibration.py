@@ -200,25 +200,37 @@ def cells_of(version: int = 2) -> tuple:
 _SEED = re.compile(r"/seed(\d+)/")
 
 
-def build(out, *, jobs: int = 1, only=None, scheduler=None, progress: bool = False, share=(0, 1)) -> list:
-    """Build every cell under ``out/<cell name>`` (finished cells are skipped; an interrupted one resumes).
-
-    ``share=(i, n)`` builds only every n-th cell from the i-th: n processes with their own shares build the
-    zoo side by side (one shard per cell of 64 runs would otherwise leave a worker idle).
-    """
+def build_cells(cells, out, *, jobs: int = 1, only=None, scheduler=None, progress: bool = False,
+                share=(0, 1)) -> list:
+    """Build ``cells`` (each with ``name`` and ``spec()``) under ``out/<cell name>``; finished cells are skipped,
+    an interrupted one resumes. ``share=(i, n)`` builds only every n-th cell from the i-th: n processes with
+    their own shares build side by side (one shard per cell would otherwise leave a worker idle)."""
     from ..zoo.build import build_zoo
 
-    out = Path(out)
     done = []
-    for index, cell in enumerate(CELLS):
-        if only and not any(o in cell.name for o in only):
+    for index, cell in enumerate(cells):
+        if (only and not any(o in cell.name for o in only)) or index % share[1] != share[0]:
             continue
-        if index % share[1] != share[0]:
-            continue
-        result = build_zoo(out / cell.name, cell.spec(), jobs=jobs, scheduler=scheduler, progress=progress)
+        result = build_zoo(Path(out) / cell.name, cell.spec(), jobs=jobs, scheduler=scheduler, progress=progress)
         done.append({"cell": cell.name, **{k: result.get(k) for k in ("runs", "seconds", "trained_shards")}})
         print(json.dumps(done[-1]), flush=True)
     return done
+
+
+def build(out, *, jobs: int = 1, only=None, scheduler=None, progress: bool = False, share=(0, 1)) -> list:
+    """Build every calibration cell (:func:`build_cells` of :data:`CELLS`)."""
+    return build_cells(CELLS, out, jobs=jobs, only=only, scheduler=scheduler, progress=progress, share=share)
+
+
+def share_arg(text: str) -> tuple:
+    """``--share i/n`` -> (i, n) with 0 <= i < n."""
+    try:
+        i, n = (int(v) for v in str(text).split("/"))
+        if 0 <= i < n:
+            return i, n
+    except ValueError:
+        pass
+    raise argparse.ArgumentTypeError(f"--share must be i/n with 0 <= i < n, got {text!r}")
 
 
 def main(argv=None) -> int:
@@ -230,7 +242,8 @@ def main(argv=None) -> int:
     b.add_argument("--jobs", type=int, default=1, help="local worker processes (default: 1)")
     b.add_argument("--scheduler", default=None, help="Dask scheduler address (default: local processes)")
     b.add_argument("--only", nargs="*", default=None, help="build only cells whose name contains one of these")
-    b.add_argument("--share", default="0/1", help="i/n: build only every n-th cell from the i-th (default: 0/1)")
+    b.add_argument("--share", type=share_arg, default=(0, 1),
+                   help="i/n: build only every n-th cell from the i-th (default: 0/1)")
     sub.add_parser("cells", help="list the cells")
     args = parser.parse_args(argv)
     if args.cmd == "cells":
@@ -238,13 +251,7 @@ def main(argv=None) -> int:
             print(cell.name, cell.runs)
         print(f"{sum(c.runs for c in CELLS)} runs in {len(CELLS)} cells")
         return 0
-    try:
-        i, n = (int(v) for v in args.share.split("/"))
-        if not 0 <= i < n:
-            raise ValueError
-    except ValueError:
-        parser.error(f"--share must be i/n with 0 <= i < n, got {args.share!r}")
-    build(args.out, jobs=args.jobs, only=args.only, scheduler=args.scheduler, share=(i, n))
+    build(args.out, jobs=args.jobs, only=args.only, scheduler=args.scheduler, share=args.share)
     return 0
 
 

@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .calibration import share_arg
+
 __all__ = ["CELLS", "EPOCHS", "DATASET", "RESOLUTION", "build", "write_table", "read_table"]
 
 DATASET = "mnist5k"
@@ -70,16 +72,9 @@ CELLS = tuple(Cell(k, 3100 + 10 * r + k) for r in range(ROUNDS) for k in WIDTHS)
 
 def build(out, *, jobs: int = 1, share=(0, 1), progress: bool = False) -> list:
     """Build every cell of ``share`` under ``out/<cell name>`` (finished ones are skipped)."""
-    from ..zoo.build import build_zoo
+    from .calibration import build_cells
 
-    done = []
-    for index, cell in enumerate(CELLS):
-        if index % share[1] != share[0]:
-            continue
-        result = build_zoo(Path(out) / cell.name, cell.spec(), jobs=jobs, progress=progress)
-        done.append({"cell": cell.name, **{k: result.get(k) for k in ("runs", "seconds", "trained_shards")}})
-        print(json.dumps(done[-1]), flush=True)
-    return done
+    return build_cells(CELLS, out, jobs=jobs, share=share, progress=progress)
 
 
 def _shipped_opinions(network) -> dict:
@@ -165,7 +160,8 @@ def main(argv=None) -> int:
     b = sub.add_parser("build", help="build (or resume) every cell")
     b.add_argument("--out", required=True, help="directory of the cells (one zoo each)")
     b.add_argument("--jobs", type=int, default=1, help="local worker processes per cell (default: 1)")
-    b.add_argument("--share", default="0/1", help="i/n: build only every n-th cell from the i-th (default: 0/1)")
+    b.add_argument("--share", type=share_arg, default=(0, 1),
+                   help="i/n: build only every n-th cell from the i-th (default: 0/1)")
     t = sub.add_parser("table", help="tabulate the built cells' final weights for Table 4")
     t.add_argument("--out", required=True, help="directory of the cells")
     t.add_argument("--to", default="zoo_tables/residual/mnist5k.npz", help="the table to write "
@@ -180,13 +176,7 @@ def main(argv=None) -> int:
     if args.cmd == "table":
         print(json.dumps(write_table(args.out, args.to), indent=1))
         return 0
-    try:
-        i, n = (int(v) for v in args.share.split("/"))
-        if not 0 <= i < n:
-            raise ValueError
-    except ValueError:
-        parser.error(f"--share must be i/n with 0 <= i < n, got {args.share!r}")
-    build(args.out, jobs=args.jobs, share=(i, n))
+    build(args.out, jobs=args.jobs, share=args.share)
     return 0
 
 
