@@ -33,7 +33,7 @@ def test_configs_vary_like_demogen_and_depend_only_on_seed_and_index():
     for key in ("batch_size", "augment", "dropout", "label_noise", "l2reg"):
         assert len({c[key] for c in a}) > 1, key
     lrs = np.array([c["learning_rate"] for c in a])
-    assert 0.01 <= lrs.min() and lrs.max() <= 0.3 and lrs.max() / lrs.min() > 5
+    assert 0.02 <= lrs.min() and lrs.max() <= 0.3 and lrs.max() / lrs.min() > 5
 
 
 def test_weight_shapes_follow_keras_get_weights_order():

@@ -17,7 +17,12 @@ BatchNorm; any depth and width), optimizer and batch size:
   logged);
 * the run's setup: ``log10`` of the learning rate, the optimizer's kind
   (one-hot over :data:`OPTIMIZER_KINDS`), the largest dropout rate;
-* progress: ``epoch / epochs`` of the configured run, and the epoch.
+* progress: ``epoch / epochs`` of the configured run, and the epoch;
+* what the logged loss and accuracy did over the run's checks so far
+  (``trend.*``, kept by a :class:`LogTrend` per run): their change per epoch
+  since the last check, the best accuracy lift so far and how far the loss is
+  above its best. A run that sits at chance but whose loss creeps down is not
+  a run whose loss is flat.
 
 Nothing here counts optimizer steps: at equal progress, a row does not
 depend on the batch size except through the weights and logs themselves.
@@ -33,7 +38,7 @@ import numpy as np
 from .network import Network
 from .runs import DEFAULT_NUM_CLASSES
 
-__all__ = ["OPTIMIZER_KINDS", "names", "vector", "logged_metrics", "WEIGHT_FEATURES"]
+__all__ = ["OPTIMIZER_KINDS", "names", "vector", "logged_metrics", "WEIGHT_FEATURES", "LogTrend", "TREND"]
 
 #: The optimizer kinds the verdict models know (names as the zoo's; anything else is "other").
 OPTIMIZER_KINDS = ("adam", "sgd", "sgd_momentum", "rmsprop")
@@ -46,6 +51,9 @@ _DEAD = ("dead.layers_all_negative", "dead.units_negative", "dead.units_outweigh
 _LOG = ("log.loss_ratio", "log.accuracy_lift")
 _SETUP = ("setup.log10_learning_rate", *(f"setup.optimizer={k}" for k in OPTIMIZER_KINDS), "setup.dropout")
 _PROGRESS = ("progress", "epoch", "log10_classes")
+#: What the logs did over the run so far (:class:`LogTrend`): the last block of a row.
+TREND = ("trend.log_loss_per_epoch", "trend.accuracy_lift_per_epoch", "trend.best_accuracy_lift",
+         "trend.log_loss_above_best")
 
 #: Keys a framework may log the training loss / accuracy under (Keras' names first; Lightning's are the user's,
 #: these are the common ones, with or without Lightning's ``_epoch`` suffix).
@@ -56,7 +64,45 @@ ACCURACY_KEYS = ("accuracy", "acc", "sparse_categorical_accuracy", "categorical_
 
 def names(weight_names: Sequence[str]) -> list:
     """Feature names of a row: the weight features' names, then the rest."""
-    return [*map(str, weight_names), *_MOVE, *_DEAD, *_LOG, *_SETUP, *_PROGRESS]
+    return [*map(str, weight_names), *_MOVE, *_DEAD, *_LOG, *_SETUP, *_PROGRESS, *TREND]
+
+
+class LogTrend:
+    """What a run's logged loss and accuracy did over its checks so far: one per run, fed check after check.
+
+    :meth:`update` takes the check's ``log.loss_ratio`` and ``log.accuracy_lift`` (NaN when not logged) and
+    its epoch, and returns the :data:`TREND` values: the change of ``ln(loss ratio)`` and of the accuracy lift
+    per epoch since the last check with logs (NaN at the first), the best accuracy lift so far, and how far
+    ``ln(loss ratio)`` is above its lowest so far. The callbacks' :class:`~weightwatch.verdict_models.Judge`
+    and the calibration tables (:func:`weightwatch.experiments.evidence_tables.with_trend`) use this one class.
+    """
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self._last = None  # (epoch, ln loss ratio, lift) at the last check with logs
+        self._best_lift = -math.inf
+        self._best_loss = math.inf
+
+    def update(self, loss_ratio: float, accuracy_lift: float, epoch: float) -> list:
+        nan = float("nan")
+        ln = math.log(max(float(loss_ratio), 1e-6)) if math.isfinite(loss_ratio) else nan
+        lift = float(accuracy_lift) if math.isfinite(accuracy_lift) else nan
+        per_loss = per_lift = nan
+        if self._last is not None:
+            then, ln0, lift0 = self._last
+            gap = float(epoch) - then if math.isfinite(epoch) and float(epoch) > then else 1.0
+            per_loss = (ln - ln0) / gap if math.isfinite(ln) and math.isfinite(ln0) else nan
+            per_lift = (lift - lift0) / gap if math.isfinite(lift) and math.isfinite(lift0) else nan
+        if math.isfinite(lift):
+            self._best_lift = max(self._best_lift, lift)
+        if math.isfinite(ln):
+            self._best_loss = min(self._best_loss, ln)
+        if math.isfinite(ln) or math.isfinite(lift):
+            self._last = (float(epoch) if math.isfinite(epoch) else 0.0, ln, lift)
+        return [per_loss, per_lift, self._best_lift if math.isfinite(self._best_lift) else nan,
+                ln - self._best_loss if math.isfinite(ln) else nan]
 
 
 def _get(logs: Mapping, keys) -> Optional[float]:
@@ -135,13 +181,15 @@ def _dead(net: Network) -> list:
 def vector(network: Network, weight_row: np.ndarray, *, start: Optional[Network] = None,
            previous: Optional[Network] = None, epochs_since_previous: float = 1.0, logs: Optional[Mapping] = None,
            optimizer: Optional[Mapping] = None, dropout: Optional[float] = None, epoch: float = float("nan"),
-           epochs: Optional[float] = None, num_classes: int = DEFAULT_NUM_CLASSES) -> np.ndarray:
+           epochs: Optional[float] = None, num_classes: int = DEFAULT_NUM_CLASSES,
+           trend: Optional[LogTrend] = None) -> np.ndarray:
     """One evidence row (in :func:`names` order) after ``epoch`` of ``epochs`` epochs.
 
     ``weight_row``: the network's :data:`WEIGHT_FEATURES`; ``start`` / ``previous``: the network at the start
     and at the last check (None when not seen); ``logs``: what the framework logged for the epoch;
     ``optimizer``: ``{"kind", "learning_rate"}`` (None when unknown); ``dropout``: the largest dropout rate
-    (None when unknown).
+    (None when unknown); ``trend``: the run's :class:`LogTrend`, updated by this call (None: a fresh one, as
+    at a run's first check).
     """
     nan = float("nan")
     k = max(int(num_classes), 2)
@@ -164,5 +212,6 @@ def vector(network: Network, weight_row: np.ndarray, *, start: Optional[Network]
              nan if dropout is None else float(dropout)]
     total = float(epochs) if epochs and epochs > 0 else nan
     prog = [min(float(epoch) / total, 1.0) if math.isfinite(total) else nan, float(epoch), math.log10(k)]
+    trends = (trend if trend is not None else LogTrend()).update(log[0], log[1], float(epoch))
     return np.concatenate([np.asarray(weight_row, np.float64).ravel(),
-                           np.asarray(move + _dead(network) + log + setup + prog, np.float64)])
+                           np.asarray(move + _dead(network) + log + setup + prog + trends, np.float64)])

@@ -183,6 +183,7 @@ class Judge:
         self.start_network = None
         self._previous = None  # (epoch, network)
         self._smoothed = None
+        self._trend = evidence.LogTrend()  # what the logs did over this run's checks
         self.last_row = None  # the evidence row of the last check (a sweep stores it)
 
     def start(self, network) -> None:
@@ -191,7 +192,8 @@ class Judge:
 
     def row(self, network, epoch: int, *, logs=None, optimizer=None, epochs=None,
             num_classes: int = DEFAULT_NUM_CLASSES):
-        """The evidence row of this check (:func:`weightwatch.evidence.vector`)."""
+        """The evidence row of this check (:func:`weightwatch.evidence.vector`); call it once per check (it
+        advances the run's :class:`~weightwatch.evidence.LogTrend`)."""
         from .features import get_extractor
         from .forecast import dropout_of
 
@@ -200,7 +202,8 @@ class Judge:
         gap = float(epoch - prev_epoch) if prev_epoch is not None and epoch > prev_epoch else 1.0
         return evidence.vector(network, extractor(network), start=self.start_network, previous=prev,
                                epochs_since_previous=gap, logs=logs, optimizer=optimizer,
-                               dropout=dropout_of(network), epoch=epoch, epochs=epochs, num_classes=num_classes)
+                               dropout=dropout_of(network), epoch=epoch, epochs=epochs, num_classes=num_classes,
+                               trend=self._trend)
 
     def __call__(self, network, epoch: int, **context) -> tuple:
         """``(DoomCall or None, Forecast or None)`` for this check; remembers the network for the next one."""

@@ -23,7 +23,7 @@ from .. import evidence
 from ..features import get_extractor
 from ..zoo.storage import Zoo
 
-__all__ = ["from_zoo", "write", "read", "concat", "META"]
+__all__ = ["from_zoo", "write", "read", "concat", "with_trend", "META"]
 
 #: Per-row metadata columns (strings or numbers) kept beside the evidence matrix.
 META = ("run", "cell", "family", "dataset", "optimizer", "batch_size", "input_scale", "w_init", "b_init",
@@ -54,6 +54,7 @@ def from_zoo(zoo_dir, *, cell: str = "", family: str = "", batch_size: int = 0, 
             return nets[e]
 
         start = net(0)
+        trend = evidence.LogTrend()
         k = int(start.layers[-1].kernel.shape[-1])
         k = 2 if k == 1 else k
         cfg = sub.iloc[0]
@@ -72,7 +73,7 @@ def from_zoo(zoo_dir, *, cell: str = "", family: str = "", batch_size: int = 0, 
             logs = {key: v for key, v in logs.items() if v is not None and np.isfinite(v)}
             rows.append(evidence.vector(now, w, start=start, previous=net(prev), epochs_since_previous=e - prev,
                                         logs=logs, optimizer=opt, dropout=float(cfg["config.dropout"]), epoch=e,
-                                        epochs=epochs, num_classes=k))
+                                        epochs=epochs, num_classes=k, trend=trend))
             values = dict(run=run, cell=cell, family=family, dataset=str(cfg["config.dataset"]),
                           optimizer=opt["kind"], batch_size=batch_size, input_scale=input_scale,
                           w_init=str(cfg["config.w_init"]), b_init=str(cfg["config.b_init"]),
@@ -113,6 +114,31 @@ def concat(tables) -> dict:
     for k in META:
         out[k] = np.concatenate([np.asarray(t[k]).astype(str) if np.asarray(t[k]).dtype.kind in "US"
                                  else t[k] for t in tables])
+    return out
+
+
+def with_trend(table: dict) -> dict:
+    """``table`` with the :data:`~weightwatch.evidence.TREND` columns, derived run by run (in epoch order) with
+    :class:`~weightwatch.evidence.LogTrend` from its logged columns, when it was written before they existed;
+    a table that has them is returned as it is."""
+    names = [str(n) for n in table["names"]]
+    if names[-len(evidence.TREND):] == list(evidence.TREND):
+        return table
+    if any(n in names for n in evidence.TREND):
+        raise ValueError("an evidence table with some, not all, trend columns at the end")
+    X = np.asarray(table["X"])
+    loss, lift = names.index("log.loss_ratio"), names.index("log.accuracy_lift")
+    extra = np.full((len(X), len(evidence.TREND)), np.nan)
+    order = np.lexsort((table["epoch"], table["run"]))
+    trend, last_run = None, None
+    for i in order:
+        if table["run"][i] != last_run:
+            trend, last_run = evidence.LogTrend(), table["run"][i]
+        extra[i] = trend.update(float(X[i, loss]), float(X[i, lift]), float(table["epoch"][i]))
+    big = float(np.finfo(np.float32).max)
+    out = dict(table)
+    out["X"] = np.hstack([X, np.clip(extra, -big, big).astype(X.dtype)])
+    out["names"] = np.asarray(names + list(evidence.TREND))
     return out
 
 

@@ -87,7 +87,7 @@ def load_table(calib_dir, tables=TABLES, *, build: bool = True, version: int = S
         parts.append(et.read(cache))
     if not parts:
         raise FileNotFoundError(f"no calibration cell built under {calib_dir} nor cached in {tables}")
-    table = et.concat(parts)
+    table = et.with_trend(et.concat(parts))
     table["part"] = np.asarray([part_of(r, version) for r in table["run"]])
     table["label"] = labels(table["final_accuracy"], table["num_classes"], table["dataset"] if version >= 2 else None)
     return table
@@ -120,7 +120,7 @@ def _masked(X: np.ndarray, names, seed: int = 0) -> np.ndarray:
     X = X.copy()
     rng = np.random.default_rng(seed)
     names = list(names)
-    logs = [names.index(n) for n in names if n.startswith("log.")]
+    logs = [names.index(n) for n in names if n.startswith(("log.", "trend."))]  # no logs: no trend either
     setup = [names.index(n) for n in names if n.startswith("setup.log10") or n.startswith("setup.optimizer")]
     X[np.ix_(rng.random(len(X)) < 0.25, logs)] = np.nan
     X[np.ix_(rng.random(len(X)) < 0.10, setup)] = np.nan
@@ -204,17 +204,24 @@ def stop_rates(table: dict, stops: dict, by_epoch: int = 3) -> dict:
     return res
 
 
-def choose_threshold(table: dict, p: np.ndarray, budget: float = BUDGET) -> tuple:
-    """The lowest threshold whose replay stops at most ``budget`` of healthy runs (choose part only)."""
+#: The thresholds the choice tries, lowest first: steps of 0.01, of 0.001 above 0.9 (where doomed and healthy
+#: runs' probabilities crowd).
+THRESHOLDS = np.unique(np.round(np.concatenate([np.arange(0.20, 0.90, 0.01), np.arange(0.90, 0.9995, 0.001)]), 4))
+
+
+def choose_threshold(table: dict, p: np.ndarray, budget: float = BUDGET, gate=None) -> tuple:
+    """The lowest threshold whose replay stops at most ``budget`` of healthy runs (choose part only). ``gate``:
+    per row, whether the doom model's domain gate lets the row's evidence count (as the callbacks apply it)."""
+    allowed = np.ones(len(p), bool) if gate is None else np.asarray(gate, bool)
     best = None
-    for t in np.round(np.arange(0.20, 0.996, 0.01), 3):
-        rates = stop_rates(table, replay(table, p >= t))
+    for t in THRESHOLDS:
+        rates = stop_rates(table, replay(table, (p >= t) & allowed))
         if rates["healthy_ever"] <= budget:
             best = (float(t), rates)
             break
     if best is None:
-        t = 0.995
-        best = (t, stop_rates(table, replay(table, p >= t)))
+        t = float(THRESHOLDS[-1])
+        best = (t, stop_rates(table, replay(table, (p >= t) & allowed)))
     return best
 
 
@@ -272,13 +279,14 @@ def build(calib_dir, out="pretrained", tables=TABLES) -> dict:
                           normalisation=True, input_range=(-1.0, 1.0))
     choose = et.select(table, table["part"] == "choose")
     Xc = choose["X"].astype(np.float64)
-    p = np.clip(doom.predict(Xc), 0, 1)
-    threshold, rates = choose_threshold(choose, p)
+    directions_ = directions(table)
+    ungated = DoomModel(doom, {"feature_names": names, "domain": envelope,
+                               "verdict": {"threshold": 0.0, "patience": PATIENCE, "directions": directions_}})
+    p, allowed, _, _ = ungated.batch(Xc)  # with threshold 0, the evidence flags are the domain gate alone
+    threshold, rates = choose_threshold(choose, p, gate=allowed)
     manifest_doom = {"feature_names": names, "domain": envelope,
-                     "verdict": {"threshold": threshold, "patience": PATIENCE, "directions": directions(table)}}
-    gate = DoomModel(doom, manifest_doom)
-    flags = np.array([gate(x).doomed_evidence for x in Xc])
-    gated_rates = stop_rates(choose, replay(choose, flags))
+                     "verdict": {"threshold": threshold, "patience": PATIENCE, "directions": directions_}}
+    ungated_rates = stop_rates(choose, replay(choose, p >= threshold))
     # the forecaster: smoothing, then conformal offsets, on the choose part
     fc0 = Forecaster(forecast, {"feature_names": names, "domain": envelope, "forecast": {
         "progress_bins": list(PROGRESS_BINS), "offsets": [0.0] * len(PROGRESS_BINS), "ood_offset": 0.0}})
@@ -297,11 +305,12 @@ def build(calib_dir, out="pretrained", tables=TABLES) -> dict:
     offsets, ood = conformal(choose, base, ok)
     split = {part: _ids(table, part) for part in ("fit", "choose", "measure")}
     split["version"] = SPLIT_VERSION
-    chosen = {"threshold": threshold, "choose_rates": rates, "choose_rates_gated": gated_rates,
+    chosen = {"threshold": threshold, "choose_rates": ungated_rates, "choose_rates_gated": rates,
               "smoothing": alpha, "healthy_move_p90_choose": float(np.quantile(moves, 0.9)) if len(moves) else None,
               "offsets": offsets, "ood_offset": ood, "in_domain_choose": float(ok.mean())}
     summary = {"calibration_cells": [c.name for c in CELLS if c.name in set(table["cell"])],
-               "rows_fit": int(fit_rows.sum()), "runs": {k: v["runs"] for k, v in split.items()},
+               "rows_fit": int(fit_rows.sum()),
+               "runs": {k: v["runs"] for k, v in split.items() if isinstance(v, dict)},
                "built_by": "python -m weightwatch.experiments.plain_verdicts build --calib zoos/calib"}
     common = dict(feature_set="evidence", feature_names=names, architecture_family="any",
                   zoo_summary=summary, overwrite=True)
@@ -357,10 +366,10 @@ def write_cards(pretrained, out=None) -> list:
         chosen = m["metrics"]["chosen_on_choose"]
         if what == "doom":
             role = (f"Probability that a run ends doomed (final accuracy below chance + 0.1) within its configured "
-                    f"epochs. The callbacks stop a run when it is at least **{chosen['threshold']:.2f}** at "
+                    f"epochs. The callbacks stop a run when it is at least **{chosen['threshold']:.3f}** at "
                     f"{PATIENCE} checks in a row (and at once on non-finite weights); outside the calibration runs' "
                     "envelope the evidence counts only when every unusual feature lies the way doomed runs lie.")
-            settings = (f"threshold {chosen['threshold']:.2f}: the lowest whose replay stopped at most "
+            settings = (f"threshold {chosen['threshold']:.3f}: the lowest whose replay stopped at most "
                         f"{100 * BUDGET:.1f}% of the choose part's healthy runs (there: "
                         f"{_pct(chosen['choose_rates_gated']['healthy_ever'])} of healthy, "
                         f"{_pct(chosen['choose_rates_gated']['doomed_by_3'])} of doomed stopped by epoch 3)")
