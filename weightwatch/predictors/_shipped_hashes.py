@@ -64,14 +64,14 @@ HASHES = {
     'paper-cnn-textures-W_L-gbm/model.txt': 'c1dcc0d3a6011470f9b4f5e247a0da217ce39c65a50977fe57255777f6a632f9',
     'paper-cnn-textures-W_L-gbm/model_q_hi.txt': '1a9464b65ef2e3c66d024b99e85b6dd351f2899bc68b8afadb8fded05f098aed',
     'paper-cnn-textures-W_L-gbm/model_q_lo.txt': '596974fba6a7948a39f50bb172c9c6dbe68494c7ea010a0135ae9bed5861ffc6',
-    'plain-doom-gbm/manifest.json': 'a6e090ffcb5c3613d1a665cd64cf358e76756ec53cd0adbf20696dc7552b0790',
-    'plain-doom-gbm/manifest.sha256': 'dd7e518516ccd4ae2b2643dea2c07e04b68c26f766707e615d2b848752d8e4f7',
-    'plain-doom-gbm/model.txt': 'ddf072eeb774b963c80dc452846e566f0a3142814b00dd2857db347a9062d830',
-    'plain-forecast-gbm/manifest.json': '3624bf2f6bfbf1a34c895c8a5d87e8939fb3e5304f4f42feabfc51724a4a28e1',
-    'plain-forecast-gbm/manifest.sha256': 'c0675a17f89319d4c8c17125809259d079339b199fb4fb227888eeb9eff4e462',
-    'plain-forecast-gbm/model.txt': 'a66ca6b4b8a7b08d64a3938760b696bab02cd2e5ba02d205b2934caf5036a0ae',
-    'plain-forecast-gbm/model_q_hi.txt': 'b2b8cd9d523b8e51898a85c6e431a2bb567def95ff05e698499fea1fdc3f6f93',
-    'plain-forecast-gbm/model_q_lo.txt': 'f3db58f52902e7addf1f2137e0003ad375bf43e82f045763055fcc2dde5a9824',
+    'plain-doom-gbm/manifest.json': '3395670d3f8a1f4dd0bd9afc3d7b134f41c4388d991282202881d52d69c64ccf',
+    'plain-doom-gbm/manifest.sha256': '31f66d01de121e4f49f866d5728b6f6775e4551768a872a7d84500691562e096',
+    'plain-doom-gbm/model.txt': 'c09420a80db72989ba7a732be68d1767f544b6a6b07aef2c0a1eccd842337e6b',
+    'plain-forecast-gbm/manifest.json': 'e413f6bb14b3b6548b91b8839aecc5e2304bbdbb74513437bef0ef5371e7a290',
+    'plain-forecast-gbm/manifest.sha256': 'b9435a7b2ff23db0db8bb9d3e9ef2c87b0a6cda33357bcf032d4199cc906ccdf',
+    'plain-forecast-gbm/model.txt': '07a13a14a7904171a159e6d6fa28d52157a4f04488ee8682dfc2bad050c62619',
+    'plain-forecast-gbm/model_q_hi.txt': '2ed68387bca60318ec02bc7d726ac390744b74eb06fcc20eb294c19019464e84',
+    'plain-forecast-gbm/model_q_lo.txt': '28f6496341c99821dc053f6912eca8387389456f5c5612cd8c7acb1d1ff09efd',
 }
 
 
