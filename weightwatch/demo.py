@@ -104,7 +104,7 @@ def pred_name() -> str:
     v = manifest(VERDICT_DOOM_MODEL)["verdict"]
     return (f"{PAPER_CNN_PREDICTOR} (accuracy now; held-out R² {m['metrics']['r2']['mean']:.3f} on its zoos), "
             f"{VERDICT_FORECASTER_MODEL} (final accuracy and its 90% interval), {VERDICT_DOOM_MODEL} (p_doom: "
-            f"stops a run when it is at least {v['threshold']:.2f} at {v['patience']} checks in a row; "
+            f"stops a run when it is at least {v['threshold']:.3f} at {v['patience']} checks in a row; "
             "pretrained/plain-doom-gbm.md)")
 
 

@@ -155,7 +155,7 @@ def ask_verdict(guard: Guard, run_judge, network: Network, epoch: int, name: str
         line = runs.doom_line(int(context.get("num_classes") or runs.DEFAULT_NUM_CLASSES))
         finding = Finding(
             "doom_model", Reason.DOOM_MODEL, Severity.DOOMED,
-            f"the doom model gives probability {call.probability:.2f} (threshold {doom.threshold:.2f}) that this "
+            f"the doom model gives probability {call.probability:.3f} (threshold {doom.threshold:.3f}) that this "
             f"run ends below chance + {runs.DOOMED_MARGIN:g} ({line:.2f}) within its planned epochs; check the learning "
             "rate, the initialisation and the inputs" + ("" if call.in_domain else f" ({call.reason})"),
             {"probability": call.probability, "threshold": doom.threshold, "in_domain": call.in_domain})
