@@ -103,3 +103,58 @@ def test_calibration_cells_cover_what_users_vary():
     assert any(v.startswith("constant_-") for v in ranges["b_init"]["values"])
     for cell in cells:
         assert cell.spec().checkpoints == tuple(range(cell.epochs + 1))  # weights and logs after every epoch
+
+
+def test_log_trend_follows_the_logs_over_the_run():
+    """LogTrend: change per epoch since the last check with logs, best accuracy lift so far, loss above its best."""
+    k = 10
+    trend = evidence.LogTrend()
+    net = _mlp()
+    rows = []
+    for epoch, loss, acc in ((1, 2.3, 0.10), (2, 2.0, 0.40), (4, 2.2, 0.30), (5, None, None)):
+        logs = {} if loss is None else {"loss": loss, "accuracy": acc}
+        rows.append(_row(net, logs=logs, epoch=epoch, epochs=10, num_classes=k, trend=trend))
+    first, second, gap, silent = rows
+    assert math.isnan(first["trend.log_loss_per_epoch"]) and math.isnan(first["trend.accuracy_lift_per_epoch"])
+    assert first["trend.log_loss_above_best"] == 0.0
+    lift = lambda a: (a - 1 / k) / (1 - 1 / k)  # noqa: E731
+    assert second["trend.log_loss_per_epoch"] == pytest.approx(math.log(2.0 / 2.3))
+    assert second["trend.accuracy_lift_per_epoch"] == pytest.approx(lift(0.4) - lift(0.1))
+    # two epochs since the last check: the change is per epoch; the best lift stays the best so far
+    assert gap["trend.accuracy_lift_per_epoch"] == pytest.approx((lift(0.3) - lift(0.4)) / 2)
+    assert gap["trend.best_accuracy_lift"] == pytest.approx(lift(0.4))
+    assert gap["trend.log_loss_above_best"] == pytest.approx(math.log(2.2 / 2.0))
+    # a check without logs has no trend, and keeps the best so far
+    assert math.isnan(silent["trend.log_loss_per_epoch"]) and math.isnan(silent["trend.log_loss_above_best"])
+    assert silent["trend.best_accuracy_lift"] == pytest.approx(lift(0.4))
+    # without a LogTrend a row is a run's first check
+    alone = _row(net, logs={"loss": 2.0, "accuracy": 0.4}, epoch=2, epochs=10, num_classes=k)
+    assert math.isnan(alone["trend.log_loss_per_epoch"]) and alone["trend.log_loss_above_best"] == 0.0
+
+
+def test_trend_columns_derived_for_a_table_equal_the_callbacks_rows():
+    """A calibration table written before the trend columns gets them from the same LogTrend, run by run in
+    epoch order, whatever the table's row order."""
+    from weightwatch.experiments import evidence_tables as et
+
+    net = _mlp()
+    ex = get_extractor(evidence.WEIGHT_FEATURES)
+    names = evidence.names(ex.feature_names(net))
+    logs = {"a": [(1, 2.3, 0.1), (2, 2.1, 0.2), (3, 1.5, 0.6)], "b": [(1, 2.4, 0.1), (2, 2.5, 0.1)]}
+    rows, run, epoch, live = [], [], [], []
+    for r, seq in logs.items():
+        trend = evidence.LogTrend()
+        for e, loss, acc in seq:
+            full = evidence.vector(net, ex(net), logs={"loss": loss, "accuracy": acc}, epoch=e, epochs=5,
+                                   num_classes=10, trend=trend)
+            live.append(full)
+            rows.append(full[:-len(evidence.TREND)])
+            run.append(r)
+            epoch.append(e)
+    order = np.array([4, 0, 2, 1, 3])  # shuffled rows: the derivation sorts by run and epoch
+    old = {"X": np.asarray(rows, np.float32)[order], "names": np.asarray(names[:-len(evidence.TREND)]),
+           "run": np.asarray(run)[order], "epoch": np.asarray(epoch)[order]}
+    new = et.with_trend(old)
+    assert list(new["names"]) == names
+    np.testing.assert_allclose(new["X"][:, -4:], np.asarray(live, np.float32)[order][:, -4:], rtol=1e-5)  # from float32 logs
+    assert et.with_trend(new) is new  # a table that has them is left as it is
