@@ -169,3 +169,9 @@ def test_the_published_table4_is_rendered_from_its_stored_numbers():
     words = "the same way as the paper's" if falling == paper_falling else "the other way from the paper's"
     assert next(line for line in lines if line.startswith("Train-vs-test")).count(words) == 1
     assert t4["population"]["networks"] == 144 and set(t4["population"]["per_width"].values()) == {48}
+    # "like DEMOGEN" only when most of the widest networks reach 0.99 train accuracy
+    from weightwatch.experiments.table4_doc import MOSTLY_OVERFIT
+
+    share = t4["accuracy"][str(t4["widths"][-1])]["train_at_least_0.99"]
+    assert ("Like DEMOGEN" if share >= MOSTLY_OVERFIT else "Unlike DEMOGEN") in md
+    assert ("Unlike DEMOGEN" if share >= MOSTLY_OVERFIT else "Like DEMOGEN") not in md

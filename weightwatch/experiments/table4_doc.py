@@ -12,6 +12,9 @@ from typing import Mapping
 from .table4 import PAPER_TABLE4
 
 ALPHA = 0.05
+#: The share of the widest networks at 0.99 train accuracy or more from which the population over-fits "like
+#: DEMOGEN's" (whose wider networks reach 100%).
+MOSTLY_OVERFIT = 0.75
 
 
 def significant(cell: Mapping) -> bool:
@@ -83,10 +86,15 @@ def render_table4(t4: Mapping) -> list:
                + _same_way(sum(better) * 2 > len(widths), sum(pbetter) * 2 > len(widths)) + ".")
     acc = t4["accuracy"]
     widest = widths[-1]
-    out += ["", f"Unlike DEMOGEN, whose wider networks reach 100% train accuracy, ours over-fit less: "
-            f"{acc[widest]['train_at_least_0.99']:.0%} of the x{widest} networks reach 0.99 train accuracy in "
-            f"{t4['population']['epochs']} epochs (why, unexplained: not measured here), so train "
-            "and test accuracy separate less than in the paper's population; the population: " + "; ".join(
+    share = acc[widest]["train_at_least_0.99"]
+    if share >= MOSTLY_OVERFIT:
+        fit_words = (f"Like DEMOGEN, whose wider networks reach 100% train accuracy, most of ours over-fit: {share:.0%} "
+                     f"of the x{widest} networks reach 0.99 train accuracy in {t4['population']['epochs']} epochs")
+    else:
+        fit_words = (f"Unlike DEMOGEN, whose wider networks reach 100% train accuracy, ours over-fit less: {share:.0%} "
+                     f"of the x{widest} networks reach 0.99 train accuracy in {t4['population']['epochs']} epochs "
+                     "(why, unexplained), so train and test accuracy separate less than in the paper's population")
+    out += ["", fit_words + "; the population: " + "; ".join(
         f"x{w} train {acc[w]['train_mean']:.3f} on average ({acc[w]['train_at_least_0.99']:.0%} of networks at "
         f"0.99 or more), test {acc[w]['test_mean']:.3f} ({acc[w]['test_min']:.3f}–{acc[w]['test_max']:.3f})"
         for w in widths) + ".", ""]
