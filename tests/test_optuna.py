@@ -197,6 +197,30 @@ def test_comparison_part_uses_the_correction_learnt_from_finished_trials():
     assert late.state == optuna.trial.TrialState.PRUNED
 
 
+@pytest.mark.parametrize("warmup, pruned_at", [(2, 2), (1, 1), (3, 3)])
+def test_shipped_forecast_bound_counts_from_its_warmup_epoch(warmup, pruned_at):
+    """Before a correction can be fitted, the shipped forecast's bound prunes, but not before
+    ``forecast_warmup_steps`` (an epoch-1 forecast of a slow starter can lie far below where it ends)."""
+    pruner = WeightWatchPruner(n_startup_trials=3, min_fit_trials=4, doom=False, forecast_warmup_steps=warmup)
+    study = optuna.create_study(direction="maximize", pruner=pruner)
+    seen = []
+
+    def objective(trial):
+        good = trial.number < 3
+        for epoch in (1, 2, 3):
+            f = (0.9, 0.85, 0.95) if good else (0.3, 0.2, 0.4)
+            trial.set_user_attr(records.key(epoch), records.make(epoch, forecast=f))
+            trial.report(f[0], epoch)
+            if trial.should_prune():
+                seen.append(epoch)
+                raise optuna.TrialPruned()
+        return 0.9 if good else 0.3
+
+    study.optimize(objective, n_trials=4)
+    assert seen == [pruned_at]
+    assert pruner.decisions[3]["part"] == "comparison" and "shipped forecast" in pruner.decisions[3]["why"]
+
+
 def test_correction_bound_covers_held_out_trials(rng):
     s = rng.uniform(0, 1, 200)
     y = np.clip(s + rng.normal(0, 0.05, 200), 0, 1)
@@ -208,7 +232,7 @@ def test_correction_bound_covers_held_out_trials(rng):
 
 
 @pytest.mark.parametrize("bad", [dict(percentile=120), dict(min_fit_trials=1), dict(coverage=1.5),
-                                 dict(n_warmup_steps=-1)])
+                                 dict(n_warmup_steps=-1), dict(forecast_warmup_steps=-1)])
 def test_bad_pruner_options_are_named(bad):
     with pytest.raises(Exception, match=next(iter(bad))):
         WeightWatchPruner(**bad)
