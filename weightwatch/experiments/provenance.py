@@ -154,7 +154,9 @@ def roles(name: str, root) -> dict:
                             "in_fit": len(runs & fit), "in_measure": 0, "user_runs": 0,
                             "fit_runs": entry["fit_runs"], "candidates": entry["candidates"],
                             "chosen": entry["chosen"], "shipped": entry["shipped"], "changed": entry["changed"],
-                            "first": SETTINGS[setting][0] if setting in SETTINGS else None, "missing": []})
+                            "first": SETTINGS[setting][0] if setting in SETTINGS else None,
+                            "first_looked_at_heldout": _looked_words(setting),
+                            "missing": []})
             continue
         what, sources = SETTINGS[setting]
         found = [_source_runs(root, s) for s in sources]
@@ -167,6 +169,12 @@ def roles(name: str, root) -> dict:
     return {"fit": sorted(fit), "choose": sorted(choose), "measure": sorted(measure),
             "measure_also_chosen_on": sorted(choose & measure), "choices": choices,
             "command": record.get("command"), "validation_share": record.get("validation_share")}
+
+
+def _looked_words(setting: str) -> str:
+    """What of the reported evidence a setting was first chosen on, as :data:`SETTINGS` says ("" if none)."""
+    kinds = {src[0] for src in SETTINGS.get(setting, ("", []))[1]}
+    return " and ".join(w for k, w in (("heldout", "held-out runs"), ("user", "the user runs")) if k in kinds)
 
 
 def _score(candidate: dict) -> str:
@@ -188,6 +196,9 @@ def _validation_line(c: dict) -> list:
     if c["changed"]:
         outcome = (f"{c['chosen']}, NOT the shipped {c['shipped']}: this predictor was not rebuilt with the "
                    f"validation choice, so it still runs with {c['shipped']}, which validation did not pick")
+        if c.get("first_looked_at_heldout"):
+            outcome += (f", and which was first chosen on {c['first_looked_at_heldout']}: its held-out numbers are "
+                        "not independent of that choice")
     else:
         outcome = f"{c['chosen']}, the shipped value: kept"
     lines = [f"- `{c['setting']}`: {c['what']}"]

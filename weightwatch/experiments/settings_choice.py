@@ -113,6 +113,14 @@ def _runs_entry(fit: set, validation: set) -> dict:
             "fit_runs": {"runs": len(fit), "sha256": list_sha256(fit)}}
 
 
+def _named(constant: str, current, alternatives: dict) -> tuple:
+    """([(name, value)], shipped name): the shipped value first, named as the alternative it equals or else as its
+    ``constant``, then the other alternatives."""
+    same = next((n for n, v in alternatives.items() if v == current), None)
+    shipped = same or constant
+    return [(shipped, current)] + [(n, v) for n, v in alternatives.items() if n != same], shipped
+
+
 def _pick_max(candidates, key) -> str:
     """The name of the candidate with the highest ``score[key]`` (the first one on a tie: the shipped one)."""
     return max(candidates, key=lambda c: c["score"][key])["name"]
@@ -149,8 +157,8 @@ def choose_ship_params(tables: dict, measured, seed: int = 0) -> dict:
     sets = _ship_sets(tables, measured)
     if not sets:
         raise SettingsChoiceError("SHIP_PARAMS: no paper-CNN, MLP or BatchNorm table")
-    candidates = []
-    for name, params in (("SHIP_PARAMS", SHIP_PARAMS), ("defaults", DEFAULTS)):
+    candidates, (named, shipped) = [], _named("SHIP_PARAMS", SHIP_PARAMS, {"defaults": DEFAULTS})
+    for name, params in named:
         per = {}
         for set_name, X, y, g, fit, val in sets:
             model = _gbm(interval=None, **params, n_jobs=THREADS).fit(X[fit], y[fit])
@@ -166,7 +174,7 @@ def choose_ship_params(tables: dict, measured, seed: int = 0) -> dict:
                     "`weightwatch/experiments/fitting.py`) against the protocol's defaults",
             "criterion": "highest mean validation R² over the sets (each A.2 paper-CNN table alone on W_L; the MLP "
                          "tables and the BatchNorm tables each pooled on W_L-agnostic(-bn) features)",
-            "tables": [s[0] for s in sets], "candidates": candidates, "shipped": "SHIP_PARAMS",
+            "tables": [s[0] for s in sets], "candidates": candidates, "shipped": shipped,
             "chosen": _pick_max(candidates, "mean_r2"), **_runs_entry(fit_runs, val_runs)}
 
 
@@ -305,9 +313,10 @@ def choose_early_params(traj: _Trajectories, seed: int = 0, cache=None) -> dict:
     names = _present(traj, TRAJECTORY_TABLES)
     scored = [ds for ds in ("shapes", "textures") if ds in traj.trajs] or names
     Xv, yv, _, kv = traj.forecast_rows(names, validation=True)
+    named, shipped = _named("EARLY_PARAMS", EARLY_PARAMS, {"defaults": DEFAULTS})
     candidates = []
-    for name, params in (("EARLY_PARAMS", EARLY_PARAMS), ("defaults", DEFAULTS)):
-        cached = (cache or {}).get("TRAJECTORY_TABLES") if name == "EARLY_PARAMS" else None
+    for name, params in named:
+        cached = (cache or {}).get("TRAJECTORY_TABLES") if name == shipped else None
         if cached is not None:
             model = cached["model"]
         else:
@@ -328,7 +337,7 @@ def choose_early_params(traj: _Trajectories, seed: int = 0, cache=None) -> dict:
                     "against the protocol's defaults",
             "criterion": "highest mean doomed AUROC at epoch 1 of the forecast on the validation runs of "
                          + " and ".join(scored) + " (fitted on the choice-fit runs of TRAJECTORY_TABLES)",
-            "tables": names, "candidates": candidates, "shipped": "EARLY_PARAMS",
+            "tables": names, "candidates": candidates, "shipped": shipped,
             "chosen": _pick_max(candidates, "mean_doomed_auroc_epoch_1"),
             **_runs_entry(traj.runs_of(names, False), traj.runs_of(names, True))}
 
