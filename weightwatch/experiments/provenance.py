@@ -27,9 +27,9 @@ USER_RUNS = tuple(f"user-runs/seed1000/run-{i:03d}" for i in range(192))
 FORECASTER = "paper-cnn-early-forecast-gbm"
 #: The settings record beside the predictors (written by :mod:`.settings_choice`).
 RECORD_FILE = "settings-choices.json"
-#: Where each tuned constant was first chosen (before the settings record): (what, sources). A source is ("user",) for :data:`USER_RUNS`,
-#: ("heldout", predictor, zoos or None) for that predictor's held-out runs (of those zoos), ("fit", predictor) for
-#: its training runs (out-of-fold).
+#: Where each tuned constant was first chosen (before the settings record): (what, sources). A source is
+#: ("user",) for :data:`USER_RUNS`, ("heldout", predictor, zoos or None) for that predictor's held-out runs (of
+#: those zoos), ("fit", predictor) for its training runs (out-of-fold).
 SETTINGS = {
     "SHIP_PARAMS": ("GBM settings (`SHIP_PARAMS`), compared with the defaults on the held-out R² of the digits "
                     "zoos and by the user runs' results",
@@ -192,7 +192,9 @@ def _validation_line(c: dict) -> list:
     score, the choice, and the runs (Markdown lines)."""
     scores = "; ".join(f"{x['name']}: {_score(x)}" for x in c["candidates"])
     outside = c["runs"] - c["in_fit"]
-    where = f"{c['in_fit']} of them among its fit runs" + (f", {outside} of zoos it was not fitted on" if outside else "")
+    where = f"{c['in_fit']} of them among its fit runs"
+    if outside:
+        where += f", {outside} of zoos it was not fitted on"
     if c["changed"]:
         outcome = (f"{c['chosen']}, NOT the shipped {c['shipped']}: this predictor was not rebuilt with the "
                    f"validation choice, so it still runs with {c['shipped']}, which validation did not pick")

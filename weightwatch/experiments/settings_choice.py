@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 
 #: The share of the pool (runs no card measures) kept apart to choose settings on.
 VALIDATION_SHARE = 0.25
-#: The command that writes it, from a fresh clone.
+#: The command that writes the record (:data:`RECORD_FILE`), from a fresh clone.
 COMMAND = "python -m weightwatch.experiments.settings_choice --tables zoo_tables --out pretrained"
 #: The tuned constants, in the order they are chosen (the trajectory ones share the shipped forecaster's fits).
 SETTING_NAMES = ("SHIP_PARAMS", "TRAJECTORY_TABLES", "verdict", "EARLY_PARAMS", "DOOM_PARAMS")
@@ -106,6 +106,14 @@ def _auroc(doomed, score):
     from sklearn.metrics import roc_auc_score
 
     return float(roc_auc_score(doomed, score)) if 0 < doomed.sum() < len(doomed) else None
+
+
+def _mean_auroc(per: dict, what: str) -> float:
+    """The mean of the AUROCs in ``per`` that exist (a validation set with no doomed or no other run has none)."""
+    values = [v["doomed_auroc_epoch_1"] for v in per.values() if v["doomed_auroc_epoch_1"] is not None]
+    if not values:
+        raise SettingsChoiceError(f"{what}: no validation set holds both doomed and other runs")
+    return float(np.mean(values))
 
 
 def _runs_entry(fit: set, validation: set) -> dict:
@@ -266,7 +274,8 @@ def choose_trajectory_tables(traj: _Trajectories, seed: int = 0, cache=None) -> 
     validation runs of every paper-CNN table."""
     all_tables = _present(traj, PAPER_CNN_TABLES)
     candidates = []
-    for name, names in (("TRAJECTORY_TABLES", _present(traj, TRAJECTORY_TABLES)), ("every paper-CNN table", all_tables)):
+    for name, names in (("TRAJECTORY_TABLES", _present(traj, TRAJECTORY_TABLES)),
+                        ("every paper-CNN table", all_tables)):
         fc = _forecaster(traj, names, EARLY_PARAMS, seed)
         if cache is not None:
             cache[name] = fc
@@ -312,7 +321,7 @@ def choose_early_params(traj: _Trajectories, seed: int = 0, cache=None) -> dict:
     and textures (the forecaster fitted on the shipped TRAJECTORY_TABLES' choice-fit runs)."""
     names = _present(traj, TRAJECTORY_TABLES)
     scored = [ds for ds in ("shapes", "textures") if ds in traj.trajs] or names
-    Xv, yv, _, kv = traj.forecast_rows(names, validation=True)
+    Xv, yv, _, _ = traj.forecast_rows(names, validation=True)
     named, shipped = _named("EARLY_PARAMS", EARLY_PARAMS, {"defaults": DEFAULTS})
     candidates = []
     for name, params in named:
@@ -328,8 +337,7 @@ def choose_early_params(traj: _Trajectories, seed: int = 0, cache=None) -> dict:
             per[ds] = {"doomed_auroc_epoch_1": _auroc(runs.doomed(t.final[val]),
                                                       -model.predict(t.forecast_features(1, val)))}
         candidates.append({"name": name, "value": _gbm_settings(params),
-                           "score": {"mean_doomed_auroc_epoch_1": float(np.mean(
-                               [v["doomed_auroc_epoch_1"] for v in per.values()])),
+                           "score": {"mean_doomed_auroc_epoch_1": _mean_auroc(per, "EARLY_PARAMS"),
                                      "r2": _r2_tau(yv, model.predict(Xv))["r2"]},
                            "per_set": per})
         log.info("EARLY_PARAMS %s: %s", name, candidates[-1]["score"])
@@ -368,8 +376,8 @@ def choose_doom_params(traj: _Trajectories, seed: int = 0, cache=None) -> dict:
             per[ds] = {"doomed_auroc_epoch_1": _auroc(runs.doomed(traj.trajs[ds].final[val]),
                                                       model.predict(rows(ds, val, 1, setup)))}
         candidates.append({"name": name, "value": {"params": {**ev.FIXED_PARAMS["gbm"], **params}, "setup": setup},
-                           "score": {"mean_doomed_auroc_epoch_1": float(np.mean(
-                               [v["doomed_auroc_epoch_1"] for v in per.values()]))}, "per_set": per})
+                           "score": {"mean_doomed_auroc_epoch_1": _mean_auroc(per, "DOOM_PARAMS")},
+                           "per_set": per})
         log.info("DOOM_PARAMS %s: %s", name, candidates[-1]["score"])
     for c in candidates:
         c["value"]["params"].pop("n_jobs", None)
