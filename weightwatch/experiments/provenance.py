@@ -19,7 +19,7 @@ from ..errors import WeightWatchError
 from ..zoo.storage import build_records
 
 __all__ = ["USER_RUNS", "SETTINGS", "PREDICTOR_SETTINGS", "RECORD_FILE", "ProvenanceError", "roles", "list_sha256",
-           "read_record", "card_lines"]
+           "read_record", "measured_runs", "card_lines"]
 
 #: The runs of ``benchmarks/user_runs.py`` (its defaults: 192 runs, seed 1000), outside every zoo; the README
 #: reports them as held-out evidence.
@@ -108,13 +108,17 @@ def read_record(root) -> dict:
         raise ProvenanceError(f"{path}: cannot read the settings record ({exc})") from None
 
 
-def _all_measured(root: Path) -> set:
-    """The runs that any manifest under ``root`` lists as measured (``split.heldout_runs``)."""
+def measured_runs(root) -> set:
+    """The runs that any manifest under ``root`` lists as measured (``split.heldout_runs``). The verdict models
+    record their runs by count and hash only (calibration-zoo runs, in no zoo table)."""
     out = set()
     for path in sorted(Path(root).glob("*/manifest.json")):
-        runs = (json.loads(path.read_text()).get("split") or {}).get("heldout_runs")
+        try:
+            runs = (json.loads(path.read_text()).get("split") or {}).get("heldout_runs")
+        except (OSError, ValueError) as exc:
+            raise ProvenanceError(f"{path}: cannot read the manifest ({exc})") from None
         if isinstance(runs, list):
-            out |= set(runs)
+            out |= set(map(str, runs))
     return out
 
 
@@ -134,7 +138,7 @@ def roles(name: str, root) -> dict:
         raise ProvenanceError(f"{name}: {len(fit & measure)} runs are both fitted on and measured")
     record = read_record(root)
     recorded = record.get("settings") or {}
-    measured_anywhere = _all_measured(root) if recorded else set()
+    measured_anywhere = measured_runs(root) if recorded else set()
     choices, choose = [], set()
     for setting in PREDICTOR_SETTINGS.get(name, DEFAULT_SETTINGS):
         entry = recorded.get(setting)

@@ -33,6 +33,7 @@ from ..errors import WeightWatchError
 from . import protocol as ev
 from .fitting import (DOOM_PARAMS, EARLY_PARAMS, FALSE_STOP_BUDGET, PATIENCE, SAFETY, SHIP_PARAMS, UPPER_COVERAGE,
                       _choose_threshold, _gbm)
+from . import provenance
 from .provenance import RECORD_FILE, USER_RUNS, list_sha256, read_record
 from .tables import PAPER_CNN_DATASETS, PAPER_CNN_TABLES, TRAJECTORY_TABLES, Table
 
@@ -64,21 +65,10 @@ def is_validation(run_id: str, share: float = VALIDATION_SHARE) -> bool:
 
 
 def measured_runs(root) -> set:
-    """Every run that a shipped manifest under ``root`` lists in ``split.heldout_runs`` (what its card measures).
-
-    The verdict models record their runs by count and hash only; their runs are calibration-zoo runs, in no table
-    read here. Raises :class:`SettingsChoiceError` when ``root`` holds no manifest with a run list.
-    """
-    out, found = set(), 0
-    for path in sorted(Path(root).glob("*/manifest.json")):
-        try:
-            split = json.loads(path.read_text()).get("split") or {}
-        except (OSError, ValueError) as exc:
-            raise SettingsChoiceError(f"{path}: cannot read the manifest ({exc})") from None
-        if isinstance(split.get("heldout_runs"), list):
-            out |= set(map(str, split["heldout_runs"]))
-            found += 1
-    if not found:
+    """Every run that a shipped manifest under ``root`` lists in ``split.heldout_runs`` (what its card measures);
+    :class:`SettingsChoiceError` when there is none."""
+    out = provenance.measured_runs(root)
+    if not out:
         raise SettingsChoiceError(f"{root}: no shipped manifest with split.heldout_runs; the validation runs must be "
                                   "carved away from the runs the cards measure")
     return out
