@@ -279,7 +279,8 @@ def choose_trajectory_tables(traj: _Trajectories, seed: int = 0, cache=None) -> 
                     "`weightwatch/experiments/tables.py`), against every paper-CNN table",
             "criterion": f"among candidates whose healthy false-stop rate on the validation runs is within the "
                          f"{FALSE_STOP_BUDGET:.1%} budget, the highest doomed recall by epoch 3; the threshold of each "
-                         f"is chosen on its out-of-fold bounds as shipped (SAFETY {SAFETY}, patience {PATIENCE})",
+                         f"is chosen on its out-of-fold bounds as shipped (SAFETY {SAFETY}, patience {PATIENCE}); "
+                         "replayed without the callback's domain gate (an out-of-domain check may stop here)",
             "tables": all_tables, "candidates": candidates, "shipped": "TRAJECTORY_TABLES",
             "chosen": _within_budget_then_recall(candidates), **_runs_entry(fit, traj.runs_of(all_tables, True))}
 
@@ -300,7 +301,8 @@ def choose_verdict(traj: _Trajectories, seed: int = 0, cache=None) -> dict:
                     "threshold aims at, and `PATIENCE`, in `weightwatch/experiments/fitting.py`); the threshold and "
                     "the conformal offset themselves are fitted out-of-fold on the fit runs",
             "criterion": f"among candidates whose healthy false-stop rate on the validation runs is within the "
-                         f"{FALSE_STOP_BUDGET:.1%} budget, the highest doomed recall by epoch 3",
+                         f"{FALSE_STOP_BUDGET:.1%} budget, the highest doomed recall by epoch 3; replayed without the "
+                         "callback's domain gate (an out-of-domain check may stop here)",
             "tables": names, "candidates": candidates, "shipped": candidates[0]["name"],
             "chosen": _within_budget_then_recall(candidates),
             **_runs_entry(traj.runs_of(names, False), traj.runs_of(names, True))}
