@@ -1,11 +1,11 @@
 """Provenance of every shipped predictor: which runs fit it, which chose its settings, which measured it.
 
-Computed from the shipped manifests alone (nothing is refitted): a manifest's ``split`` holds the runs it was
-fitted on (``train_runs``) and the runs behind its card's numbers (``heldout_runs``); the runs its settings were
-chosen on are resolved from :data:`SETTINGS`, which records, for each tuned constant of
-:mod:`~weightwatch.experiments.shipping`, the runs that were looked at when it was chosen (as the comments beside
-those constants and the benchmarks say). Where those runs are also reported as held-out (in the card, or as the
-user runs of ``benchmarks/user_runs.py`` in the README), the card says so: "not independent". Each list is
+Computed from the shipped manifests and the settings record alone (nothing is refitted): a manifest's ``split``
+holds the runs it was fitted on (``train_runs``) and the runs behind its card's numbers (``heldout_runs``); the
+runs its settings were chosen on are the validation runs of :data:`RECORD_FILE`, written by
+``python -m weightwatch.experiments.settings_choice`` (:mod:`.settings_choice`), which chose each tuned constant
+again on runs that no card measures. A setting missing from the record falls back to :data:`SETTINGS`, where it
+was first chosen (held-out and user runs among them: the card then says "not independent"). Each list is
 published with the sha256 of its sorted run ids, one per line.
 """
 
@@ -18,15 +18,18 @@ from pathlib import Path
 from ..errors import WeightWatchError
 from ..zoo.storage import build_records
 
-__all__ = ["USER_RUNS", "SETTINGS", "PREDICTOR_SETTINGS", "ProvenanceError", "roles", "list_sha256", "card_lines"]
+__all__ = ["USER_RUNS", "SETTINGS", "PREDICTOR_SETTINGS", "RECORD_FILE", "ProvenanceError", "roles", "list_sha256",
+           "read_record", "measured_runs", "card_lines"]
 
 #: The runs of ``benchmarks/user_runs.py`` (its defaults: 192 runs, seed 1000), outside every zoo; the README
 #: reports them as held-out evidence.
 USER_RUNS = tuple(f"user-runs/seed1000/run-{i:03d}" for i in range(192))
 FORECASTER = "paper-cnn-early-forecast-gbm"
-#: Where each tuned constant was chosen: (what, sources). A source is ("user",) for :data:`USER_RUNS`,
-#: ("heldout", predictor, zoos or None) for that predictor's held-out runs (of those zoos), ("fit", predictor) for
-#: its training runs (out-of-fold).
+#: The settings record beside the predictors (written by :mod:`.settings_choice`).
+RECORD_FILE = "settings-choices.json"
+#: Where each tuned constant was first chosen (before the settings record): (what, sources). A source is
+#: ("user",) for :data:`USER_RUNS`, ("heldout", predictor, zoos or None) for that predictor's held-out runs (of
+#: those zoos), ("fit", predictor) for its training runs (out-of-fold).
 SETTINGS = {
     "SHIP_PARAMS": ("GBM settings (`SHIP_PARAMS`), compared with the defaults on the held-out R² of the digits "
                     "zoos and by the user runs' results",
@@ -38,7 +41,8 @@ SETTINGS = {
     "TRAJECTORY_TABLES": ("the zoos of the trajectory models (`TRAJECTORY_TABLES`), by the healthy user runs they "
                           "stop and the held-out digits_jitter results",
                           [("user",), ("heldout", FORECASTER, ("digits_jitter",))]),
-    "verdict": ("stopping threshold and conformal offset (`verdict`), on out-of-fold forecasts of the fit runs",
+    "verdict": ("the stop rule (`verdict`): its threshold and conformal offset fitted on out-of-fold forecasts of "
+                "the fit runs; its constants SAFETY and PATIENCE set with no recorded comparison",
                 [("fit", FORECASTER, None)]),
     "DOOM_PARAMS": ("doom-model settings (`DOOM_PARAMS`), by doomed AUROC on the forecaster's held-out shapes, "
                     "textures and digits_opt runs, and by the user runs and the held-out digits_jitter results",
@@ -93,41 +97,153 @@ def _source_runs(root: Path, source: tuple) -> set | None:
     return {r for r in runs if r.startswith(prefixes)}
 
 
-def roles(name: str, root) -> dict:
-    """The run lists of predictor ``name`` under ``root``: ``fit``, ``choose`` (runs looked at only to choose its
-    settings), ``measure``, the choices and, per choice, how many of its runs are also fit or measured runs.
+def read_record(root) -> dict:
+    """The settings record under ``root`` ({} when there is none); :class:`ProvenanceError` when unreadable."""
+    path = Path(root) / RECORD_FILE
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ProvenanceError(f"{path}: cannot read the settings record ({exc})") from None
 
-    Raises :class:`ProvenanceError` when the fit and measure lists share a run.
+
+def measured_runs(root) -> set:
+    """The runs that any manifest under ``root`` lists as measured (``split.heldout_runs``). The verdict models
+    record their runs by count and hash only (calibration-zoo runs, in no zoo table)."""
+    out = set()
+    for path in sorted(Path(root).glob("*/manifest.json")):
+        try:
+            runs = (json.loads(path.read_text()).get("split") or {}).get("heldout_runs")
+        except (OSError, ValueError) as exc:
+            raise ProvenanceError(f"{path}: cannot read the manifest ({exc})") from None
+        if isinstance(runs, list):
+            out |= set(map(str, runs))
+    return out
+
+
+def roles(name: str, root) -> dict:
+    """The run lists of predictor ``name`` under ``root``: ``fit`` (``split.train_runs``), ``choose`` (the runs its
+    settings were chosen on), ``measure`` (``split.heldout_runs``), and per setting where it was chosen.
+
+    A setting in the settings record was chosen on its validation runs; one missing from it, on the runs
+    :data:`SETTINGS` names (which may be measured runs: then ``measure_also_chosen_on`` lists them). Raises
+    :class:`ProvenanceError` when the fit and measure lists share a run, or when a recorded validation run is
+    measured by this or any other card, or is a user run.
     """
     root = Path(root)
     m = _manifest(root, name)
     fit, measure = set(m["split"]["train_runs"]), set(m["split"]["heldout_runs"])
     if fit & measure:
         raise ProvenanceError(f"{name}: {len(fit & measure)} runs are both fitted on and measured")
-    choices, looked = [], set()
+    record = read_record(root)
+    recorded = record.get("settings") or {}
+    measured_anywhere = measured_runs(root) if recorded else set()
+    choices, choose = [], set()
     for setting in PREDICTOR_SETTINGS.get(name, DEFAULT_SETTINGS):
+        entry = recorded.get(setting)
+        if entry is not None:
+            runs = set(entry["validation_runs"])
+            if list_sha256(runs) != entry["validation_sha256"]:
+                raise ProvenanceError(f"{RECORD_FILE}: the validation runs of {setting} do not match their sha256")
+            bad = {"measured by this card": runs & measure, "measured by another card": (runs - measure) &
+                   measured_anywhere, "user runs": runs & set(USER_RUNS)}
+            bad = {k: v for k, v in bad.items() if v}
+            if bad:
+                raise ProvenanceError(f"{name}: the validation runs of {setting} include " + ", ".join(
+                    f"{len(v)} {k}" for k, v in bad.items()))
+            choose |= runs
+            choices.append({"setting": setting, "kind": "validation", "what": entry["what"],
+                            "criterion": entry["criterion"], "runs": len(runs), "sha256": entry["validation_sha256"],
+                            "in_fit": len(runs & fit), "in_measure": 0, "user_runs": 0,
+                            "fit_runs": entry["fit_runs"], "candidates": entry["candidates"],
+                            "chosen": entry["chosen"], "shipped": entry["shipped"], "changed": entry["changed"],
+                            "first": SETTINGS[setting][0] if setting in SETTINGS else None,
+                            "first_looked_at_heldout": _looked_words(setting),
+                            "missing": []})
+            continue
         what, sources = SETTINGS[setting]
         found = [_source_runs(root, s) for s in sources]
         runs = set().union(*(f for f in found if f is not None))
-        looked |= runs
-        choices.append({"setting": setting, "what": what, "runs": len(runs), "in_measure": len(runs & measure),
-                        "in_fit": len(runs & fit), "user_runs": len(runs & set(USER_RUNS)),
+        choose |= runs
+        choices.append({"setting": setting, "kind": "looked", "what": what, "runs": len(runs),
+                        "in_measure": len(runs & measure), "in_fit": len(runs & fit),
+                        "user_runs": len(runs & set(USER_RUNS)),
                         "missing": [s[1] for s, f in zip(sources, found) if f is None]})
-    return {"fit": sorted(fit), "choose": sorted(looked - fit - measure), "measure": sorted(measure),
-            "measure_also_chosen_on": sorted(looked & measure), "choices": choices}
+    return {"fit": sorted(fit), "choose": sorted(choose), "measure": sorted(measure),
+            "measure_also_chosen_on": sorted(choose & measure), "choices": choices,
+            "command": record.get("command"), "validation_share": record.get("validation_share")}
+
+
+def _looked_words(setting: str) -> str:
+    """What of the reported evidence a setting was first chosen on, as :data:`SETTINGS` says ("" if none)."""
+    kinds = {src[0] for src in SETTINGS.get(setting, ("", []))[1]}
+    return " and ".join(w for k, w in (("heldout", "held-out runs"), ("user", "the user runs")) if k in kinds)
+
+
+def _score(candidate: dict) -> str:
+    """A candidate's validation score(s), as the record holds them."""
+    return ", ".join(f"{k.replace('_', ' ')} {v:.4f}" if isinstance(v, float) else f"{k.replace('_', ' ')} {v}"
+                     for k, v in candidate["score"].items() if k in _HEADLINE)
+
+
+#: The scores a card quotes per candidate (the record holds more).
+_HEADLINE = ("mean_r2", "mean_doomed_auroc_epoch_1", "false_stop", "recall@3")
+
+
+def _validation_line(c: dict) -> list:
+    """A setting chosen on validation runs: what, how it was first chosen, the criterion, every candidate's
+    score, the choice, and the runs (Markdown lines)."""
+    scores = "; ".join(f"{x['name']}: {_score(x)}" for x in c["candidates"])
+    outside = c["runs"] - c["in_fit"]
+    where = f"{c['in_fit']} of them among its fit runs"
+    if outside:
+        where += f", {outside} of zoos it was not fitted on"
+    if c["changed"]:
+        outcome = (f"{c['chosen']}, NOT the shipped {c['shipped']}: this predictor was not rebuilt with the "
+                   f"validation choice, so it still runs with {c['shipped']}, which validation did not pick")
+        if c.get("first_looked_at_heldout"):
+            outcome += (f", and which was first chosen on {c['first_looked_at_heldout']}: its held-out numbers are "
+                        "not independent of that choice")
+    else:
+        outcome = f"{c['chosen']}, the shipped value: kept"
+    lines = [f"- `{c['setting']}`: {c['what']}"]
+    if c.get("first"):
+        lines.append(f"  - first chosen (`provenance.SETTINGS`): {c['first']}")
+    return lines + [f"  - chosen again on validation runs only; criterion: {c['criterion']}",
+                    f"  - validation scores: {scores}", f"  - chosen: {outcome}",
+                    f"  - on {c['runs']} validation runs (sha256 `{c['sha256']}`; {where}; measured by no card, no "
+                    f"user run); the candidates fitted on {c['fit_runs']['runs']} other runs that no card measures "
+                    f"(sha256 `{c['fit_runs']['sha256']}`)"]
 
 
 def card_lines(name: str, root) -> list:
     """The Provenance section of a model card (Markdown lines)."""
     r = roles(name, root)
+    validated = [c for c in r["choices"] if c["kind"] == "validation"]
+    in_fit = len(set(r["choose"]) & set(r["fit"]))
+    chose = f"- chose its settings: {len(r['choose'])} runs, sha256 `{list_sha256(r['choose'])}`"
+    if validated and len(validated) == len(r["choices"]):
+        chose += (f": validation runs, none measured by this or any other card, none a user run; {in_fit} of them "
+                  "are also among its fit runs (carved from them: the candidates were fitted on other runs and "
+                  "scored on these, then the shipped model was refit on all its fit runs, these included)")
     lines = ["## Provenance", "",
-             "Run lists (sha256 of the sorted run ids, one per line; recomputed from the manifests by "
-             "`weightwatch.experiments.provenance`, and checked disjoint by `tests/test_provenance.py`):", "",
-             f"- fit it: {len(r['fit'])} runs (`split.train_runs`), sha256 `{list_sha256(r['fit'])}`",
-             f"- chose its settings, and nothing else: {len(r['choose'])} runs, sha256 `{list_sha256(r['choose'])}`",
+             "Run lists (sha256 of the sorted run ids, one per line; recomputed from the manifests and "
+             f"`pretrained/{RECORD_FILE}` by `weightwatch.experiments.provenance`, and checked by "
+             "`tests/test_provenance.py`):", "",
+             f"- fit it: {len(r['fit'])} runs (`split.train_runs`), sha256 `{list_sha256(r['fit'])}`", chose,
              f"- measured it: {len(r['measure'])} runs (`split.heldout_runs`, every number above), sha256 "
-             f"`{list_sha256(r['measure'])}`", "", "Where its settings were chosen:", ""]
+             f"`{list_sha256(r['measure'])}`", ""]
+    if validated:
+        lines += [f"Where its settings were chosen (`{r['command']}`: validation runs are "
+                  f"{r['validation_share']:.0%} of the runs no card measures, by the sha256 of the run id; each "
+                  "setting chosen with the others at their shipped values):", ""]
+    else:
+        lines += ["Where its settings were chosen:", ""]
     for c in r["choices"]:
+        if c["kind"] == "validation":
+            lines += _validation_line(c)
+            continue
         parts = []
         if c["in_fit"]:
             parts.append(f"{c['in_fit']} of its fit runs")
