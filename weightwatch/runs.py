@@ -12,6 +12,8 @@ assumed wherever a model's is not known.
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 
 from .policy import first_stop  # noqa: F401  (the stop policy replayed on zoo runs; kept for its old home)
@@ -26,6 +28,12 @@ DOOMED, HEALTHY, IN_BETWEEN = "doomed", "healthy", "in-between"
 LABELS = (f"Doomed: final accuracy < chance + {DOOMED_MARGIN:g} (chance: the best constant answer's accuracy, "
           f"1/k for balanced classes); healthy: final accuracy >= {HEALTHY_ACCURACY:g} (and not doomed); in-between: "
           "the rest.")
+
+
+def hash_share(run_id) -> float:
+    """A fixed number in [0, 1) for a run id (the first 48 bits of the sha256 of its text): the one way runs are
+    assigned to the parts of a split by their id, so a run's part never depends on which other runs exist."""
+    return int(hashlib.sha256(str(run_id).encode()).hexdigest()[:12], 16) / float(16 ** 12)
 
 
 def chance(num_classes: int) -> float:

@@ -36,12 +36,13 @@ longer untouched. Adding a cell never moves a run between parts.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+from .. import runs
 
 __all__ = ["CELLS", "PLAIN_RANGES", "Cell", "part_of", "cells_of", "PARTS", "build"]
 
@@ -110,9 +111,9 @@ def _planned(plan, seed: int) -> list:
     for family, dataset, res, scales, shapes in plan:
         mine = []
         for scale in scales:
-            for batch, epochs, runs in shapes:
+            for batch, epochs, n_runs in shapes:
                 seed += 1
-                mine.append(Cell(family, dataset, batch, epochs, runs, scale, res, seed))
+                mine.append(Cell(family, dataset, batch, epochs, n_runs, scale, res, seed))
         per_family.append(mine)
     return per_family
 
@@ -178,7 +179,7 @@ def part_of(run_id: str, version: int = 2) -> str:
     N in :data:`MEASURE_SEEDS`) is ``measure``; any other is ``fit`` or ``choose`` by the sha256 of its id
     (:data:`PARTS`). Version 1 (the split the verdict models of 0.9 were fitted, chosen and measured on, round 1
     only): 55% fit, 20% choose, 25% measure by the same hash."""
-    u = int(hashlib.sha256(str(run_id).encode()).hexdigest()[:12], 16) / float(16 ** 12)
+    u = runs.hash_share(run_id)
     if version == 1:
         return "fit" if u < 0.55 else ("choose" if u < 0.75 else "measure")
     match = _SEED.search(str(run_id))

@@ -210,19 +210,24 @@ THRESHOLDS = np.unique(np.round(np.concatenate([np.arange(0.20, 0.90, 0.01), np.
 
 
 def choose_threshold(table: dict, p: np.ndarray, budget: float = BUDGET, gate=None) -> tuple:
-    """The lowest threshold whose replay stops at most ``budget`` of healthy runs (choose part only). ``gate``:
-    per row, whether the doom model's domain gate lets the row's evidence count (as the callbacks apply it)."""
+    """The lowest threshold of :data:`THRESHOLDS` whose replay stops at most ``budget`` of healthy runs (choose
+    part only), the highest when none does. ``gate``: per row, whether the doom model's domain gate lets the
+    row's evidence count (as the callbacks apply it). A higher threshold flags a subset of the checks, so it
+    never stops more runs: the lowest one is found by bisection."""
     allowed = np.ones(len(p), bool) if gate is None else np.asarray(gate, bool)
-    best = None
-    for t in THRESHOLDS:
-        rates = stop_rates(table, replay(table, (p >= t) & allowed))
-        if rates["healthy_ever"] <= budget:
-            best = (float(t), rates)
-            break
-    if best is None:
-        t = float(THRESHOLDS[-1])
-        best = (t, stop_rates(table, replay(table, (p >= t) & allowed)))
-    return best
+
+    def rates(t):
+        return stop_rates(table, replay(table, (p >= t) & allowed))
+
+    lo, hi = 0, len(THRESHOLDS) - 1  # the answer lies in [lo, hi]
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if rates(THRESHOLDS[mid])["healthy_ever"] <= budget:
+            hi = mid
+        else:
+            lo = mid + 1
+    t = float(THRESHOLDS[lo])
+    return t, rates(t)
 
 
 def smooth_series(table: dict, raw: np.ndarray, alpha: float) -> np.ndarray:

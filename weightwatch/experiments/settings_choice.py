@@ -18,7 +18,6 @@ differ, the validation runs (listed, with their sha256) and the choice-fit runs 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import logging
 import sys
@@ -60,8 +59,7 @@ class SettingsChoiceError(WeightWatchError):
 
 def is_validation(run_id: str, share: float = VALIDATION_SHARE) -> bool:
     """True when the sha256 of ``run_id`` falls in the first ``share`` of the hash range (fixed per run id)."""
-    u = int(hashlib.sha256(str(run_id).encode()).hexdigest()[:12], 16) / float(16 ** 12)
-    return u < share
+    return runs.hash_share(run_id) < share
 
 
 def measured_runs(root) -> set:
