@@ -158,3 +158,26 @@ def test_trend_columns_derived_for_a_table_equal_the_callbacks_rows():
     assert list(new["names"]) == names
     np.testing.assert_allclose(new["X"][:, -4:], np.asarray(live, np.float32)[order][:, -4:], rtol=1e-5)  # from float32 logs
     assert et.with_trend(new) is new  # a table that has them is left as it is
+
+
+def test_threshold_choice_is_the_lowest_within_the_healthy_budget():
+    """choose_threshold's bisection finds what a scan of every threshold finds: the lowest one whose replay
+    stops at most the budget of healthy runs (a gated check never counts)."""
+    from weightwatch import runs
+    from weightwatch.experiments import plain_verdicts as pv
+
+    rng = np.random.default_rng(0)
+    n_runs, epochs = 300, 6
+    label = np.where(rng.random(n_runs) < 0.4, runs.DOOMED, runs.HEALTHY)
+    rows = [(r, e) for r in range(n_runs) for e in range(1, epochs + 1)]
+    table = {"run": np.array([f"r{r}" for r, _ in rows]), "epoch": np.array([e for _, e in rows]),
+             "label": np.array([label[r] for r, _ in rows]), "non_finite": np.zeros(len(rows), bool)}
+    doomed = np.array([label[r] == runs.DOOMED for r, _ in rows])
+    p = np.clip(np.where(doomed, 0.85, 0.5) + rng.normal(0, 0.12, len(rows)), 0, 1)
+    gate = rng.random(len(rows)) > 0.05
+    for budget in (0.0, 0.005, 0.05):
+        t, rates = pv.choose_threshold(table, p, budget=budget, gate=gate)
+        scan = next((float(x) for x in pv.THRESHOLDS
+                     if pv.stop_rates(table, pv.replay(table, (p >= x) & gate))["healthy_ever"] <= budget),
+                    float(pv.THRESHOLDS[-1]))
+        assert t == scan and rates["healthy_ever"] <= budget
